@@ -1,0 +1,1 @@
+"""LabelTune's core: everything but the Streamlit pages. Never imports streamlit."""

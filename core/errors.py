@@ -1,0 +1,48 @@
+"""Typed domain errors.
+
+Every error carries a translation key and its parameters, so the CLI can print
+it in English and the app can show it in the user's language. The message
+always names the offending entry, file or field and the rule it broke.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LabelTuneError(Exception):
+    """Base class: a problem the user can act on, never a programming bug."""
+
+    exit_code = 1
+
+    def __init__(self, key: str, **params: Any) -> None:
+        self.key = key
+        self.params = params
+        super().__init__(self.message("en"))
+
+    def message(self, lang: str = "en") -> str:
+        from core.i18n import tr
+
+        return tr(self.key, lang, **self.params)
+
+
+class DatasetRejected(LabelTuneError):
+    """The archive as a whole cannot be imported; nothing was written."""
+
+    exit_code = 3
+
+
+class DatasetError(LabelTuneError):
+    """A dataset operation failed (unknown name, name taken, ...)."""
+
+
+class ImageRejected(LabelTuneError):
+    """One image cannot be used (corrupt, too large, unsupported format)."""
+
+
+class WorkspaceError(LabelTuneError):
+    """The workspace folder or its database cannot be used."""
+
+
+class ConfigError(LabelTuneError):
+    """A configuration value is out of its allowed range."""

@@ -1,0 +1,284 @@
+"""The one translation table: every user-visible string, in English and Chinese.
+
+Core errors, skip reasons and warnings carry a key from this table and their
+parameters; the CLI renders them in English (or ``LABELTUNE_LANG``), the app in
+the language chosen in the sidebar. A test checks that both languages exist
+for every key and use the same placeholders.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+LANGUAGES: dict[str, str] = {"zh": "中文", "en": "English"}
+DEFAULT_LANGUAGE = "en"
+
+# key: (English, 中文)
+MESSAGES: dict[str, tuple[str, str]] = {
+    # --- app shell ---
+    "app.title": ("LabelTune", "LabelTune"),
+    "app.tagline": (
+        "From a zip of labelled photos to a fine-tuned, evaluated, exported image classifier.",
+        "从一个带标签的图片压缩包，到微调、评估并导出的图像分类模型。",
+    ),
+    "app.language": ("Language", "语言"),
+    "app.workspace": ("Workspace: `{path}`", "工作区：`{path}`"),
+    "app.datasets_count": ("{count} dataset(s) in this workspace", "本工作区共有 {count} 个数据集"),
+    "app.coming_soon": (
+        "This page arrives in a later release. The Dataset page works now.",
+        "此页面将在后续版本中提供。数据集页面现已可用。",
+    ),
+    "nav.dataset": ("Dataset", "数据集"),
+    "nav.label": ("Label", "标注"),
+    "nav.train": ("Train", "训练"),
+    "nav.evaluate": ("Evaluate", "评估"),
+    "nav.predict": ("Predict", "预测"),
+    # --- dataset page ---
+    "dataset.header": ("Dataset", "数据集"),
+    "dataset.import_header": ("Import a zip", "导入压缩包"),
+    "dataset.upload": ("Zip of images", "图片压缩包（zip）"),
+    "dataset.upload_help": (
+        "One folder per class; or train/ val/ test/ folders holding class folders; or a CSV manifest "
+        "(filename,label[,split]). Optional classes.csv or classes.json with class descriptions.",
+        "每个类别一个文件夹；或 train/ val/ test/ 文件夹内再按类别分文件夹；或 CSV 清单"
+        "（filename,label[,split]）。可附 classes.csv 或 classes.json 写入各类别的标签说明。",
+    ),
+    "dataset.name": ("Dataset name", "数据集名称"),
+    "dataset.split_header": (
+        "Split for archives without train/val/test",
+        "压缩包未划分时的训练/验证/测试比例",
+    ),
+    "dataset.val_pct": ("Validation %", "验证集 %"),
+    "dataset.test_pct": ("Test %", "测试集 %"),
+    "dataset.seed": ("Split seed", "划分随机种子"),
+    "dataset.import_button": ("Import", "导入"),
+    "dataset.importing": ("Importing {done}/{total} images…", "正在导入 {done}/{total} 张图片…"),
+    "dataset.imported": (
+        "Imported {images} images into dataset “{name}” in {seconds:.1f} s.",
+        "已导入 {images} 张图片到数据集“{name}”，用时 {seconds:.1f} 秒。",
+    ),
+    "dataset.none_yet": (
+        "No dataset yet. Upload a zip above to start.",
+        "还没有数据集。请在上方上传压缩包开始。",
+    ),
+    "dataset.choose": ("Dataset", "数据集"),
+    "dataset.summary": (
+        "{images} images · {classes} classes · {unlabeled} unlabeled · layout: {layout} · from {source}",
+        "{images} 张图片 · {classes} 个类别 · {unlabeled} 张未标注 · 结构：{layout} · 来源 {source}",
+    ),
+    "dataset.classes_header": ("Classes", "类别"),
+    "dataset.splits_header": ("Splits", "数据划分"),
+    "dataset.samples_header": ("Samples", "样例"),
+    "dataset.unlabeled_class": ("(unlabeled)", "（未标注）"),
+    "dataset.col_class": ("Class", "类别"),
+    "dataset.col_images": ("Images", "图片数"),
+    "dataset.col_description": ("Description", "标签说明"),
+    "split.train": ("train", "训练"),
+    "split.val": ("val", "验证"),
+    "split.test": ("test", "测试"),
+    "layout.folders": ("folder per class", "按类别分文件夹"),
+    "layout.splits": ("train/val/test folders", "train/val/test 文件夹"),
+    "layout.manifest": ("CSV manifest", "CSV 清单"),
+    # --- quality report ---
+    "report.header": ("Quality report", "质量报告"),
+    "report.all_good": ("No problems found.", "未发现问题。"),
+    "report.skipped": ("Skipped files ({count})", "跳过的文件（{count}）"),
+    "report.duplicates": ("Exact duplicates ({count})", "完全重复的图片（{count}）"),
+    "report.conflicts": ("Same image under two labels ({count})", "同一图片有不同标签（{count}）"),
+    "report.small": ("Very small images ({count})", "过小的图片（{count}）"),
+    "report.col_entry": ("File", "文件"),
+    "report.col_reason": ("Reason", "原因"),
+    "report.col_files": ("Files", "文件"),
+    "report.col_labels": ("Labels", "标签"),
+    "report.col_size": ("Size", "尺寸"),
+    # --- warnings ---
+    "warn.no_labels": (
+        "No image has a label yet: label them on the Label page before training.",
+        "还没有任何图片带标签：训练前请在“标注”页面进行标注。",
+    ),
+    "warn.single_class": (
+        "Only one class (“{name}”): training needs two or more classes.",
+        "只有一个类别（“{name}”）：训练至少需要两个类别。",
+    ),
+    "warn.too_small_to_split": (
+        "Too few images to split, all kept for training: {classes}.",
+        "以下类别图片太少无法划分，已全部用于训练：{classes}。",
+    ),
+    "warn.few_images": (
+        "Fewer than {minimum} images in: {classes}. Add more for a reliable model.",
+        "以下类别少于 {minimum} 张图片：{classes}。建议补充更多图片。",
+    ),
+    "warn.empty_classes": (
+        "Classes described but without images: {classes}.",
+        "以下类别有说明但没有图片：{classes}。",
+    ),
+    "warn.imbalance": (
+        "Classes are imbalanced: “{largest}” has {ratio}× the images of “{smallest}”. "
+        "Class weights (on by default in training) help; more images of the small classes help more.",
+        "类别不均衡：“{largest}”的图片数是“{smallest}”的 {ratio} 倍。"
+        "训练默认启用类别权重；为少数类别补充图片效果更好。",
+    ),
+    "warn.duplicates": (
+        "{count} image(s) appear more than once; copies are kept in the same split.",
+        "{count} 张图片重复出现；重复项已放在同一划分中。",
+    ),
+    "warn.label_conflicts": (
+        "{count} image(s) carry two different labels: fix them on the Label page.",
+        "{count} 张图片带有两个不同的标签：请在“标注”页面修正。",
+    ),
+    "warn.small_images": (
+        "{count} image(s) are smaller than {side} px on their shorter side.",
+        "{count} 张图片短边小于 {side} 像素。",
+    ),
+    "warn.skipped": ("{count} file(s) were skipped; see the list below.", "{count} 个文件被跳过；详见下方列表。"),
+    "warn.val_carved": (
+        "The archive had no validation split: part of train was held out for validation.",
+        "压缩包中没有验证集：已从训练集中划出一部分作为验证集。",
+    ),
+    "warn.no_test": (
+        "No test split: final accuracy will be measured on validation images.",
+        "没有测试集：最终准确率将在验证集上计算。",
+    ),
+    # --- skip reasons (each also receives {entry}) ---
+    "skip.symlink": ("symbolic link: not followed", "符号链接：不予跟随"),
+    "skip.encrypted": ("encrypted entry: cannot be read without its password", "加密条目：没有密码无法读取"),
+    "skip.duplicate_name": ("second entry with the same name: the first was kept", "同名的第二个条目：已保留第一个"),
+    "skip.nested_archive": ("archive inside the archive: not opened", "压缩包内的压缩包：不予打开"),
+    "skip.not_image": ("not an image file (extension {ext})", "不是图片文件（扩展名 {ext}）"),
+    "skip.ratio": (
+        "compression ratio {ratio}:1 exceeds {limit}:1 (possible zip bomb)",
+        "压缩比 {ratio}:1 超过 {limit}:1（可能是压缩炸弹）",
+    ),
+    "skip.too_large": (
+        "{size_mb} MB exceeds the {limit_mb} MB per-image limit",
+        "{size_mb} MB 超过单张图片 {limit_mb} MB 的上限",
+    ),
+    "skip.corrupt_entry": ("damaged in the archive: {reason}", "压缩包中的数据已损坏：{reason}"),
+    "skip.manifest_outside": ("path {file} points outside the archive", "路径 {file} 指向压缩包之外"),
+    "skip.manifest_missing": ("file {file} is not in the archive", "压缩包中没有文件 {file}"),
+    "skip.manifest_repeat": (
+        "file {file} is listed twice: the first row was kept",
+        "文件 {file} 被列出两次：已保留第一行",
+    ),
+    "skip.manifest_split": (
+        "unknown split “{value}” (use train, val or test): split chosen automatically",
+        "未知的划分“{value}”（应为 train、val 或 test）：已自动划分",
+    ),
+    "skip.outside_splits": (
+        "folder {folder} is not train, val, test or unlabeled",
+        "文件夹 {folder} 不是 train、val、test 或 unlabeled",
+    ),
+    # --- errors ---
+    "err.workspace_unusable": ("Cannot use the workspace {path}: {reason}", "无法使用工作区 {path}：{reason}"),
+    "err.image_unsupported": (
+        "{name}: not a supported image (allowed: {formats})",
+        "{name}：不支持的图片格式（支持：{formats}）",
+    ),
+    "err.image_corrupt": ("{name}: damaged image ({reason})", "{name}：图片已损坏（{reason}）"),
+    "err.image_too_many_pixels": (
+        "{name}: {pixels} pixels exceed the limit of {limit}",
+        "{name}：{pixels} 像素超过上限 {limit}",
+    ),
+    "err.config_range": (
+        "{field} must be between {low} and {high}. Received {field}={value}.",
+        "{field} 必须在 {low} 与 {high} 之间。收到 {field}={value}。",
+    ),
+    "err.split_sum": (
+        "train, val and test fractions must add up to 1. Received a total of {total}.",
+        "训练、验证、测试比例之和必须为 1。当前合计 {total}。",
+    ),
+    "err.unsafe_path": (
+        "Archive rejected: entry {entry} is unsafe ({rule}). Nothing was imported.",
+        "压缩包被拒绝：条目 {entry} 不安全（{rule}）。未导入任何内容。",
+    ),
+    "err.archive_unreadable": ("Cannot read {archive}: {reason}", "无法读取 {archive}：{reason}"),
+    "err.archive_empty": ("{archive} is an empty file, not a zip.", "{archive} 是空文件，不是 zip 压缩包。"),
+    "err.archive_no_entries": ("{archive} is a zip with nothing in it.", "{archive} 是一个空的 zip 压缩包。"),
+    "err.archive_too_large": (
+        "{archive} is {size_mb} MB, over the {limit_mb} MB archive limit. Split it into smaller zips.",
+        "{archive} 大小为 {size_mb} MB，超过 {limit_mb} MB 的上限。请拆分为多个较小的压缩包。",
+    ),
+    "err.not_a_zip": (
+        "{archive} is not a readable zip file ({reason}). Re-create it with a zip tool.",
+        "{archive} 不是可读取的 zip 文件（{reason}）。请用压缩工具重新打包。",
+    ),
+    "err.too_many_entries": (
+        "{archive} has {count} entries, over the limit of {limit}.",
+        "{archive} 含有 {count} 个条目，超过上限 {limit}。",
+    ),
+    "err.total_too_large": (
+        "{archive} would unpack to {size_mb} MB, over the {limit_mb} MB limit.",
+        "{archive} 解压后为 {size_mb} MB，超过 {limit_mb} MB 的上限。",
+    ),
+    "err.no_images": (
+        "{archive} holds no image files ({skipped} other entries skipped). Supported: JPEG, PNG, WebP, BMP, GIF, TIFF.",
+        "{archive} 中没有图片文件（跳过了 {skipped} 个其他条目）。支持：JPEG、PNG、WebP、BMP、GIF、TIFF。",
+    ),
+    "err.no_valid_images": (
+        "No image in {archive} could be read ({skipped} skipped; see the reasons).",
+        "{archive} 中没有可读取的图片（跳过 {skipped} 个；见原因）。",
+    ),
+    "err.manifest_encoding": (
+        "{file}: text is neither UTF-8 nor GBK. Save it as “CSV UTF-8”.",
+        "{file}：文本既不是 UTF-8 也不是 GBK。请另存为“CSV UTF-8”。",
+    ),
+    "err.manifest_empty": ("{file} has no rows.", "{file} 没有任何数据行。"),
+    "err.manifest_unreadable": ("Cannot read {file}: {reason}", "无法读取 {file}：{reason}"),
+    "err.manifest_columns": (
+        "{file}: needs columns {expected}; found: {found}.",
+        "{file}：需要列 {expected}；实际为：{found}。",
+    ),
+    "err.manifest_ambiguous": (
+        "More than one CSV manifest at the top of the archive ({files}): keep one.",
+        "压缩包顶层有多个 CSV 清单（{files}）：请只保留一个。",
+    ),
+    "err.descriptions_invalid": (
+        "{file}: cannot read class descriptions ({reason}).",
+        "{file}：无法读取类别说明（{reason}）。",
+    ),
+    "err.dataset_exists": (
+        "A dataset named “{name}” already exists. Choose another name.",
+        "名为“{name}”的数据集已存在。请换一个名称。",
+    ),
+    "err.dataset_unknown": ("No dataset named “{name}”. Known: {known}.", "没有名为“{name}”的数据集。已有：{known}。"),
+    "err.dataset_name_empty": ("The dataset name is empty.", "数据集名称为空。"),
+    "err.dataset_name_long": (
+        "The dataset name {name} is longer than {limit} characters.",
+        "数据集名称 {name} 超过 {limit} 个字符。",
+    ),
+    "err.dataset_name_chars": (
+        "The dataset name “{name}” contains control characters or slashes.",
+        "数据集名称“{name}”包含控制字符或斜杠。",
+    ),
+    # --- CLI ---
+    "cli.imported": (
+        "Imported {images} images into “{dataset}” ({classes} classes; {skipped} skipped) in {seconds:.1f} s.",
+        "已导入 {images} 张图片到“{dataset}”（{classes} 个类别；跳过 {skipped} 个），用时 {seconds:.1f} 秒。",
+    ),
+    "cli.no_datasets": ("No datasets in {path}.", "{path} 中没有数据集。"),
+}
+
+
+class _Keep(dict):
+    """Leaves an unknown placeholder visible instead of failing a render."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def tr(key: str, lang: str = DEFAULT_LANGUAGE, /, **params: Any) -> str:
+    """The message for ``key`` in ``lang`` ("en" or "zh"), with ``params`` filled in."""
+    pair = MESSAGES.get(key)
+    if pair is None:
+        return key
+    template = pair[1] if lang == "zh" else pair[0]
+    try:
+        return template.format_map(_Keep(params))
+    except (ValueError, TypeError):
+        return template
+
+
+def cli_language() -> str:
+    lang = os.environ.get("LABELTUNE_LANG", DEFAULT_LANGUAGE)
+    return lang if lang in LANGUAGES else DEFAULT_LANGUAGE

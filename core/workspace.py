@@ -1,0 +1,185 @@
+"""The workspace: one folder holding the SQLite store, image files and runs.
+
+Resolution order for the folder: an explicit argument (the CLI's
+``--workspace`` or the app's ``-- --workspace``), then ``LABELTUNE_HOME``,
+then ``./workspace``.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from core.errors import WorkspaceError
+
+ENV_VAR = "LABELTUNE_HOME"
+DEFAULT_DIR = "workspace"
+DB_NAME = "labeltune.sqlite3"
+# Milliseconds a writer waits for another writer (the training worker, the CLI)
+# before SQLite gives up with "database is locked".
+BUSY_TIMEOUT_MS = 30_000
+
+# Ordered schema migrations. Append, never edit: a workspace records the
+# versions it has applied and runs only the new ones.
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (
+        1,
+        """
+        CREATE TABLE datasets (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            source TEXT NOT NULL DEFAULT '',
+            layout TEXT NOT NULL DEFAULT '',
+            version INTEGER NOT NULL DEFAULT 1,
+            split_seed INTEGER,
+            report_json TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE classes (
+            id INTEGER PRIMARY KEY,
+            dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            display_order INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (dataset_id, name)
+        );
+        CREATE TABLE images (
+            id INTEGER PRIMARY KEY,
+            dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+            content_hash TEXT NOT NULL,
+            stored_path TEXT NOT NULL,
+            thumb_path TEXT NOT NULL,
+            original_name TEXT NOT NULL,
+            width INTEGER NOT NULL,
+            height INTEGER NOT NULL,
+            split TEXT CHECK (split IN ('train', 'val', 'test')),
+            class_id INTEGER REFERENCES classes(id) ON DELETE SET NULL,
+            status TEXT NOT NULL DEFAULT 'active'
+                CHECK (status IN ('active', 'excluded'))
+        );
+        CREATE INDEX images_dataset ON images (dataset_id, split);
+        CREATE INDEX images_hash ON images (content_hash);
+        CREATE TABLE import_log (
+            id INTEGER PRIMARY KEY,
+            dataset_id INTEGER REFERENCES datasets(id) ON DELETE CASCADE,
+            archive TEXT NOT NULL,
+            archive_bytes INTEGER NOT NULL,
+            entries INTEGER NOT NULL,
+            imported INTEGER NOT NULL,
+            skipped_json TEXT NOT NULL,
+            warnings_json TEXT NOT NULL,
+            seconds REAL NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        """,
+    ),
+)
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def resolve_root(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """Where the workspace lives: argument, then $LABELTUNE_HOME, then ./workspace."""
+    chosen = explicit or os.environ.get(ENV_VAR) or DEFAULT_DIR
+    return Path(chosen).expanduser().resolve()
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A workspace folder. Cheap to create; ``open`` makes the folders and schema."""
+
+    root: Path
+
+    @classmethod
+    def open(cls, explicit: str | os.PathLike[str] | None = None) -> Workspace:
+        ws = cls(resolve_root(explicit))
+        try:
+            for sub in (ws.root, ws.images_dir, ws.thumbs_dir, ws.runs_dir, ws.staging_dir):
+                sub.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WorkspaceError("err.workspace_unusable", path=str(ws.root), reason=exc.strerror or str(exc)) from exc
+        ws.migrate()
+        return ws
+
+    @property
+    def db_path(self) -> Path:
+        return self.root / DB_NAME
+
+    @property
+    def images_dir(self) -> Path:
+        return self.root / "images"
+
+    @property
+    def thumbs_dir(self) -> Path:
+        return self.root / "thumbs"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.root / "staging"
+
+    def path_of(self, relative: str) -> Path:
+        """Absolute path of a file recorded relative to the workspace root."""
+        return self.root / relative
+
+    @contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection in one transaction: committed on success, rolled back on error, always closed."""
+        try:
+            conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_MS / 1000)
+        except sqlite3.Error as exc:
+            raise WorkspaceError("err.workspace_unusable", path=str(self.db_path), reason=str(exc)) from exc
+        conn.row_factory = sqlite3.Row
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            with conn:
+                yield conn
+        finally:
+            conn.close()
+
+    def schema_version(self) -> int:
+        with self.connect() as conn:
+            row = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+        return int(row[0] or 0)
+
+    def migrate(self) -> None:
+        with self.connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")  # one migrator at a time, all or nothing
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+            for version, script in MIGRATIONS:
+                if version in done:
+                    continue
+                for statement in filter(str.strip, script.split(";")):
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, utc_now()))
+
+    def get_setting(self, key: str, default: str | None = None) -> str | None:
+        with self.connect() as conn:
+            row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_setting(self, key: str, value: str) -> None:
+        with self.connect() as conn:
+            conn.execute(
+                "INSERT INTO settings VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )

@@ -1,0 +1,88 @@
+"""Dataset page: import a zip, then see classes, splits, samples and the quality report."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from core.datasets import dataset_names, load_dataset, sample_thumbnails
+from core.errors import LabelTuneError
+from core.ingest import import_archive
+from core.splits import SplitConfig
+from ui.common import show_error, t, workspace
+from ui.dataset_views import class_chart, descriptions_table, quality_report, samples, split_table
+
+ws = workspace()
+st.header(t("dataset.header"))
+
+
+def import_ui() -> None:
+    """The upload form; on success selects the new dataset."""
+    with st.container(border=True):
+        st.subheader(t("dataset.import_header"))
+        upload = st.file_uploader(t("dataset.upload"), type=["zip"], help=t("dataset.upload_help"), key="upload")
+        name = st.text_input(t("dataset.name"), placeholder=Path(upload.name).stem if upload else "", key="new_name")
+        st.caption(t("dataset.split_header"))
+        left, middle, right = st.columns(3)
+        val_pct = left.number_input(t("dataset.val_pct"), 0, 50, 15, key="val_pct")
+        test_pct = middle.number_input(t("dataset.test_pct"), 0, 50, 15, key="test_pct")
+        seed = right.number_input(t("dataset.seed"), 0, 2**31 - 1, SplitConfig.seed, key="split_seed")
+        if not st.button(t("dataset.import_button"), type="primary", disabled=upload is None, key="import"):
+            return
+        bar = st.progress(0.0)
+
+        def progress(done: int, total: int) -> None:
+            bar.progress(done / max(total, 1), text=t("dataset.importing", done=done, total=total))
+
+        try:
+            split = SplitConfig(
+                train=(100 - val_pct - test_pct) / 100, val=val_pct / 100, test=test_pct / 100, seed=int(seed)
+            )
+            result = import_archive(
+                ws, upload, archive_name=upload.name, name=name.strip() or None, split=split, progress=progress
+            )
+        except LabelTuneError as exc:
+            bar.empty()
+            show_error(exc)
+            return
+        bar.empty()
+        st.success(t("dataset.imported", images=result.images, name=result.dataset, seconds=result.seconds))
+        st.session_state["dataset"] = result.dataset
+
+
+import_ui()
+names = dataset_names(ws)
+if not names:
+    st.info(t("dataset.none_yet"))
+    st.stop()
+if st.session_state.get("dataset") not in names:
+    st.session_state["dataset"] = names[0]
+selected = st.selectbox(t("dataset.choose"), names, key="dataset")
+try:
+    summary = load_dataset(ws, selected)
+except LabelTuneError as exc:
+    show_error(exc)
+    st.stop()
+st.caption(
+    t(
+        "dataset.summary",
+        images=summary.images,
+        classes=len(summary.classes),
+        unlabeled=summary.unlabeled,
+        layout=t(f"layout.{summary.layout}"),
+        source=summary.source,
+    )
+)
+chart, splits = st.columns([3, 2])
+with chart:
+    st.subheader(t("dataset.classes_header"))
+    class_chart(summary)
+with splits:
+    st.subheader(t("dataset.splits_header"))
+    cols = st.columns(3)
+    for col, (split_name, count) in zip(cols, summary.splits.items(), strict=False):
+        col.metric(t(f"split.{split_name}"), count)
+    split_table(summary)
+descriptions_table(summary)
+quality_report(summary.report)
+st.subheader(t("dataset.samples_header"))
+samples(sample_thumbnails(ws, summary.id))

@@ -1,0 +1,93 @@
+"""Images and zips built in code for the tests: nothing binary is committed."""
+
+from __future__ import annotations
+
+import io
+import stat
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+EntrySpec = tuple[str, bytes]
+
+
+def jpeg(color: tuple[int, int, int] = (200, 30, 30), size: tuple[int, int] = (48, 40), **save: object) -> bytes:
+    """A small JPEG; ``color`` also seeds a little noise so different colours hash differently."""
+    rng = np.random.default_rng(sum(color) + size[0])
+    arr = np.clip(np.array(color, dtype=np.int16) + rng.integers(-10, 10, (size[1], size[0], 3)), 0, 255)
+    out = io.BytesIO()
+    Image.fromarray(arr.astype(np.uint8), "RGB").save(out, format="JPEG", quality=90, **save)
+    return out.getvalue()
+
+
+def image_bytes(img: Image.Image, fmt: str, **save: object) -> bytes:
+    out = io.BytesIO()
+    img.save(out, format=fmt, **save)
+    return out.getvalue()
+
+
+class _RawNameInfo(zipfile.ZipInfo):
+    """A ZipInfo whose name is written as given bytes, without the UTF-8 flag (as old Windows zippers do)."""
+
+    raw_name: bytes = b""
+
+    def _encodeFilenameFlags(self):  # noqa: N802 - zipfile's name
+        return self.raw_name, self.flag_bits & ~0x800
+
+
+def raw_name_entry(raw: bytes) -> zipfile.ZipInfo:
+    info = _RawNameInfo(raw.decode("cp437"))
+    info.raw_name = raw
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
+
+
+def make_zip(path: Path, entries: Iterable[EntrySpec | tuple[zipfile.ZipInfo, bytes]]) -> Path:
+    """Write ``entries`` (name or ZipInfo, data) to ``path`` and return it."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in entries:
+            zf.writestr(name, data)
+    return path
+
+
+def symlink_entry(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name)
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    info.create_system = 3  # Unix
+    return info
+
+
+def mark_encrypted(path: Path, name: str) -> Path:
+    """Set the 'encrypted' flag of entry ``name`` in both its headers (zipfile cannot write one)."""
+    data = bytearray(path.read_bytes())
+    raw = name.encode()
+    for signature, flags_at, name_at in ((b"PK\x03\x04", 6, 30), (b"PK\x01\x02", 8, 46)):
+        start = 0
+        while (pos := data.find(signature, start)) != -1:
+            if data[pos + name_at : pos + name_at + len(raw)] == raw:
+                data[pos + flags_at] |= 0x1
+            start = pos + 4
+    path.write_bytes(bytes(data))
+    return path
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def class_folders(classes: dict[str, int], prefix: str = "", size: tuple[int, int] = (48, 40)) -> list[EntrySpec]:
+    """``{class: n}`` as ``prefix/class/i.jpg`` entries, each image distinct."""
+    entries = []
+    for c, (name, count) in enumerate(classes.items()):
+        for i in range(count):
+            entries.append((f"{prefix}{name}/{i}.jpg", jpeg((40 * c % 256, 9 * i % 256, 100), size)))
+    return entries
+
+
+def snapshot(root: Path) -> dict[str, bytes | None]:
+    """Every file (with its bytes) and folder (None) under ``root``."""
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}

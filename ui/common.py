@@ -1,0 +1,75 @@
+"""Workspace, language and error display for every page."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from core.errors import LabelTuneError
+from core.i18n import DEFAULT_LANGUAGE, LANGUAGES, tr
+from core.workspace import Workspace, resolve_root
+
+LANG_KEY = "lang"
+LANG_SETTING = "ui.language"
+
+
+def workspace_arg(argv: list[str] | None = None) -> str | None:
+    """``--workspace`` from ``streamlit run streamlit_app.py -- --workspace PATH``."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--workspace")
+    known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    return known.workspace
+
+
+@st.cache_resource(show_spinner=False)
+def _open_workspace(root: Path) -> Workspace:
+    return Workspace.open(root)
+
+
+def workspace() -> Workspace:
+    """The workspace, opened (folders, migrations) once per process and folder."""
+    return _open_workspace(resolve_root(workspace_arg()))
+
+
+def lang() -> str:
+    """The UI language: the sidebar choice, else the saved one, else the browser's."""
+    if LANG_KEY not in st.session_state:
+        saved = workspace().get_setting(LANG_SETTING)
+        if saved not in LANGUAGES:
+            locale = (getattr(st.context, "locale", None) or "").lower()
+            saved = "zh" if locale.startswith("zh") else DEFAULT_LANGUAGE
+        st.session_state[LANG_KEY] = saved
+    return st.session_state[LANG_KEY]
+
+
+def t(key: str, **params: Any) -> str:
+    return tr(key, lang(), **params)
+
+
+def save_language() -> None:
+    workspace().set_setting(LANG_SETTING, st.session_state[LANG_KEY])
+
+
+def language_ui() -> str:
+    lang()
+    return st.sidebar.radio(
+        tr("app.language", st.session_state[LANG_KEY]),
+        options=list(LANGUAGES),
+        format_func=LANGUAGES.__getitem__,
+        horizontal=True,
+        key=LANG_KEY,
+        on_change=save_language,
+    )
+
+
+def show_error(exc: LabelTuneError) -> None:
+    st.error(exc.message(lang()), icon="⚠️")
+
+
+def coming_soon(title_key: str) -> None:
+    st.header(t(title_key))
+    st.info(t("app.coming_soon"))
