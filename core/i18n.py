@@ -68,7 +68,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{images} 张图片 · {classes} 个类别 · {unlabeled} 张未标注 · 结构：{layout} · 来源 {source}",
     ),
     "dataset.classes_header": ("Classes", "类别"),
-    "dataset.splits_header": ("Splits", "数据划分"),
     "dataset.samples_header": ("Samples", "样例"),
     "dataset.unlabeled_class": ("(unlabeled)", "（未标注）"),
     "dataset.col_class": ("Class", "类别"),

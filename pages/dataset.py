@@ -9,16 +9,15 @@ from core.errors import LabelTuneError
 from core.ingest import import_archive
 from core.splits import SplitConfig
 from ui.common import show_error, t, workspace
-from ui.dataset_views import class_chart, descriptions_table, quality_report, samples, split_table
+from ui.dataset_views import class_chart, class_table, quality_report, samples
 
 ws = workspace()
 st.header(t("dataset.header"))
 
 
-def import_ui() -> None:
-    """The upload form; on success selects the new dataset."""
-    with st.container(border=True):
-        st.subheader(t("dataset.import_header"))
+def import_ui(first_time: bool) -> None:
+    """The upload form (open when the workspace is empty); on success selects the new dataset."""
+    with st.expander(t("dataset.import_header"), expanded=first_time, icon="📦"):
         upload = st.file_uploader(t("dataset.upload"), type=["zip"], help=t("dataset.upload_help"), key="upload")
         name = st.text_input(t("dataset.name"), placeholder=Path(upload.name).stem if upload else "", key="new_name")
         st.caption(t("dataset.split_header"))
@@ -49,7 +48,7 @@ def import_ui() -> None:
         st.session_state["dataset"] = result.dataset
 
 
-import_ui()
+import_ui(first_time=not dataset_names(ws))
 names = dataset_names(ws)
 if not names:
     st.info(t("dataset.none_yet"))
@@ -72,17 +71,16 @@ st.caption(
         source=summary.source,
     )
 )
-chart, splits = st.columns([3, 2])
+cols = st.columns(4)
+for col, (split_name, count) in zip(cols, summary.splits.items(), strict=False):
+    col.metric(t(f"split.{split_name}"), count)
+cols[3].metric(t("dataset.unlabeled_class"), summary.unlabeled)
+st.subheader(t("dataset.classes_header"))
+chart, table = st.columns(2)
 with chart:
-    st.subheader(t("dataset.classes_header"))
     class_chart(summary)
-with splits:
-    st.subheader(t("dataset.splits_header"))
-    cols = st.columns(3)
-    for col, (split_name, count) in zip(cols, summary.splits.items(), strict=False):
-        col.metric(t(f"split.{split_name}"), count)
-    split_table(summary)
-descriptions_table(summary)
+with table:
+    class_table(summary)
 quality_report(summary.report)
 st.subheader(t("dataset.samples_header"))
 samples(sample_thumbnails(ws, summary.id))

@@ -36,25 +36,17 @@ def class_chart(summary: DatasetSummary) -> None:
     st.plotly_chart(fig, key="class_chart")
 
 
-def split_table(summary: DatasetSummary) -> None:
-    frame = pd.DataFrame(
-        [
-            {t("dataset.col_class"): name, **{t(f"split.{s}"): n for s, n in per.items()}}
-            for name, per in summary.by_split.items()
-        ]
-    )
-    st.dataframe(frame, hide_index=True, key="split_table")
-
-
-def descriptions_table(summary: DatasetSummary) -> None:
+def class_table(summary: DatasetSummary) -> None:
+    """One row per class: images per split, total and its description (标签说明)."""
     frame = pd.DataFrame(
         [
             {
                 t("dataset.col_class"): name,
-                t("dataset.col_images"): count,
+                **{t(f"split.{s}"): n for s, n in per.items()},
+                t("dataset.col_images"): summary.classes[name],
                 t("dataset.col_description"): summary.descriptions[name],
             }
-            for name, count in summary.classes.items()
+            for name, per in summary.by_split.items()
         ]
     )
     st.dataframe(frame, hide_index=True, key="class_table")
