@@ -46,3 +46,7 @@ class WorkspaceError(LabelTuneError):
 
 class ConfigError(LabelTuneError):
     """A configuration value is out of its allowed range."""
+
+
+class TrainingError(LabelTuneError):
+    """A run cannot start or cannot go on (too few classes, weights unavailable, out of memory)."""

@@ -250,6 +250,102 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The dataset name “{name}” contains control characters or slashes.",
         "数据集名称“{name}”包含控制字符或斜杠。",
     ),
+    "err.backbone_unknown": ("Unknown backbone “{name}”. Choose one of: {known}.", "未知的骨干网络“{name}”。可选：{known}。"),
+    "err.augment_unknown": ("Unknown augmentation “{name}”. Choose one of: {known}.", "未知的数据增强“{name}”。可选：{known}。"),
+    "err.config_choice": (
+        "{field} must be one of: {options}. Received {field}={value}.",
+        "{field} 必须是以下之一：{options}。收到 {field}={value}。",
+    ),
+    "err.config_required": ("{field} is required.", "{field} 为必填项。"),
+    "err.config_no_epochs": (
+        "head_epochs and fine_tune_epochs are both 0: nothing to train.",
+        "head_epochs 与 fine_tune_epochs 都为 0：没有可训练的内容。",
+    ),
+    "err.too_few_classes": (
+        "Dataset “{dataset}” has {count} class(es) with images: training needs two or more.",
+        "数据集“{dataset}”只有 {count} 个有图片的类别：训练至少需要两个。",
+    ),
+    "err.class_without_train": (
+        "Dataset “{dataset}”: no training images in class(es) {classes}. Move some images to train or relabel.",
+        "数据集“{dataset}”：类别 {classes} 没有训练图片。请把部分图片划入训练集或重新标注。",
+    ),
+    "err.no_validation": (
+        "Dataset “{dataset}” has no validation images: re-import with a validation share above 0.",
+        "数据集“{dataset}”没有验证图片：请以大于 0 的验证比例重新导入。",
+    ),
+    "err.run_unknown": ("No run with id {run}.", "没有 id 为 {run} 的训练记录。"),
+    "err.run_not_resumable": (
+        "Run {run} is {status}: only stopped, failed or interrupted runs can be resumed.",
+        "训练 {run} 的状态为 {status}：只有已停止、失败或中断的训练可以继续。",
+    ),
+    "err.dataset_changed": (
+        "Dataset “{dataset}” changed since run {run} started (classes or labels): start a new run.",
+        "数据集“{dataset}”在训练 {run} 开始后已更改（类别或标签）：请开始新的训练。",
+    ),
+    "err.weights_offline": (
+        "Cannot download the ImageNet weights for {backbone} ({reason}). Keras wants the file {file} from {url}. "
+        "Put it in {folder}, or pass a local weights file (--weights PATH), or train from scratch (--weights none).",
+        "无法下载 {backbone} 的 ImageNet 权重（{reason}）。Keras 需要文件 {file}（来自 {url}）。"
+        "请将其放到 {folder}，或指定本地权重文件（--weights PATH），或从头训练（--weights none）。",
+    ),
+    "err.weights_missing": ("Weights file {path} does not exist.", "权重文件 {path} 不存在。"),
+    "err.weights_mismatch": (
+        "Weights file {path} does not fit backbone {backbone}: {reason}",
+        "权重文件 {path} 与骨干网络 {backbone} 不匹配：{reason}",
+    ),
+    "err.nan_loss": (
+        "The loss became NaN at epoch {epoch}, batch {batch}: lower the learning rate and try again.",
+        "损失在第 {epoch} 轮第 {batch} 批变为 NaN：请降低学习率后重试。",
+    ),
+    "err.oom": (
+        "Out of memory at batch size {batch} and image size {size}: lower the batch size or image size.",
+        "在批大小 {batch}、图片尺寸 {size} 时内存不足：请降低批大小或图片尺寸。",
+    ),
+    # --- backbones ---
+    "backbone.resnet50": (
+        "ResNet50 · 25 M parameters · solid default, slow on CPU; pick it on a GPU.",
+        "ResNet50 · 2500 万参数 · 稳妥的默认选择，CPU 上较慢；适合有 GPU 时使用。",
+    ),
+    "backbone.resnet50_v2": (
+        "ResNet50 V2 · 25 M parameters · pre-activation ResNet, often a little more accurate.",
+        "ResNet50 V2 · 2500 万参数 · 预激活 ResNet，通常略更准确。",
+    ),
+    "backbone.resnet101": (
+        "ResNet101 · 44 M parameters · deeper and slower; for large datasets on a GPU.",
+        "ResNet101 · 4400 万参数 · 更深更慢；适合 GPU 上的大数据集。",
+    ),
+    "backbone.mobilenet_v2": (
+        "MobileNetV2 · 0.4–4 M parameters by width · fast on laptops and phones; good first try on CPU.",
+        "MobileNetV2 · 按宽度 40 万–400 万参数 · 笔记本和手机上很快；CPU 上的首选尝试。",
+    ),
+    "backbone.mobilenet_v3_small": (
+        "MobileNetV3 Small · 1 M parameters · the fastest; for tiny devices.",
+        "MobileNetV3 Small · 100 万参数 · 最快；适合小型设备。",
+    ),
+    "backbone.mobilenet_v3_large": (
+        "MobileNetV3 Large · 3 M parameters · fast and more accurate than V2 at similar cost.",
+        "MobileNetV3 Large · 300 万参数 · 速度快，成本相近时比 V2 更准确。",
+    ),
+    "backbone.efficientnet": (
+        "EfficientNet-B0…B3 · 5–12 M parameters · accurate per FLOP; larger variants want larger images.",
+        "EfficientNet-B0…B3 · 500 万–1200 万参数 · 计算效率高；越大的型号需要越大的图片。",
+    ),
+    "backbone.efficientnet_v2": (
+        "EfficientNetV2-B0 · 7 M parameters · trains faster than EfficientNet.",
+        "EfficientNetV2-B0 · 700 万参数 · 比 EfficientNet 训练更快。",
+    ),
+    "backbone.inception_v3": (
+        "Inception V3 · 22 M parameters · 299 px input (at least 75 px).",
+        "Inception V3 · 2200 万参数 · 输入 299 像素（至少 75 像素）。",
+    ),
+    "backbone.vgg16": (
+        "VGG16 · 15 M parameters (base) · classic and heavy; mostly for comparison.",
+        "VGG16 · 1500 万参数（主干）· 经典但笨重；主要用于对比。",
+    ),
+    "backbone.convnext_tiny": (
+        "ConvNeXt Tiny · 28 M parameters · modern and accurate; best on a GPU.",
+        "ConvNeXt Tiny · 2800 万参数 · 现代且准确；最好在 GPU 上使用。",
+    ),
     # --- CLI ---
     "cli.imported": (
         "Imported {images} images into “{dataset}” ({classes} classes; {skipped} skipped) in {seconds:.1f} s.",

@@ -82,6 +82,43 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        2,
+        """
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            dataset_id INTEGER REFERENCES datasets(id) ON DELETE SET NULL,
+            dataset_name TEXT NOT NULL,
+            dataset_version INTEGER NOT NULL,
+            classes_json TEXT NOT NULL,
+            config_json TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN
+                ('queued', 'running', 'completed', 'stopped', 'failed', 'interrupted')),
+            error TEXT NOT NULL DEFAULT '',
+            weights_used TEXT NOT NULL DEFAULT '',
+            device_json TEXT NOT NULL DEFAULT '{}',
+            pid INTEGER,
+            epochs_run INTEGER NOT NULL DEFAULT 0,
+            best_json TEXT NOT NULL DEFAULT '{}',
+            final_json TEXT NOT NULL DEFAULT '{}',
+            model_path TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            ended_at TEXT
+        );
+        CREATE TABLE run_metrics (
+            id INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL CHECK (kind IN ('batch', 'epoch')),
+            phase TEXT NOT NULL,
+            epoch INTEGER NOT NULL,
+            step INTEGER NOT NULL,
+            values_json TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX run_metrics_run ON run_metrics (run_id, kind, id)
+        """,
+    ),
 )
 
 
@@ -105,7 +142,7 @@ class Workspace:
     def open(cls, explicit: str | os.PathLike[str] | None = None) -> Workspace:
         ws = cls(resolve_root(explicit))
         try:
-            for sub in (ws.root, ws.images_dir, ws.thumbs_dir, ws.runs_dir, ws.staging_dir):
+            for sub in (ws.root, ws.images_dir, ws.thumbs_dir, ws.runs_dir, ws.cache_dir, ws.staging_dir):
                 sub.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise WorkspaceError("err.workspace_unusable", path=str(ws.root), reason=exc.strerror or str(exc)) from exc
@@ -127,6 +164,10 @@ class Workspace:
     @property
     def runs_dir(self) -> Path:
         return self.root / "runs"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / "cache"
 
     @property
     def staging_dir(self) -> Path:

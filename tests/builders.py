@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import stat
+import zlib
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -91,3 +92,17 @@ def class_folders(classes: dict[str, int], prefix: str = "", size: tuple[int, in
 def snapshot(root: Path) -> dict[str, bytes | None]:
     """Every file (with its bytes) and folder (None) under ``root``."""
     return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+def separable(classes: dict[str, tuple[int, int, int]], per_class: int, size: tuple[int, int] = (40, 40)) -> list[EntrySpec]:
+    """Classes told apart by colour, with noise and per-image variation: a model can learn them."""
+    entries = []
+    for name, colour in classes.items():
+        for i in range(per_class):
+            rng = np.random.default_rng(zlib.crc32(f"{name}/{i}".encode()))
+            base = np.array(colour, dtype=np.int16) + rng.integers(-30, 30, 3)
+            arr = np.clip(base + rng.integers(-25, 25, (size[1], size[0], 3)), 0, 255).astype(np.uint8)
+            out = io.BytesIO()
+            Image.fromarray(arr, "RGB").save(out, format="PNG")
+            entries.append((f"{name}/{i}.png", out.getvalue()))
+    return entries

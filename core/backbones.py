@@ -1,0 +1,102 @@
+"""The backbone registry: one table, one entry per backbone.
+
+Each entry knows its Keras constructor, its preprocessing (applied inside the
+model, so an exported model takes plain 0-255 RGB), its default and smallest
+input size, and a description for people choosing one. Adding a backbone is
+adding one entry to :data:`BACKBONES`.
+
+Preprocessing modes, as in ``keras.applications.*.preprocess_input``:
+- ``caffe``: RGB to BGR, minus the ImageNet channel means (ResNet50/101, VGG16). Never ``/255``.
+- ``tf``: scale to [-1, 1] (ResNet50V2, MobileNetV2, InceptionV3).
+- ``none``: the model rescales inside itself (MobileNetV3, EfficientNet, ConvNeXt).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.errors import ConfigError
+
+# ImageNet channel means in BGR order, from keras.applications.imagenet_utils (caffe mode).
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+
+
+@dataclass(frozen=True)
+class Backbone:
+    name: str
+    friendly: str
+    keras_class: str  # attribute of keras.applications
+    preprocess: str  # "caffe" | "tf" | "none"
+    default_size: int
+    min_size: int
+    description: str  # translation key
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    # Input sizes ImageNet weights exist for; other sizes load the nearest (Keras warns).
+    weight_sizes: tuple[int, ...] = ()
+
+    def constructor(self) -> Callable[..., Any]:
+        import keras
+
+        return getattr(keras.applications, self.keras_class)
+
+    def check_size(self, size: int) -> None:
+        if size < self.min_size or size > 1024:
+            raise ConfigError("err.config_range", field="image_size", low=self.min_size, high=1024, value=size)
+
+
+def _mobilenet_v2(alpha: float) -> Backbone:
+    return Backbone(
+        name=f"mobilenet_v2_{alpha}",
+        friendly=f"MobileNetV2 ×{alpha}",
+        keras_class="MobileNetV2",
+        preprocess="tf",
+        default_size=224,
+        min_size=32,
+        description="backbone.mobilenet_v2",
+        kwargs={"alpha": alpha},
+        weight_sizes=(96, 128, 160, 192, 224),
+    )
+
+
+def _efficientnet(index: int, default_size: int) -> Backbone:
+    return Backbone(
+        name=f"efficientnet_b{index}",
+        friendly=f"EfficientNet-B{index}",
+        keras_class=f"EfficientNetB{index}",
+        preprocess="none",
+        default_size=default_size,
+        min_size=32,
+        description="backbone.efficientnet",
+    )
+
+
+_ALL: tuple[Backbone, ...] = (
+    Backbone("resnet50", "ResNet50", "ResNet50", "caffe", 224, 32, "backbone.resnet50"),
+    Backbone("resnet50_v2", "ResNet50 V2", "ResNet50V2", "tf", 224, 32, "backbone.resnet50_v2"),
+    Backbone("resnet101", "ResNet101", "ResNet101", "caffe", 224, 32, "backbone.resnet101"),
+    *(_mobilenet_v2(a) for a in (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)),
+    Backbone(
+        "mobilenet_v3_small", "MobileNetV3 Small", "MobileNetV3Small", "none", 224, 32, "backbone.mobilenet_v3_small"
+    ),
+    Backbone(
+        "mobilenet_v3_large", "MobileNetV3 Large", "MobileNetV3Large", "none", 224, 32, "backbone.mobilenet_v3_large"
+    ),
+    *(_efficientnet(i, s) for i, s in ((0, 224), (1, 240), (2, 260), (3, 300))),
+    Backbone(
+        "efficientnet_v2_b0", "EfficientNetV2-B0", "EfficientNetV2B0", "none", 224, 32, "backbone.efficientnet_v2"
+    ),
+    Backbone("inception_v3", "Inception V3", "InceptionV3", "tf", 299, 75, "backbone.inception_v3"),
+    Backbone("vgg16", "VGG16", "VGG16", "caffe", 224, 32, "backbone.vgg16"),
+    Backbone("convnext_tiny", "ConvNeXt Tiny", "ConvNeXtTiny", "none", 224, 32, "backbone.convnext_tiny"),
+)
+BACKBONES: dict[str, Backbone] = {b.name: b for b in _ALL}
+DEFAULT_BACKBONE = "resnet50"
+
+
+def get_backbone(name: str) -> Backbone:
+    try:
+        return BACKBONES[name]
+    except KeyError:
+        raise ConfigError("err.backbone_unknown", name=name, known=", ".join(BACKBONES)) from None
