@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser("datasets", parents=[common], help="list datasets")
     p.set_defaults(handler=cmd_datasets)
+
+    from core.training_cli import add_training_verbs
+
+    add_training_verbs(verbs, common)
     return parser
 
 
@@ -120,10 +124,13 @@ def cmd_datasets(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.json = bool(args.json)
-    handler: Callable[[argparse.Namespace, Workspace], dict[str, Any]] = args.handler
+    handler: Callable[[argparse.Namespace, Workspace], Any] = args.handler
+    code = 0
     try:
         ws = Workspace.open(args.workspace)
         payload = handler(args, ws)
+        if isinstance(payload, tuple):  # (payload, exit code): a run that failed still reports itself
+            payload, code = payload
     except LabelTuneError as exc:
         print(f"error: {exc.message(cli_language())}", file=sys.stderr)
         return exc.exit_code
@@ -132,4 +139,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     if args.json:
         print(json.dumps(payload, ensure_ascii=False))
-    return 0
+    return code

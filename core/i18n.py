@@ -250,8 +250,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The dataset name “{name}” contains control characters or slashes.",
         "数据集名称“{name}”包含控制字符或斜杠。",
     ),
-    "err.backbone_unknown": ("Unknown backbone “{name}”. Choose one of: {known}.", "未知的骨干网络“{name}”。可选：{known}。"),
-    "err.augment_unknown": ("Unknown augmentation “{name}”. Choose one of: {known}.", "未知的数据增强“{name}”。可选：{known}。"),
+    "err.backbone_unknown": (
+        "Unknown backbone “{name}”. Choose one of: {known}.",
+        "未知的骨干网络“{name}”。可选：{known}。",
+    ),
+    "err.augment_unknown": (
+        "Unknown augmentation “{name}”. Choose one of: {known}.",
+        "未知的数据增强“{name}”。可选：{known}。",
+    ),
     "err.config_choice": (
         "{field} must be one of: {options}. Received {field}={value}.",
         "{field} 必须是以下之一：{options}。收到 {field}={value}。",
@@ -350,6 +356,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "cli.imported": (
         "Imported {images} images into “{dataset}” ({classes} classes; {skipped} skipped) in {seconds:.1f} s.",
         "已导入 {images} 张图片到“{dataset}”（{classes} 个类别；跳过 {skipped} 个），用时 {seconds:.1f} 秒。",
+    ),
+    "cli.run_started": (
+        "Run {run}: training {backbone} on “{dataset}”.",
+        "训练 {run}：在“{dataset}”上训练 {backbone}。",
+    ),
+    "cli.run_done": (
+        "Run {run} {status} after {epochs} epoch(s); weights used: {weights}.",
+        "训练 {run} 状态 {status}，共 {epochs} 轮；使用的权重：{weights}。",
     ),
     "cli.no_datasets": ("No datasets in {path}.", "{path} 中没有数据集。"),
 }

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 
 from core.backbones import CAFFE_MEAN_BGR, Backbone, get_backbone
 from core.errors import TrainingError
@@ -137,22 +138,20 @@ def head_layers(n_classes: int, dropout: float, seed: int) -> Any:
 
 
 def set_unfrozen(base: Any, unfreeze: str) -> int:
-    """Unfreeze the top ``unfreeze`` layers (or all) of the base, BatchNorm excepted.
+    """Make the top ``unfreeze`` weighted layers of the base trainable (or all), never BatchNorm.
 
     Returns the number of layers made trainable.
     """
-    layers = [layer for layer in base.layers if layer.weights]
-    chosen = layers if unfreeze == "all" else layers[-int(unfreeze) :]
+    candidates = [
+        layer for layer in base.layers if layer.weights and not isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    chosen = candidates if unfreeze == "all" else candidates[-int(unfreeze) :]
     base.trainable = True
     for layer in base.layers:
         layer.trainable = False
-    count = 0
     for layer in chosen:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            continue
         layer.trainable = True
-        count += 1
-    return count
+    return len(chosen)
 
 
 def trainable_count(model: Any) -> int:

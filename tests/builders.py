@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 import stat
-import zlib
 import zipfile
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -94,7 +94,9 @@ def snapshot(root: Path) -> dict[str, bytes | None]:
     return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
 
 
-def separable(classes: dict[str, tuple[int, int, int]], per_class: int, size: tuple[int, int] = (40, 40)) -> list[EntrySpec]:
+def separable(
+    classes: dict[str, tuple[int, int, int]], per_class: int, size: tuple[int, int] = (40, 40)
+) -> list[EntrySpec]:
     """Classes told apart by colour, with noise and per-image variation: a model can learn them."""
     entries = []
     for name, colour in classes.items():
