@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 
 from core.backbones import CAFFE_MEAN_BGR, Backbone, get_backbone
 from core.errors import TrainingError
