@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 
 from core.backbones import CAFFE_MEAN_BGR, Backbone, get_backbone
 from core.errors import TrainingError
@@ -101,12 +102,19 @@ def build_base(backbone: Backbone, size: int, weights: str) -> tuple[Any, str]:
     if not path.is_file():
         raise TrainingError("err.weights_missing", path=str(path))
     base = ctor(weights=None, **kwargs)
+    fresh = [keras.ops.convert_to_numpy(w).copy() for w in base.weights if len(w.shape) >= 2]
     try:
         base.load_weights(str(path))
     except (ValueError, OSError, KeyError) as exc:
         raise TrainingError(
             "err.weights_mismatch", path=str(path), backbone=backbone.name, reason=str(exc)[:300]
         ) from exc
+    loaded = [keras.ops.convert_to_numpy(w) for w in base.weights if len(w.shape) >= 2]
+    untouched = sum(np.array_equal(a, b) for a, b in zip(fresh, loaded, strict=True))
+    if untouched:
+        # Keras skips layers it cannot match with only a warning: that would be a silent random start.
+        reason = f"{untouched} of {len(fresh)} kernels were not in the file"
+        raise TrainingError("err.weights_mismatch", path=str(path), backbone=backbone.name, reason=reason)
     return base, weights_identity(weights)
 
 
