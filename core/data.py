@@ -157,13 +157,15 @@ def make_dataset(
         weights = tf.constant([class_weights[i] for i in range(n_classes)], dtype=tf.float32)
 
     def to_model(images: Any, label: Any) -> Any:
-        x = tf.cast(images, tf.float32)
-        if augmenter is not None:
-            x = augmenter(x, training=True)
         y = tf.one_hot(label, n_classes)
+        x = tf.cast(images, tf.float32)
         if weights is not None:
             return x, y, tf.gather(weights, label)
         return x, y
 
     ds = ds.map(to_model, num_parallel_calls=autotune, deterministic=True)
+    if augmenter is not None:
+        # Sequential on purpose: the random layers draw from one seed stream, and parallel calls
+        # would draw in a different order each run, breaking reproducibility.
+        ds = ds.map(lambda x, *rest: (augmenter(x, training=True), *rest))
     return ds.prefetch(autotune)
