@@ -68,3 +68,17 @@ def build_augmenter(config: AugmentConfig, seed: int) -> Any:
     if config.brightness:
         layers.append(keras.layers.RandomBrightness(config.brightness, value_range=(0, 255), seed=seed + 5))
     return keras.Sequential(layers, name="augment")
+
+
+def preview(paths: list[str], config: AugmentConfig, size: int, resize: str, views: int = 4, seed: int = 0) -> Any:
+    """``views`` augmented versions of each image, as uint8 arrays ``(len(paths), views, size, size, 3)``:
+    what the model will see in training, for the user to judge the strength."""
+    import numpy as np
+    import tensorflow as tf
+
+    from core.data import load_pixels
+
+    images = tf.stack([tf.cast(load_pixels(tf.io.read_file(p), size, resize), tf.float32) for p in paths])
+    augmenter = build_augmenter(config, seed)
+    out = [augmenter(images, training=True) if config.active else images for _ in range(views)]
+    return np.clip(np.stack([np.asarray(v) for v in out], axis=1), 0, 255).astype(np.uint8)

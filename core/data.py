@@ -20,7 +20,7 @@ from core.workspace import Workspace
 # Decoded images are cached in RAM only while they fit in this many bytes (uint8 pixels):
 # 10,000 images at 224 px would take 1.5 GB, so large datasets are decoded every epoch instead.
 MEMORY_CACHE_BYTES = 1 << 30
-# Shuffle buffer, in images: the whole split up to this many (each buffered image costs size²×3 bytes).
+# Shuffle buffer over cached pixels, in images (the cache already holds them all in RAM).
 SHUFFLE_BUFFER = 4096
 
 
@@ -134,14 +134,18 @@ def make_dataset(
 ) -> Any:
     """Batches of ``(float32 pixels 0-255, one-hot labels[, sample weights])``.
 
-    Order: read, decode and resize in parallel, cache (uint8), shuffle, batch,
-    augment (training only), prefetch.
+    Order: (shuffle file names,) read, decode and resize in parallel, (cache uint8 pixels and
+    shuffle them,) batch, augment (training only), prefetch. Memory stays bounded by the
+    prefetch depth unless the cache is on.
     """
     import tensorflow as tf
 
     autotune = tf.data.AUTOTUNE
     labels = np.asarray(split.labels, dtype=np.int32)
     ds = tf.data.Dataset.from_tensor_slices((split.paths, labels))
+    if training and not cache:
+        # Shuffle the file list, not decoded pixels: no buffer of images in RAM.
+        ds = ds.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
     ds = ds.map(
         lambda path, label: (load_pixels(tf.io.read_file(path), size, resize), label),
         num_parallel_calls=autotune,
@@ -149,8 +153,8 @@ def make_dataset(
     )
     if cache:
         ds = ds.cache()
-    if training:
-        ds = ds.shuffle(min(len(split), SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=True)
+        if training:
+            ds = ds.shuffle(min(len(split), SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=False)
     weights = None
     if class_weights:

@@ -232,3 +232,23 @@ def test_mirrored_strategy_over_two_logical_cpus(trained_ws):
     proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=600)
     line = next(line for line in proc.stdout.splitlines() if line.startswith("RESULT"))
     assert line.split()[1:5] == ["completed", "mirrored", "2", "3"], proc.stderr[-2000:]
+
+
+def test_lr_finder_suggests_a_rate_inside_the_sweep(trained_ws):
+    from core.lr_finder import find_lr
+
+    sweep = find_lr(trained_ws, tiny(), start=1e-5, end=10.0, steps=40)
+    assert 5 <= len(sweep.rates) <= 40 and sweep.rates == sorted(sweep.rates)
+    assert sweep.rates[0] <= sweep.suggestion <= sweep.rates[-1]
+    assert min(sweep.losses) < sweep.losses[0]  # the loss does fall somewhere in the sweep
+
+
+def test_augmentation_preview(trained_ws):
+    from core.augment import AugmentConfig, preview
+
+    data = load_training_data(trained_ws, "colours")
+    views = preview(data.train.paths[:2], AugmentConfig.preset("strong"), 32, "crop", views=3, seed=1)
+    assert views.shape == (2, 3, 32, 32, 3) and views.dtype == np.uint8
+    assert not np.array_equal(views[0, 0], views[0, 1])
+    plain = preview(data.train.paths[:1], AugmentConfig.preset("none"), 32, "crop", views=2)
+    np.testing.assert_array_equal(plain[0, 0], plain[0, 1])

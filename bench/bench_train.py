@@ -1,0 +1,257 @@
+"""Training-engine benchmarks, each a ratio against a bare baseline in the same run.
+
+    python bench/bench_train.py pipeline [--size 64] [--backbone mobilenet_v2_1.0]
+    python bench/bench_train.py feature-cache [--weights PATH]
+    python bench/bench_train.py memory [--images 10000]
+
+pipeline: images/s of the real training path (files on disk, decode, resize, augment, all
+  the run's callbacks) over a bare ``model.fit`` on the same images preloaded as tensors, same
+  model, batch and size: once with the engine's compile settings, once with Keras' defaults.
+  Steady state: the first epoch (tracing, compilation, filling caches) is not counted.
+feature-cache: wall time of 10 frozen-base head epochs with the feature cache (building it
+  included) against the plain frozen path, and both validation accuracies.
+memory: peak RSS of a training process on N images at 224 px (a child process per run).
+
+The dataset is ../shared/data/clothing-small unless --data says otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared"
+DEFAULT_DATA = SHARED / "data" / "clothing-small"
+MOBILENET_FILE = SHARED / "weights" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
+
+
+def zip_folder(data: Path, target: Path, repeat: int = 1) -> Path:
+    files = sorted(p for p in data.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED) as zf:
+        for copy in range(repeat):
+            for path in files:
+                rel = path.relative_to(data)
+                zf.write(path, rel.as_posix() if copy == 0 else f"{rel.parent.as_posix()}/c{copy}_{rel.name}")
+    return target
+
+
+def workspace_with(data: Path, tmp: Path, repeat: int = 1):
+    from core.ingest import import_archive
+    from core.workspace import Workspace
+
+    ws = Workspace.open(tmp / "ws")
+    import_archive(ws, zip_folder(data, tmp / "data.zip", repeat), name="bench")
+    return ws
+
+
+class EpochTimer:
+    """Wall time of each epoch (training and validation), as a Keras callback."""
+
+    def __new__(cls):
+        import keras
+
+        class _Timer(keras.callbacks.Callback):
+            def __init__(self) -> None:
+                super().__init__()
+                self.times: list[float] = []
+                self.steps: list[int] = []
+                self._start = 0.0
+                self._n = 0
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self._start, self._n = time.perf_counter(), 0
+
+            def on_train_batch_end(self, batch, logs=None):
+                self._n += 1
+
+            def on_epoch_end(self, epoch, logs=None):
+                self.times.append(time.perf_counter() - self._start)
+                self.steps.append(self._n)
+
+        return _Timer()
+
+
+def steady_rate(timer, batch: int, n_images: int) -> float:
+    """Images per second over all epochs but the first."""
+    times, steps = timer.times[1:], timer.steps[1:]
+    images = sum(min(s * batch, n_images) for s in steps)
+    return images / sum(times)
+
+
+def bench_pipeline(args: argparse.Namespace) -> dict:
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from core import runs
+    from core.data import load_pixels, load_training_data
+    from core.model import build_model, set_unfrozen
+    from core.train import _compile, create_run, execute_run
+    from core.train_config import TrainConfig
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = workspace_with(args.data, Path(tmp))
+        config = TrainConfig(
+            dataset="bench",
+            backbone=args.backbone,
+            weights="none",
+            image_size=args.size,
+            batch_size=args.batch,
+            head_epochs=0,
+            fine_tune_epochs=args.epochs,
+            early_stopping=0,
+            augment="standard",
+        )
+        timer = EpochTimer()
+        run = execute_run(ws, create_run(ws, config), [timer])
+        assert run.status == "completed", run.error
+        jit = run.device["jit_compile"]
+        real = steady_rate(timer, args.batch, len(load_training_data(ws, "bench").train))
+
+        data = load_training_data(ws, "bench")
+        n = len(data.classes)
+
+        def preload(split):
+            x = np.stack([load_pixels(tf.io.read_file(p), args.size, "crop").numpy() for p in split.paths])
+            return tf.constant(x.astype("float32")), tf.one_hot(split.labels, n)
+
+        (xt, yt), (xv, yv) = preload(data.train), preload(data.val)
+        results = {}
+        for label, compile_kwargs in (("same_settings", {"engine": True}), ("keras_defaults", {"engine": False})):
+            keras.utils.set_random_seed(0)
+            built = build_model(config.backbone, n, args.size, "none", config.dropout, config.seed)
+            set_unfrozen(built.base, "all")
+            if compile_kwargs["engine"]:
+                _compile(built.model, config.fine_tune_lr, config, jit)
+            else:
+                built.model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+            bare = EpochTimer()
+            built.model.fit(
+                xt, yt, batch_size=args.batch, epochs=args.epochs, validation_data=(xv, yv), verbose=0, callbacks=[bare]
+            )
+            results[label] = steady_rate(bare, args.batch, len(data.train))
+        runs_dir = runs.run_dir(ws, run.id)
+        shutil.rmtree(runs_dir, ignore_errors=True)
+    return {
+        "backbone": args.backbone,
+        "size": args.size,
+        "batch": args.batch,
+        "engine_jit_compile": jit,
+        "real_images_per_s": round(real, 2),
+        "bare_same_settings_images_per_s": round(results["same_settings"], 2),
+        "bare_keras_defaults_images_per_s": round(results["keras_defaults"], 2),
+        "ratio_vs_same_settings": round(real / results["same_settings"], 3),
+        "ratio_vs_keras_defaults": round(real / results["keras_defaults"], 3),
+    }
+
+
+def bench_feature_cache(args: argparse.Namespace) -> dict:
+    from core.train import train
+    from core.train_config import TrainConfig
+
+    weights = str(args.weights) if args.weights and Path(args.weights).is_file() else "none"
+    out = {"weights": weights, "backbone": "mobilenet_v2_0.35", "size": 224, "head_epochs": 10}
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = workspace_with(args.data, Path(tmp))
+        for label, cache in (("plain", False), ("feature_cache", True)):
+            config = TrainConfig(
+                dataset="bench",
+                backbone="mobilenet_v2_0.35",
+                weights=weights,
+                image_size=224,
+                batch_size=32,
+                head_epochs=10,
+                fine_tune_epochs=0,
+                early_stopping=0,
+                augment="none",
+                feature_cache=cache,
+            )
+            start = time.perf_counter()
+            run = train(ws, config)
+            out[f"{label}_seconds"] = round(time.perf_counter() - start, 1)
+            out[f"{label}_val_accuracy"] = round(run.final["val_accuracy"], 4)
+            assert run.status == "completed", run.error
+    out["speedup"] = round(out["plain_seconds"] / out["feature_cache_seconds"], 2)
+    out["val_accuracy_gap"] = round(abs(out["plain_val_accuracy"] - out["feature_cache_val_accuracy"]), 4)
+    return out
+
+
+def bench_memory(args: argparse.Namespace) -> dict:
+    if not args.child:
+        proc = subprocess.run(
+            [sys.executable, __file__, "memory", "--child", "--images", str(args.images), "--data", str(args.data)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    from core.data import load_training_data
+    from core.train import train
+    from core.train_config import TrainConfig
+
+    files = sum(1 for p in args.data.rglob("*.jpg"))
+    repeat = -(-args.images // files)
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = workspace_with(args.data, Path(tmp), repeat)
+        after_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        data = load_training_data(ws, "bench")
+        config = TrainConfig(
+            dataset="bench",
+            backbone="mobilenet_v2_0.35",
+            weights="none",
+            image_size=224,
+            batch_size=32,
+            head_epochs=1,
+            fine_tune_epochs=1,
+            feature_cache=False,
+            steps_per_epoch=60,
+            early_stopping=0,
+        )
+        run = train(ws, config)
+        assert run.status == "completed", run.error
+        images = len(data.train) + len(data.val) + len(data.test)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result = {
+        "images": images,
+        "train_images": len(data.train),
+        "size": 224,
+        "memory_cache": run.device["memory_cache"],
+        "peak_rss_mb_after_import": round(after_import, 1),
+        "peak_rss_mb": round(peak, 1),
+        "target_mb": 4096,
+    }
+    print(json.dumps(result))
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("which", choices=["pipeline", "feature-cache", "memory"])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--backbone", default="mobilenet_v2_1.0")
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--weights", type=Path, default=MOBILENET_FILE)
+    parser.add_argument("--images", type=int, default=10_000)
+    parser.add_argument("--child", action="store_true")
+    args = parser.parse_args()
+    result = {"pipeline": bench_pipeline, "feature-cache": bench_feature_cache, "memory": bench_memory}[args.which](
+        args
+    )
+    if not args.child:
+        print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
