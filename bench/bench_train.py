@@ -110,7 +110,7 @@ def bench_pipeline(args: argparse.Namespace) -> dict:
             head_epochs=0,
             fine_tune_epochs=args.epochs,
             early_stopping=0,
-            augment="standard",
+            augment=args.augment,
         )
         timer = EpochTimer()
         run = execute_run(ws, create_run(ws, config), [timer])
@@ -146,6 +146,7 @@ def bench_pipeline(args: argparse.Namespace) -> dict:
         "backbone": args.backbone,
         "size": args.size,
         "batch": args.batch,
+        "augment": args.augment,
         "engine_jit_compile": jit,
         "real_images_per_s": round(real, 2),
         "bare_same_settings_images_per_s": round(results["same_settings"], 2),
@@ -244,6 +245,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--weights", type=Path, default=MOBILENET_FILE)
     parser.add_argument("--images", type=int, default=10_000)
+    parser.add_argument("--augment", default="standard")
     parser.add_argument("--child", action="store_true")
     args = parser.parse_args()
     result = {"pipeline": bench_pipeline, "feature-cache": bench_feature_cache, "memory": bench_memory}[args.which](

@@ -7,11 +7,13 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
-# On this project's 2-core CPU, ResNet50 at 32 px trained 3.5x faster with XLA (32 vs 9 img/s,
-# batch 32) while at 96 px and above both ran alike: Keras' default CPU path pays ~3.4 s of
-# per-step overhead that XLA removes, which only matters while the arithmetic is small.
-# So on CPUs XLA is on up to this input size (pixels per side); on GPUs always.
-CPU_XLA_MAX_SIZE = 64
+# XLA (jit_compile) on CPUs only up to this input size, pixels per side; on GPUs always.
+# Measured on this project's 2-core CPU (bench/bench_train.py xla, BENCHMARKS.md): one
+# fine-tuning epoch at 32 px, batch 32, Keras' default path against jit_compile=True ran
+# ResNet50 77 vs 44 img/s, MobileNetV2-0.35 502 vs 72, VGG16 63 vs 9, EfficientNet-B0 162 vs 19.
+# XLA lost everywhere, so on CPUs it stays off (0); the rule is kept per size so a machine
+# that measures otherwise changes one number.
+CPU_XLA_MAX_SIZE = 0
 
 
 @dataclass(frozen=True)

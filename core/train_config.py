@@ -52,7 +52,7 @@ class TrainConfig:
     early_stopping: int = 3  # patience in epochs on validation loss; 0 switches it off
     seed: int = 42
     mixed_precision: str = "auto"  # auto: on for GPUs
-    jit_compile: str = "auto"  # auto: on for GPUs, and on CPUs for small inputs where it measured faster
+    jit_compile: str = "auto"  # auto: on for GPUs; on CPUs where it measured faster (see core/devices.py)
     cache: str = "auto"  # decoded-image cache: memory when it fits MEMORY_CACHE_BYTES
     steps_per_epoch: int = 0  # 0: the whole training split each epoch
     tensorboard: bool = False
