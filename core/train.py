@@ -146,6 +146,7 @@ def _fit(ctx: _Context, model: Any, phase: str, lr: float, epochs: int, offset: 
         validation_data=val_ds,
         epochs=epochs,
         steps_per_epoch=config.steps_per_epoch or None,
+        shuffle=False,  # the tf.data pipeline shuffles (seeded) itself
         verbose=0,
         callbacks=_callbacks(ctx, phase, steps, epochs, offset, model_checkpoint=True),
     )

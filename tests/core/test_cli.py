@@ -48,3 +48,31 @@ def test_text_output_and_other_errors(tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err
     assert main(["import", str(tmp_path / "missing.zip"), "--workspace", ws]) == 3
     assert "missing.zip" in capsys.readouterr().err
+
+
+def test_train_runs_stop_and_resume_verbs(tmp_path):
+    from tests.builders import separable
+
+    ws = str(tmp_path / "ws")
+    zip_path = make_zip(tmp_path / "c.zip", separable({"red": (200, 60, 60), "blue": (60, 60, 200)}, 10))
+    assert run_cli("import", str(zip_path), "--workspace", ws).returncode == 0
+    proc = run_cli(
+        "train", "--workspace", ws, "--dataset", "c", "--backbone", "vgg16", "--weights", "none",
+        "--image-size", "32", "--batch-size", "8", "--head-epochs", "2", "--fine-tune-epochs", "0",
+        "--augment", "none", "--lr", "0.01", "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert out["status"] == "completed" and out["weights"] == "none" and out["epochs_run"] == 2
+    assert {"run", "best_val_accuracy", "val_accuracy", "seconds"} <= set(out)
+    assert 0.0 <= out["best_val_accuracy"] <= 1.0 and out["seconds"] > 0
+    listed = json.loads(run_cli("runs", "--workspace", ws, "--json").stdout)["runs"]
+    assert [r["run"] for r in listed] == [out["run"]] and listed[0]["backbone"] == "vgg16"
+    again = run_cli("resume", out["run"], "--workspace", ws)
+    assert again.returncode == 1 and "only stopped, failed or interrupted" in again.stderr
+    missing = run_cli("stop", "no-such-run", "--workspace", ws)
+    assert missing.returncode == 1 and "no-such-run" in missing.stderr
+    bad = run_cli("train", "--workspace", ws, "--dataset", "c", "--batch-size", "0", "--weights", "none")
+    assert (
+        bad.returncode == 1 and "batch_size must be between 1 and 4096" in bad.stderr and "Traceback" not in bad.stderr
+    )

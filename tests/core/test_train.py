@@ -252,3 +252,25 @@ def test_augmentation_preview(trained_ws):
     assert not np.array_equal(views[0, 0], views[0, 1])
     plain = preview(data.train.paths[:1], AugmentConfig.preset("none"), 32, "crop", views=2)
     np.testing.assert_array_equal(plain[0, 0], plain[0, 1])
+
+
+def test_worker_process_trains_and_reports_through_the_workspace(trained_ws):
+    import time
+
+    from core.worker import start_worker
+
+    run_id = create_run(trained_ws, tiny(head_epochs=2))
+    pid = start_worker(trained_ws, run_id)
+    deadline = time.monotonic() + 300
+    while runs.get_run(trained_ws, run_id).status in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    run = runs.get_run(trained_ws, run_id)
+    assert run.status == "completed", (run.error, (runs.run_dir(trained_ws, run_id) / "worker.log").read_text()[-2000:])
+    assert run.pid == pid and run.epochs_run == 2
+
+
+def test_a_run_whose_process_died_is_interrupted_and_resumable(trained_ws):
+    run_id = create_run(trained_ws, tiny(head_epochs=1))
+    runs.update_run(trained_ws, run_id, status="running", pid=2**22 + 12345)  # no such process
+    assert runs.get_run(trained_ws, run_id).status == "interrupted"
+    assert execute_run(trained_ws, run_id).status == "completed"
