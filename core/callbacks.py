@@ -45,7 +45,7 @@ class RunReporter(keras.callbacks.Callback):
         self.started = time.perf_counter()
         self.steps_done = 0
         self.last_write = 0.0
-        self.epochs_completed = 0
+        self.batch_in_epoch = 0
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.started = time.perf_counter()
@@ -58,9 +58,7 @@ class RunReporter(keras.callbacks.Callback):
         elapsed = time.perf_counter() - self.started
         per_step = elapsed / max(self.steps_done, 1)
         total_steps = self.steps_per_epoch * self.epochs
-        remaining = max(
-            total_steps - (self.epoch * self.steps_per_epoch + self.steps_done % max(self.steps_per_epoch, 1)), 0
-        )
+        remaining = max(total_steps - (self.epoch * self.steps_per_epoch + self.batch_in_epoch), 0)
         return {
             "images_per_s": round(self.batch_size / per_step, 2) if self.steps_done else 0.0,
             "elapsed_s": round(elapsed, 2),
@@ -69,6 +67,7 @@ class RunReporter(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self.steps_done += 1
+        self.batch_in_epoch = batch + 1
         now = time.perf_counter()
         if now - self.last_write < BATCH_WRITE_INTERVAL_S:
             return
@@ -78,7 +77,7 @@ class RunReporter(keras.callbacks.Callback):
         runs.record_metrics(self.ws, self.run_id, "batch", self.phase, self.epoch_offset + self.epoch, batch, values)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.epochs_completed += 1
+        self.batch_in_epoch = self.steps_per_epoch
         values = {k: float(v) for k, v in (logs or {}).items()}
         values.update(lr=_lr(self.model), **self._timing())
         runs.record_metrics(

@@ -86,6 +86,7 @@ def test_a_run_learns_and_records_everything(trained_ws):
     rows = runs.read_metrics(trained_ws, run.id)
     assert [r["epoch"] for r in rows] == [0, 1, 2, 3]
     assert {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "images_per_s", "elapsed_s", "eta_s"} <= set(rows[0])
+    assert rows[-1]["eta_s"] == 0 and rows[0]["eta_s"] > 0 and rows[0]["images_per_s"] > 0
     assert len((folder / "metrics.jsonl").read_text().splitlines()) >= 4
     model = keras.models.load_model(trained_ws.root / run.model_path)
     assert model.output_shape == (None, 3)
