@@ -132,6 +132,11 @@ class BestCheckpoint(keras.callbacks.Callback):
             return
         self.best = float(val_loss)
         self.best_logs = {k: float(v) for k, v in (logs or {}).items()}
-        tmp = self.path.with_name(self.path.stem + ".tmp" + self.path.suffix)
-        self.model.save(tmp)
-        os.replace(tmp, self.path)
+        save_atomic(self.model, self.path)
+
+
+def save_atomic(model: Any, path: Path) -> None:
+    """Save to a temporary file beside ``path``, then rename: a reader never sees half a model."""
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    model.save(tmp)
+    os.replace(tmp, path)

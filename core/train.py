@@ -2,8 +2,8 @@
 
 Phase ``head``: the base is frozen and only the head learns (on cached features
 when ``feature_cache`` is on). Phase ``fine_tune``: the top layers of the base
-are unfrozen (BatchNorm stays frozen), the model is recompiled with a rate
-about 100 times lower, and training continues. Each phase can be skipped.
+are unfrozen (BatchNorm stays frozen), the model is recompiled with a lower
+rate (``fine_tune_lr``, 10x below ``lr`` by default), and training continues. Each phase can be skipped.
 
 A run talks to the outside only through the workspace: its row in ``runs``,
 its metrics, and the ``STOP`` file in its folder. :func:`execute_run` is what
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core import runs
-from core.callbacks import BestCheckpoint, NanGuard, RunReporter, StopFlag
+from core.callbacks import BestCheckpoint, NanGuard, RunReporter, StopFlag, save_atomic
 from core.data import TrainingData, load_training_data, make_dataset, use_memory_cache
 from core.errors import TrainingError
 from core.train_config import TrainConfig
@@ -152,12 +152,6 @@ def _fit(ctx: _Context, model: Any, phase: str, lr: float, epochs: int, offset: 
     )
 
 
-def _save_atomic(model: Any, path: Any) -> None:
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    model.save(tmp)
-    os.replace(tmp, path)
-
-
 def _evaluate(model: Any, pipelines: dict) -> dict[str, float]:
     out = {}
     for split in ("val", "test"):
@@ -259,7 +253,7 @@ def execute_run(ws: Workspace, run_id: str, extra_callbacks: list[Any] | None = 
         if ctx.nan.where:
             epoch, batch = ctx.nan.where
             raise TrainingError("err.nan_loss", epoch=epoch + 1, batch=batch + 1)
-        _save_atomic(model, folder / MODEL_FILE)
+        save_atomic(model, folder / MODEL_FILE)
         status = "stopped" if ctx.stop.stopped else "completed"
         runs.update_run(
             ws,

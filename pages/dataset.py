@@ -15,7 +15,7 @@ ws = workspace()
 st.header(t("dataset.header"))
 
 
-def import_ui(first_time: bool) -> None:
+def import_ui(first_time: bool) -> bool:
     """The upload form (open when the workspace is empty); on success selects the new dataset."""
     with st.expander(t("dataset.import_header"), expanded=first_time, icon="📦"):
         upload = st.file_uploader(t("dataset.upload"), type=["zip"], help=t("dataset.upload_help"), key="upload")
@@ -26,7 +26,7 @@ def import_ui(first_time: bool) -> None:
         test_pct = middle.number_input(t("dataset.test_pct"), 0, 50, 15, key="test_pct")
         seed = right.number_input(t("dataset.seed"), 0, 2**31 - 1, SplitConfig.seed, key="split_seed")
         if not st.button(t("dataset.import_button"), type="primary", disabled=upload is None, key="import"):
-            return
+            return False
         bar = st.progress(0.0)
 
         def progress(done: int, total: int) -> None:
@@ -42,14 +42,16 @@ def import_ui(first_time: bool) -> None:
         except LabelTuneError as exc:
             bar.empty()
             show_error(exc)
-            return
+            return False
         bar.empty()
         st.success(t("dataset.imported", images=result.images, name=result.dataset, seconds=result.seconds))
         st.session_state["dataset"] = result.dataset
+        return True
 
 
-import_ui(first_time=not dataset_names(ws))
 names = dataset_names(ws)
+if import_ui(first_time=not names):
+    names = dataset_names(ws)
 if not names:
     st.info(t("dataset.none_yet"))
     st.stop()
