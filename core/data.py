@@ -129,7 +129,7 @@ def make_dataset(
     training: bool,
     seed: int,
     cache: bool,
-    augmenter: Any = None,
+    augmenter: Any = None,  # a core.augment.RandomAugment, training only
     class_weights: dict[int, float] | None = None,
 ) -> Any:
     """Batches of ``(float32 pixels 0-255, one-hot labels[, sample weights])``.
@@ -169,7 +169,12 @@ def make_dataset(
 
     ds = ds.map(to_model, num_parallel_calls=autotune, deterministic=True)
     if augmenter is not None:
-        # Sequential on purpose: the random layers draw from one seed stream, and parallel calls
-        # would draw in a different order each run, breaking reproducibility.
-        ds = ds.map(lambda x, *rest: (augmenter(x, training=True), *rest))
+        # One stateless seed per batch from a seeded stream (a new stream each epoch): batches
+        # are augmented in parallel and the same seed still gives the same run.
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip(ds, seeds).map(
+            lambda batch, batch_seed: (augmenter(batch[0], batch_seed), *batch[1:]),
+            num_parallel_calls=autotune,
+            deterministic=True,
+        )
     return ds.prefetch(autotune)

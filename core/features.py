@@ -62,7 +62,9 @@ def extractor_of(model: Any) -> Any:
     return keras.Model(model.inputs, model.get_layer(POOL_LAYER).output, name="features")
 
 
-def _extract(extractor: Any, split: Split, config: TrainConfig, n_classes: int, augmenter: Any, cache: bool) -> Any:
+def _extract(
+    extractor: Any, split: Split, config: TrainConfig, n_classes: int, cache: bool, augmenter: Any = None, view: int = 0
+) -> Any:
     ds = make_dataset(
         split,
         n_classes=n_classes,
@@ -70,16 +72,14 @@ def _extract(extractor: Any, split: Split, config: TrainConfig, n_classes: int, 
         resize=config.resize,
         batch_size=config.batch_size,
         training=False,
-        seed=config.seed,
+        seed=config.seed + view,  # each augmented view draws its own transformations
         cache=cache,
         augmenter=augmenter,
     ).map(lambda x, y: x)
     return extractor.predict(ds, verbose=0).astype(np.float32)
 
 
-def load_or_build(
-    ws: Workspace, config: TrainConfig, data: TrainingData, model: Any, augmenter: Any, cache: bool
-) -> Features:
+def load_or_build(ws: Workspace, config: TrainConfig, data: TrainingData, model: Any, cache: bool) -> Features:
     """Cached features for ``config`` and ``data``, computing and saving them if missing."""
     path = cache_path(ws, cache_key(config, data))
     if path.exists():
@@ -87,12 +87,16 @@ def load_or_build(
             return Features(saved["train_x"], saved["train_y"], saved["val_x"], saved["val_y"], built_now=False)
     extractor = extractor_of(model)
     n = len(data.classes)
-    views = [_extract(extractor, data.train, config, n, None, cache)]
-    for _ in range(config.feature_views - 1):
-        views.append(_extract(extractor, data.train, config, n, augmenter, cache))
+    views = [_extract(extractor, data.train, config, n, cache)]
+    if config.feature_views > 1:
+        from core.augment import build_augmenter
+
+        augmenter = build_augmenter(config.augment_config)
+        for view in range(1, config.feature_views):
+            views.append(_extract(extractor, data.train, config, n, cache, augmenter, view))
     train_x = np.concatenate(views)
     train_y = np.tile(np.asarray(data.train.labels, dtype=np.int32), config.feature_views)
-    val_x = _extract(extractor, data.val, config, n, None, cache)
+    val_x = _extract(extractor, data.val, config, n, cache)
     val_y = np.asarray(data.val.labels, dtype=np.int32)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp.npz")

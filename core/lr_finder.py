@@ -41,7 +41,6 @@ def find_lr(ws: Workspace, config: Any, start: float = 1e-6, end: float = 1.0, s
     import keras
 
     from core import features
-    from core.augment import build_augmenter
     from core.data import load_training_data, use_memory_cache
     from core.model import build_model, head_layers
 
@@ -49,9 +48,8 @@ def find_lr(ws: Workspace, config: Any, start: float = 1e-6, end: float = 1.0, s
     data = load_training_data(ws, config.dataset)
     n = len(data.classes)
     built = build_model(config.backbone, n, config.size, config.weights, config.dropout, config.seed)
-    augmenter = build_augmenter(config.augment_config, config.seed) if config.augment_config.active else None
     cache = use_memory_cache(config.cache, len(data.train) + len(data.val), config.size)
-    feats = features.load_or_build(ws, config, data, built.model, augmenter, cache)
+    feats = features.load_or_build(ws, config, data, built.model, cache)
     inputs = keras.Input((feats.train_x.shape[1],))
     head = keras.Model(inputs, head_layers(n, config.dropout, config.seed)(inputs))
     optimizer = keras.optimizers.Adam(learning_rate=start)

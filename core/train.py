@@ -105,7 +105,7 @@ def _callbacks(ctx: _Context, phase: str, steps: int, epochs: int, offset: int, 
     return out + ctx.extra_callbacks
 
 
-def _head_on_features(ctx: _Context, model: Any, augmenter: Any, cache: bool) -> None:
+def _head_on_features(ctx: _Context, model: Any, cache: bool) -> None:
     import keras
     import numpy as np
 
@@ -113,7 +113,7 @@ def _head_on_features(ctx: _Context, model: Any, augmenter: Any, cache: bool) ->
     from core.model import HEAD_LAYER, head_layers
 
     config = ctx.config
-    feats = features.load_or_build(ctx.ws, config, ctx.data, model, augmenter, cache)
+    feats = features.load_or_build(ctx.ws, config, ctx.data, model, cache)
     n = len(ctx.data.classes)
     inputs = keras.Input((feats.train_x.shape[1],), name="features")
     head = keras.Model(inputs, head_layers(n, config.dropout, config.seed)(inputs), name="head_only")
@@ -209,7 +209,7 @@ def execute_run(ws: Workspace, run_id: str, extra_callbacks: list[Any] | None = 
             StopFlag(folder / runs.STOP_FLAG),
             NanGuard(),
         )
-        augmenter = build_augmenter(config.augment_config, config.seed) if config.augment_config.active else None
+        augmenter = build_augmenter(config.augment_config)
         weights = data.class_weights() if config.class_weights == "auto" else None
         common = {
             "n_classes": n,
@@ -232,7 +232,7 @@ def execute_run(ws: Workspace, run_id: str, extra_callbacks: list[Any] | None = 
         with strategy.scope():
             if config.head_epochs and not state.get("head_done"):
                 if config.feature_cache and plan.replicas == 1:
-                    _head_on_features(ctx, model, augmenter, cache)
+                    _head_on_features(ctx, model, cache)
                 else:
                     _fit(ctx, model, "head", config.lr, config.head_epochs, 0, pipelines)
                 model.save_weights(folder / HEAD_WEIGHTS)

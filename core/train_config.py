@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from core.augment import PRESETS, AugmentConfig
 from core.backbones import DEFAULT_BACKBONE, get_backbone
 from core.errors import ConfigError
 
@@ -13,6 +12,7 @@ RESIZE_MODES = ("crop", "pad", "stretch")
 SCHEDULES = ("cosine", "constant")
 AUTO_ON_OFF = ("auto", "on", "off")
 CACHE_MODES = ("auto", "memory", "none")
+AUGMENT_PRESETS = ("none", "light", "standard", "strong")
 
 
 def _range(name: str, value: float, low: float, high: float) -> None:
@@ -26,9 +26,45 @@ def _choice(name: str, value: str, options: tuple[str, ...]) -> None:
 
 
 @dataclass(frozen=True)
+class AugmentConfig:
+    """Each strength is a fraction: rotation of a full turn, zoom/translation of the side,
+    contrast and brightness of the range. 0 switches that augmentation off."""
+
+    flip: bool = True
+    rotation: float = 0.05
+    zoom: float = 0.1
+    translation: float = 0.1
+    contrast: float = 0.1
+    brightness: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name in ("rotation", "zoom", "translation", "contrast", "brightness"):
+            _range(f"augment.{name}", getattr(self, name), 0.0, 0.5)
+
+    @property
+    def active(self) -> bool:
+        return self.flip or any(v > 0 for k, v in asdict(self).items() if k != "flip")
+
+    @classmethod
+    def preset(cls, name: str) -> AugmentConfig:
+        if name == "none":
+            return cls(flip=False, rotation=0, zoom=0, translation=0, contrast=0, brightness=0)
+        if name == "light":
+            return cls(flip=True, rotation=0.02, zoom=0.05, translation=0.05, contrast=0.05, brightness=0.05)
+        if name == "standard":
+            return cls()
+        if name == "strong":
+            return cls(flip=True, rotation=0.15, zoom=0.25, translation=0.15, contrast=0.3, brightness=0.25)
+        raise ConfigError("err.augment_unknown", name=name, known=", ".join(AUGMENT_PRESETS))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """A run's full recipe. Defaults follow the keras-io transfer-learning guide and fastai's
-    ``fine_tune``: train the head with the base frozen, then unfreeze with a ~100x lower rate."""
+    ``fine_tune``: train the head with the base frozen, then unfreeze with a 10x lower rate."""
 
     dataset: str
     backbone: str = DEFAULT_BACKBONE
@@ -81,7 +117,7 @@ class TrainConfig:
         _choice("resize", self.resize, RESIZE_MODES)
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("class_weights", self.class_weights, ("auto", "off"))
-        _choice("augment", self.augment, PRESETS)
+        _choice("augment", self.augment, AUGMENT_PRESETS)
         _choice("mixed_precision", self.mixed_precision, AUTO_ON_OFF)
         _choice("jit_compile", self.jit_compile, AUTO_ON_OFF)
         _choice("cache", self.cache, CACHE_MODES)

@@ -9,10 +9,9 @@ from dataclasses import fields
 from typing import Any
 
 from core import runs
-from core.augment import PRESETS
 from core.backbones import BACKBONES
 from core.i18n import cli_language, tr
-from core.train_config import TrainConfig
+from core.train_config import AUGMENT_PRESETS, TrainConfig
 from core.workspace import Workspace
 
 _DEFAULTS = {f.name: f.default for f in fields(TrainConfig) if f.name != "dataset"}
@@ -41,7 +40,7 @@ def add_training_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--dropout", type=float, default=_DEFAULTS["dropout"])
     p.add_argument("--label-smoothing", type=float, default=_DEFAULTS["label_smoothing"])
     p.add_argument("--class-weights", default=_DEFAULTS["class_weights"], choices=["auto", "off"])
-    p.add_argument("--augment", default=_DEFAULTS["augment"], choices=list(PRESETS))
+    p.add_argument("--augment", default=_DEFAULTS["augment"], choices=list(AUGMENT_PRESETS))
     p.add_argument("--feature-cache", type=_on_off, default=True, metavar="on|off")
     p.add_argument("--feature-views", type=int, default=_DEFAULTS["feature_views"])
     p.add_argument("--early-stopping", type=int, default=_DEFAULTS["early_stopping"], help="patience; 0 = off")
