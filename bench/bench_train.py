@@ -63,19 +63,13 @@ class EpochTimer:
             def __init__(self) -> None:
                 super().__init__()
                 self.times: list[float] = []
-                self.steps: list[int] = []
                 self._start = 0.0
-                self._n = 0
 
             def on_epoch_begin(self, epoch, logs=None):
-                self._start, self._n = time.perf_counter(), 0
-
-            def on_train_batch_end(self, batch, logs=None):
-                self._n += 1
+                self._start = time.perf_counter()
 
             def on_epoch_end(self, epoch, logs=None):
                 self.times.append(time.perf_counter() - self._start)
-                self.steps.append(self._n)
 
         return _Timer()
 
