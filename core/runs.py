@@ -101,6 +101,12 @@ def _pid_alive(pid: int | None) -> bool:
     if not pid:
         return False
     try:
+        # A worker this process started and that has exited is a zombie until reaped; reap it.
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child: ask the system below
+    try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
@@ -115,7 +121,7 @@ def get_run(ws: Workspace, run_id: str) -> Run:
     if row is None:
         raise TrainingError("err.run_unknown", run=run_id)
     run = _row_to_run(row)
-    if run.status == "running" and not _pid_alive(run.pid):
+    if run.status in ("queued", "running") and run.pid and not _pid_alive(run.pid):
         # The worker died without saying so (killed, machine restarted): the run can be resumed.
         update_run(ws, run_id, status="interrupted", error="the training process ended unexpectedly")
         return get_run(ws, run_id)
@@ -166,6 +172,24 @@ def read_metrics(ws: Workspace, run_id: str, kind: str = "epoch") -> list[dict[s
             (run_id, kind),
         ).fetchall()
     return [{"phase": p, "epoch": e, "step": s, **json.loads(v)} for p, e, s, v in rows]
+
+
+def latest_metrics(ws: Workspace, run_id: str) -> dict[str, Any]:
+    """The newest metrics row of a run, batch or epoch (empty before its first batch)."""
+    with ws.connect() as conn:
+        row = conn.execute(
+            "SELECT kind, phase, epoch, step, values_json FROM run_metrics WHERE run_id = ? ORDER BY id DESC LIMIT 1",
+            (run_id,),
+        ).fetchone()
+    if row is None:
+        return {}
+    kind, phase, epoch, step, values = row
+    return {"kind": kind, "phase": phase, "epoch": epoch, "step": step, **json.loads(values)}
+
+
+def planned_epochs(run: Run) -> int:
+    """Epochs the run will take at most (early stopping may end a phase sooner)."""
+    return int(run.config.get("head_epochs", 0)) + int(run.config.get("fine_tune_epochs", 0))
 
 
 def request_stop(ws: Workspace, run_id: str) -> None:

@@ -22,25 +22,13 @@ from core.callbacks import BestCheckpoint, NanGuard, RunReporter, StopFlag, save
 from core.data import TrainingData, load_training_data, make_dataset, use_memory_cache
 from core.errors import TrainingError
 from core.train_config import TrainConfig
+from core.worker import create_run
 from core.workspace import Workspace, utc_now
 
 MODEL_FILE = "model.keras"
 BEST_FILE = "best.keras"
 HEAD_WEIGHTS = "head_phase.weights.h5"
 STATE_FILE = "state.json"
-
-
-def create_run(ws: Workspace, config: TrainConfig) -> str:
-    """Check the dataset can train and record a queued run; returns its id."""
-    data = load_training_data(ws, config.dataset)
-    return runs.create_run(
-        ws,
-        dataset_id=data.dataset_id,
-        dataset_name=config.dataset,
-        version=data.version,
-        classes=data.classes,
-        config=config.to_dict(),
-    )
 
 
 def _schedule(lr: float, steps: int, config: TrainConfig) -> Any:

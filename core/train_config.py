@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from core.backbones import DEFAULT_BACKBONE, get_backbone
@@ -123,6 +124,8 @@ class TrainConfig:
         _choice("cache", self.cache, CACHE_MODES)
         if not self.weights:
             raise ConfigError("err.config_required", field="weights")
+        if self.weights not in ("imagenet", "none") and not Path(self.weights).expanduser().is_file():
+            raise ConfigError("err.weights_missing", path=self.weights)
 
     @property
     def size(self) -> int:
@@ -139,3 +142,7 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+# Every setting's default, for forms and command-line flags.
+DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(TrainConfig) if f.name != "dataset"}

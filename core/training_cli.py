@@ -5,16 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import fields
 from typing import Any
 
 from core import runs
 from core.backbones import BACKBONES
 from core.i18n import cli_language, tr
-from core.train_config import AUGMENT_PRESETS, TrainConfig
+from core.train_config import AUGMENT_PRESETS, DEFAULTS, TrainConfig
 from core.workspace import Workspace
-
-_DEFAULTS = {f.name: f.default for f in fields(TrainConfig) if f.name != "dataset"}
 
 
 def _on_off(value: str) -> bool:
@@ -26,25 +23,25 @@ def _on_off(value: str) -> bool:
 def add_training_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
     p = verbs.add_parser("train", parents=[common], help="fine-tune a classifier on a dataset")
     p.add_argument("--dataset", required=True)
-    p.add_argument("--backbone", default=_DEFAULTS["backbone"], choices=list(BACKBONES), metavar="NAME")
-    p.add_argument("--weights", default=_DEFAULTS["weights"], help="imagenet, none, or a path to a weights file")
+    p.add_argument("--backbone", default=DEFAULTS["backbone"], choices=list(BACKBONES), metavar="NAME")
+    p.add_argument("--weights", default=DEFAULTS["weights"], help="imagenet, none, or a path to a weights file")
     p.add_argument("--image-size", type=int, default=0, help="pixels per side (default: the backbone's)")
-    p.add_argument("--resize", default=_DEFAULTS["resize"], choices=["crop", "pad", "stretch"])
-    p.add_argument("--batch-size", type=int, default=_DEFAULTS["batch_size"])
-    p.add_argument("--head-epochs", type=int, default=_DEFAULTS["head_epochs"])
-    p.add_argument("--fine-tune-epochs", type=int, default=_DEFAULTS["fine_tune_epochs"])
-    p.add_argument("--unfreeze", default=_DEFAULTS["unfreeze"], help="N layers from the top of the base, or all")
-    p.add_argument("--lr", type=float, default=_DEFAULTS["lr"])
-    p.add_argument("--fine-tune-lr", type=float, default=_DEFAULTS["fine_tune_lr"])
-    p.add_argument("--schedule", default=_DEFAULTS["schedule"], choices=["cosine", "constant"])
-    p.add_argument("--dropout", type=float, default=_DEFAULTS["dropout"])
-    p.add_argument("--label-smoothing", type=float, default=_DEFAULTS["label_smoothing"])
-    p.add_argument("--class-weights", default=_DEFAULTS["class_weights"], choices=["auto", "off"])
-    p.add_argument("--augment", default=_DEFAULTS["augment"], choices=list(AUGMENT_PRESETS))
+    p.add_argument("--resize", default=DEFAULTS["resize"], choices=["crop", "pad", "stretch"])
+    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
+    p.add_argument("--head-epochs", type=int, default=DEFAULTS["head_epochs"])
+    p.add_argument("--fine-tune-epochs", type=int, default=DEFAULTS["fine_tune_epochs"])
+    p.add_argument("--unfreeze", default=DEFAULTS["unfreeze"], help="N layers from the top of the base, or all")
+    p.add_argument("--lr", type=float, default=DEFAULTS["lr"])
+    p.add_argument("--fine-tune-lr", type=float, default=DEFAULTS["fine_tune_lr"])
+    p.add_argument("--schedule", default=DEFAULTS["schedule"], choices=["cosine", "constant"])
+    p.add_argument("--dropout", type=float, default=DEFAULTS["dropout"])
+    p.add_argument("--label-smoothing", type=float, default=DEFAULTS["label_smoothing"])
+    p.add_argument("--class-weights", default=DEFAULTS["class_weights"], choices=["auto", "off"])
+    p.add_argument("--augment", default=DEFAULTS["augment"], choices=list(AUGMENT_PRESETS))
     p.add_argument("--feature-cache", type=_on_off, default=True, metavar="on|off")
-    p.add_argument("--feature-views", type=int, default=_DEFAULTS["feature_views"])
-    p.add_argument("--early-stopping", type=int, default=_DEFAULTS["early_stopping"], help="patience; 0 = off")
-    p.add_argument("--seed", type=int, default=_DEFAULTS["seed"])
+    p.add_argument("--feature-views", type=int, default=DEFAULTS["feature_views"])
+    p.add_argument("--early-stopping", type=int, default=DEFAULTS["early_stopping"], help="patience; 0 = off")
+    p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
     p.add_argument("--mixed-precision", default="auto", choices=["auto", "on", "off"])
     p.add_argument("--xla", default="auto", choices=["auto", "on", "off"], help="jit_compile")
     p.add_argument("--steps-per-epoch", type=int, default=0)
@@ -170,7 +167,8 @@ def _exit_code(run: runs.Run) -> int:
 
 
 def cmd_train(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any], int]:
-    from core.train import create_run, execute_run
+    from core.train import execute_run
+    from core.worker import create_run
 
     config = config_from_args(args)
     started = time.perf_counter()

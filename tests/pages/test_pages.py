@@ -78,7 +78,6 @@ def test_language_switch_changes_the_page_and_is_remembered(home, tmp_path):
     "page,key",
     [
         ("pages/label.py", "nav.label"),
-        ("pages/train.py", "nav.train"),
         ("pages/evaluate.py", "nav.evaluate"),
         ("pages/predict.py", "nav.predict"),
     ],

@@ -1,0 +1,155 @@
+"""The Train page driven through its widgets, with real worker processes training real (tiny) models."""
+
+import time
+from pathlib import Path
+
+import keras
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import runs
+from core.i18n import tr
+from core.ingest import import_archive
+from core.train import execute_run
+from core.train_config import TrainConfig
+from core.worker import create_run
+from core.workspace import Workspace
+from tests.builders import class_folders, make_zip, separable
+
+ROOT = Path(__file__).resolve().parents[2]
+COLOURS = {"红色": (200, 60, 60), "蓝色": (60, 60, 200)}
+
+
+@pytest.fixture
+def ws(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABELTUNE_HOME", str(tmp_path / "ws"))
+    monkeypatch.chdir(ROOT)
+    ws = Workspace.open(tmp_path / "ws")
+    import_archive(ws, make_zip(tmp_path / "colours.zip", separable(COLOURS, 12)), name="颜色")
+    return ws
+
+
+def train_page() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def tiny_form(at: AppTest, head: int, fine: int) -> None:
+    """The fastest settings that still train: VGG16 from scratch at 32 px learns colours in a few steps."""
+    at.selectbox(key="tr_backbone").set_value("vgg16")
+    at.radio(key="tr_weights").set_value("none")
+    at.number_input(key="tr_image_size").set_value(32)
+    at.number_input(key="tr_head_epochs").set_value(head)
+    at.number_input(key="tr_fine_tune_epochs").set_value(fine)
+    at.selectbox(key="tr_augment").set_value("none")
+    at.number_input(key="tr_batch_size").set_value(8)
+    at.number_input(key="tr_early_stopping").set_value(0)
+    at.toggle(key="tr_feature_cache").set_value(False)
+    at.run()
+    assert not at.error, [e.value for e in at.error]
+
+
+def wait_until(ws: Workspace, run_id: str, done, seconds: float = 240) -> runs.Run:
+    deadline = time.monotonic() + seconds
+    run = runs.get_run(ws, run_id)
+    while not done(run) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        run = runs.get_run(ws, run_id)
+    log = runs.run_dir(ws, run_id) / "worker.log"
+    assert done(run), (run.status, run.error, log.read_text()[-2000:] if log.exists() else "")
+    return run
+
+
+def test_without_a_dataset_the_page_says_where_to_start(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABELTUNE_HOME", str(tmp_path / "empty"))
+    monkeypatch.chdir(ROOT)
+    assert train_page().info[0].value == tr("train.no_dataset", "en")
+
+
+def test_start_a_run_follow_it_and_see_it_completed(ws):
+    at = train_page()
+    assert at.selectbox(key="train_dataset").value == "颜色"
+    assert at.info[0].value == tr("train.no_runs", "en")
+    tiny_form(at, head=2, fine=1)
+    at.button(key="start").click().run()
+    assert not at.exception, at.exception
+    run_id = at.session_state["run"]
+    assert at.success[0].value == tr("train.started", "en", run=run_id)
+    run = runs.get_run(ws, run_id)
+    assert run.status in ("queued", "running") and run.pid  # a worker process, not this script, trains
+    at.run()  # the worker needs seconds just to import TensorFlow: the run is still live here
+    assert at.button(key="start").disabled and at.warning[0].value == tr("train.busy", "en", run=run_id)
+    wait_until(ws, run_id, lambda r: r.status not in ("queued", "running"))
+    at.run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    row = table[table["Run"] == run_id].iloc[0]
+    assert row["Status"] == "completed" and row["Weights used"] == "none" and row["Epochs"] == 3
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Epochs run"] == "3" and metrics["Test accuracy"].endswith("%")
+    assert len(at.get("plotly_chart")) == 1  # loss and accuracy curves
+    assert not at.button(key="start").disabled
+
+
+def test_stop_button_stops_a_running_worker(ws):
+    at = train_page()
+    tiny_form(at, head=400, fine=0)
+    at.button(key="start").click().run()
+    run_id = at.session_state["run"]
+    wait_until(ws, run_id, lambda r: r.status == "running" and runs.latest_metrics(ws, r.id))
+    at.run()
+    assert "Epoch" in at.get("progress")[0].proto.text  # live progress from the worker's metrics
+    at.button(key="stop").click().run()
+    assert at.info[0].value == tr("train.stop_requested", "en")
+    run = wait_until(ws, run_id, lambda r: r.status not in ("queued", "running"), seconds=120)
+    assert run.status == "stopped" and 0 < run.epochs_run < 400
+    at.run()
+    assert at.button(key="resume")  # a stopped run offers to resume
+
+
+def test_a_run_from_the_command_line_shows_with_its_weights_and_resumes_in_a_worker(ws):
+    config = TrainConfig(
+        dataset="颜色", backbone="vgg16", weights="none", image_size=32, batch_size=8, head_epochs=3,
+        fine_tune_epochs=0, augment="none", early_stopping=0, jit_compile="off", lr=0.01,
+    )  # fmt: skip
+    run_id = create_run(ws, config)
+
+    class StopAfterFirstEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            runs.request_stop(ws, run_id)
+
+    assert execute_run(ws, run_id, [StopAfterFirstEpoch()]).status == "stopped"
+    at = train_page()
+    assert at.session_state["run"] == run_id
+    table = at.dataframe[0].value
+    assert table.iloc[0]["Status"] == "stopped" and table.iloc[0]["Weights used"] == "none"
+    at.button(key="resume").click().run()
+    assert not at.exception, at.exception
+    run = wait_until(ws, run_id, lambda r: r.status not in ("queued", "running"))
+    assert run.status == "completed" and run.epochs_run == 3
+
+
+def test_invalid_settings_and_untrainable_datasets_are_explained(ws, tmp_path):
+    at = train_page()
+    at.radio(key="tr_weights").set_value("file").run()
+    at.text_input(key="tr_weights_path").input("/no/such/weights.h5").run()
+    assert "/no/such/weights.h5" in at.error[0].value and at.button(key="start").disabled
+    import_archive(ws, make_zip(tmp_path / "one.zip", class_folders({"猫": 4})), name="one")
+    at = train_page()
+    at.selectbox(key="train_dataset").set_value("one").run()
+    tiny_form(at, head=1, fine=0)
+    at.button(key="start").click().run()
+    assert "one" in at.error[0].value and runs.list_runs(ws, "one") == []
+
+
+def test_every_status_phase_weight_choice_and_preset_has_a_label():
+    from core.i18n import MESSAGES
+    from core.train_config import AUGMENT_PRESETS
+    from ui.train_views import WEIGHT_CHOICES
+
+    keys = [f"status.{s}" for s in runs.STATUSES] + [f"train.augment_{p}" for p in AUGMENT_PRESETS]
+    keys += [f"train.weights_{w}" for w in WEIGHT_CHOICES] + ["train.phase_head", "train.phase_fine_tune"]
+    assert [k for k in keys if k not in MESSAGES] == []

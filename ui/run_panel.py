@@ -1,0 +1,104 @@
+"""One run, live: status, progress, curves, stop and resume.
+
+While the run is queued or running the panel is a fragment that re-reads the
+workspace every ``POLL_S`` seconds (the worker process writes there); when the
+run ends it reruns the whole page once and stops polling.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import runs
+from core.backbones import BACKBONES
+from core.errors import LabelTuneError
+from core.worker import resume_run
+from ui.common import show_error, t, workspace
+from ui.train_views import LIVE, POLL_S, curves, eta_text, pct
+
+
+def device_text(device: dict) -> str:
+    parts = [f"{device['gpus']} GPU" if device.get("gpus") else "CPU"]
+    if device.get("replicas", 1) > 1:
+        parts.append(f"{device['strategy']} ×{device['replicas']}")
+    if device.get("jit_compile"):
+        parts.append("XLA")
+    if device.get("mixed_precision"):
+        parts.append("mixed_float16")
+    return " · ".join(parts)
+
+
+def run_panel(run_id: str) -> None:
+    live = runs.get_run(workspace(), run_id).status in LIVE
+    st.fragment(_panel, run_every=POLL_S if live else None)(run_id, live)
+
+
+def _panel(run_id: str, was_live: bool) -> None:
+    ws = workspace()
+    run = runs.get_run(ws, run_id)
+    if was_live and run.status not in LIVE:
+        st.rerun()  # it just ended: refresh the history and the buttons, and stop polling
+    config = run.config
+    st.markdown(f"**{run.id}** · {t(f'status.{run.status}')}")
+    st.caption(
+        t(
+            "train.run_caption",
+            backbone=config["backbone"],
+            weights=run.weights_used or config["weights"],
+            size=config["image_size"] or BACKBONES[config["backbone"]].default_size,
+            batch=config["batch_size"],
+            device=device_text(run.device) if run.device else "…",
+        )
+    )
+    if run.error:
+        st.error(run.error, icon="⚠️")
+    if run.status in LIVE:
+        _live(run)
+    else:
+        _finished(run)
+    epochs = runs.read_metrics(ws, run.id)
+    if epochs:
+        curves(epochs)
+
+
+def _live(run: runs.Run) -> None:
+    ws = workspace()
+    latest = runs.latest_metrics(ws, run.id)
+    planned = runs.planned_epochs(run)
+    if not latest:
+        st.info(t("train.preparing"), icon="⏳")
+    else:
+        done = latest["epoch"] + (1 if latest["kind"] == "epoch" else 0)
+        st.progress(
+            min(done / max(planned, 1), 1.0),
+            text=t(
+                "train.progress",
+                epoch=latest["epoch"] + 1,
+                total=planned,
+                phase=t(f"train.phase_{latest['phase']}"),
+                speed=latest.get("images_per_s", 0.0),
+                eta=eta_text(latest.get("eta_s", 0.0)),
+            ),
+        )
+    if (runs.run_dir(ws, run.id) / runs.STOP_FLAG).exists():
+        st.info(t("train.stop_requested"), icon="✋")
+    elif st.button(t("train.stop"), key="stop"):
+        runs.request_stop(ws, run.id)
+        st.info(t("train.stop_requested"), icon="✋")
+
+
+def _finished(run: runs.Run) -> None:
+    cols = st.columns(4)
+    cols[0].metric(t("train.best_val"), pct(run.best.get("val_accuracy")))
+    cols[1].metric(t("train.final_val"), pct(run.final.get("val_accuracy")))
+    cols[2].metric(t("train.test_acc"), pct(run.final.get("test_accuracy")))
+    cols[3].metric(t("train.epochs_run"), run.epochs_run)
+    if run.model_path:
+        st.caption(t("train.model_saved", path=run.model_path))
+    if run.status in runs.RESUMABLE and st.button(t("train.resume"), key="resume"):
+        try:
+            resume_run(workspace(), run.id)
+        except LabelTuneError as exc:
+            show_error(exc)
+        else:
+            st.rerun()
