@@ -294,6 +294,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "无法下载 {backbone} 的 ImageNet 权重（{reason}）。Keras 需要文件 {file}（来自 {url}）。"
         "请将其放到 {folder}，或指定本地权重文件（--weights PATH），或从头训练（--weights none）。",
     ),
+    "err.config_views_need_augment": (
+        "feature_views is {views}, but augmentation is none: the views would be identical copies. "
+        "Choose an augmentation preset, or set feature_views to 1.",
+        "feature_views 为 {views}，但数据增强为 none：这些视图将完全相同。请选择一种数据增强预设，或将 feature_views 设为 1。",
+    ),
     "err.weights_missing": ("Weights file {path} does not exist.", "权重文件 {path} 不存在。"),
     "err.weights_mismatch": (
         "Weights file {path} does not fit backbone {backbone}: {reason}",
