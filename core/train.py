@@ -20,7 +20,7 @@ from typing import Any
 from core import runs
 from core.callbacks import BestCheckpoint, NanGuard, RunReporter, StopFlag, save_atomic
 from core.data import TrainingData, load_training_data, make_dataset, use_memory_cache
-from core.errors import TrainingError
+from core.errors import ConfigError, TrainingError
 from core.train_config import TrainConfig
 from core.worker import create_run
 from core.workspace import Workspace, utc_now
@@ -169,7 +169,11 @@ def execute_run(ws: Workspace, run_id: str, extra_callbacks: list[Any] | None = 
     run = runs.get_run(ws, run_id)
     if run.status not in ("queued", *runs.RESUMABLE):
         raise TrainingError("err.run_not_resumable", run=run_id, status=run.status)
-    config = TrainConfig.from_dict(run.config)
+    try:
+        config = TrainConfig.from_dict(run.config)
+    except ConfigError as exc:  # e.g. its weights file was moved since the run was created
+        runs.update_run(ws, run_id, status="failed", error=exc.message("en"), ended_at=utc_now())
+        return runs.get_run(ws, run_id)
     folder = runs.run_dir(ws, run_id)
     runs.clear_stop(ws, run_id)
     runs.update_run(ws, run_id, status="running", pid=os.getpid(), started_at=run.started_at or utc_now(), error="")

@@ -62,5 +62,5 @@ def resume_run(ws: Workspace, run_id: str) -> None:
     run = runs.get_run(ws, run_id)
     if run.status not in runs.RESUMABLE:
         raise TrainingError("err.run_not_resumable", run=run_id, status=run.status)
-    runs.update_run(ws, run_id, status="queued")
+    runs.update_run(ws, run_id, status="queued", pid=None, error="")  # the old pid is dead: not "interrupted"
     start_worker(ws, run_id)

@@ -275,3 +275,12 @@ def test_a_run_whose_process_died_is_interrupted_and_resumable(trained_ws):
     runs.update_run(trained_ws, run_id, status="running", pid=2**22 + 12345)  # no such process
     assert runs.get_run(trained_ws, run_id).status == "interrupted"
     assert execute_run(trained_ws, run_id).status == "completed"
+
+
+def test_a_run_whose_weights_file_went_missing_fails_with_its_name(trained_ws, tmp_path):
+    weights = tmp_path / "base.weights.h5"
+    weights.write_bytes(b"placeholder")  # only has to exist when the run is created
+    run_id = create_run(trained_ws, tiny(weights=str(weights)))
+    weights.unlink()
+    run = execute_run(trained_ws, run_id)
+    assert run.status == "failed" and str(weights) in run.error
