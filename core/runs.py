@@ -19,6 +19,7 @@ from core.workspace import Workspace, utc_now
 
 STATUSES = ("queued", "running", "completed", "stopped", "failed", "interrupted")
 RESUMABLE = ("stopped", "failed", "interrupted")
+LIVE = ("queued", "running")  # a worker owns the run (or is about to)
 STOP_FLAG = "STOP"
 
 
@@ -121,7 +122,7 @@ def get_run(ws: Workspace, run_id: str) -> Run:
     if row is None:
         raise TrainingError("err.run_unknown", run=run_id)
     run = _row_to_run(row)
-    if run.status in ("queued", "running") and run.pid and not _pid_alive(run.pid):
+    if run.status in LIVE and run.pid and not _pid_alive(run.pid):
         # The worker died without saying so (killed, machine restarted): the run can be resumed.
         update_run(ws, run_id, status="interrupted", error="the training process ended unexpectedly")
         return get_run(ws, run_id)

@@ -8,7 +8,7 @@ from core.errors import LabelTuneError
 from core.worker import start_run
 from ui.common import show_error, t, workspace
 from ui.run_panel import run_panel
-from ui.train_views import LIVE, config_form, run_table
+from ui.train_views import config_form, run_table
 
 ws = workspace()
 st.header(t("train.header"))
@@ -24,7 +24,7 @@ history = runs.list_runs(ws, dataset)
 
 with st.expander(t("train.new_run"), expanded=not history, icon="🚀"):
     config = config_form(dataset)
-    busy = [r.id for r in runs.list_runs(ws) if r.status in LIVE]
+    busy = [r.id for r in runs.list_runs(ws) if r.status in runs.LIVE]
     if busy:
         st.warning(t("train.busy", run=busy[0]))
     if st.button(t("train.start"), type="primary", disabled=config is None or bool(busy), key="start"):

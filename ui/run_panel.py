@@ -14,7 +14,7 @@ from core.backbones import BACKBONES
 from core.errors import LabelTuneError
 from core.worker import resume_run
 from ui.common import show_error, t, workspace
-from ui.train_views import LIVE, POLL_S, curves, eta_text, pct
+from ui.train_views import POLL_S, curves, eta_text, pct
 
 
 def device_text(device: dict) -> str:
@@ -29,14 +29,14 @@ def device_text(device: dict) -> str:
 
 
 def run_panel(run_id: str) -> None:
-    live = runs.get_run(workspace(), run_id).status in LIVE
+    live = runs.get_run(workspace(), run_id).status in runs.LIVE
     st.fragment(_panel, run_every=POLL_S if live else None)(run_id, live)
 
 
 def _panel(run_id: str, was_live: bool) -> None:
     ws = workspace()
     run = runs.get_run(ws, run_id)
-    if was_live and run.status not in LIVE:
+    if was_live and run.status not in runs.LIVE:
         st.rerun()  # it just ended: refresh the history and the buttons, and stop polling
     config = run.config
     st.markdown(f"**{run.id}** · {t(f'status.{run.status}')}")
@@ -52,7 +52,7 @@ def _panel(run_id: str, was_live: bool) -> None:
     )
     if run.error:
         st.error(run.error, icon="⚠️")
-    if run.status in LIVE:
+    if run.status in runs.LIVE:
         _live(run)
     else:
         _finished(run)

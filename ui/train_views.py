@@ -1,4 +1,4 @@
-"""The Train page's parts: the new-run form, the run history, and one run's live panel."""
+"""The Train page's parts: the new-run form, the run history table and the loss/accuracy curves."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from core.train_config import AUGMENT_PRESETS, DEFAULTS, TrainConfig
 from ui.common import show_error, t
 
 POLL_S = 2.0  # seconds between two looks at a live run
-LIVE = ("queued", "running")
 WEIGHT_CHOICES = ("imagenet", "none", "file")
 
 
