@@ -141,6 +141,13 @@ def list_runs(ws: Workspace, dataset_name: str | None = None) -> list[Run]:
     return [get_run(ws, i) for i in ids]
 
 
+def live_runs(ws: Workspace) -> list[Run]:
+    """Runs a worker owns now, across datasets (a dead worker's run turns interrupted on the way)."""
+    with ws.connect() as conn:
+        ids = [r[0] for r in conn.execute("SELECT id FROM runs WHERE status IN (?, ?) ORDER BY id", LIVE)]
+    return [run for run in (get_run(ws, i) for i in ids) if run.status in LIVE]
+
+
 _JSON_COLUMNS = {"device": "device_json", "best": "best_json", "final": "final_json"}
 
 

@@ -24,7 +24,7 @@ history = runs.list_runs(ws, dataset)
 
 with st.expander(t("train.new_run"), expanded=not history, icon="🚀"):
     config = config_form(dataset)
-    busy = [r.id for r in runs.list_runs(ws) if r.status in runs.LIVE]
+    busy = [r.id for r in runs.live_runs(ws)]
     if busy:
         st.warning(t("train.busy", run=busy[0]))
     if st.button(t("train.start"), type="primary", disabled=config is None or bool(busy), key="start"):
