@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core.datasets import dataset_names
+from core.datasets.catalog import dataset_names
 from ui.common import language_ui, t, workspace
 
 st.set_page_config(page_title="LabelTune", page_icon="🏷️", layout="wide")

@@ -46,8 +46,8 @@ def child_baseline(data: Path) -> dict:
 
 
 def child_import(zip_path: Path) -> dict:
-    from core.ingest import import_archive
-    from core.workspace import Workspace
+    from core.datasets.ingest import import_archive
+    from core.store.workspace import Workspace
 
     with tempfile.TemporaryDirectory() as tmp:
         ws = Workspace.open(Path(tmp) / "ws")

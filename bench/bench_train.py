@@ -45,8 +45,8 @@ def zip_folder(data: Path, target: Path, repeat: int = 1) -> Path:
 
 
 def workspace_with(data: Path, tmp: Path, repeat: int = 1):
-    from core.ingest import import_archive
-    from core.workspace import Workspace
+    from core.datasets.ingest import import_archive
+    from core.store.workspace import Workspace
 
     ws = Workspace.open(tmp / "ws")
     import_archive(ws, zip_folder(data, tmp / "data.zip", repeat), name="bench")
@@ -81,10 +81,10 @@ def bench_pipeline(args: argparse.Namespace) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from core.data import load_pixels, load_training_data
-    from core.model import build_model, set_unfrozen
-    from core.train import _compile, create_run, execute_run
-    from core.train_config import TrainConfig
+    from core.training.config import TrainConfig
+    from core.training.engine import _compile, create_run, execute_run
+    from core.training.model import build_model, set_unfrozen
+    from core.training.pipeline import load_pixels, load_training_data
 
     with tempfile.TemporaryDirectory() as tmp:
         ws = workspace_with(args.data, Path(tmp))
@@ -174,9 +174,9 @@ def steady_rate(timer, n_images: int) -> float:
 
 
 def bench_feature_cache(args: argparse.Namespace) -> dict:
-    import core.train as engine
-    from core.train import train
-    from core.train_config import TrainConfig
+    import core.training.engine as engine
+    from core.training.config import TrainConfig
+    from core.training.engine import train
 
     # Time the frozen phase itself (cache building included), besides the whole run: model
     # building and the final evaluation are the same work on both paths.
@@ -235,9 +235,9 @@ def bench_memory(args: argparse.Namespace) -> dict:
             check=True,
         )
         return json.loads(proc.stdout.strip().splitlines()[-1])
-    from core.data import load_training_data
-    from core.train import train
-    from core.train_config import TrainConfig
+    from core.training.config import TrainConfig
+    from core.training.engine import train
+    from core.training.pipeline import load_training_data
 
     files = sum(1 for p in args.data.rglob("*.jpg"))
     repeat = -(-args.images // files)

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from core.model import build_model, set_unfrozen  # noqa: E402
+from core.training.model import build_model, set_unfrozen  # noqa: E402
 
 
 def main() -> None:

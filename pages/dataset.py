@@ -4,10 +4,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.datasets import dataset_names, load_dataset, sample_thumbnails
+from core.datasets.catalog import dataset_names, load_dataset, sample_thumbnails
+from core.datasets.ingest import import_archive
+from core.datasets.splits import SplitConfig
 from core.errors import LabelTuneError
-from core.ingest import import_archive
-from core.splits import SplitConfig
 from ui.common import show_error, t, workspace
 from ui.dataset_views import class_chart, class_table, quality_report, samples
 

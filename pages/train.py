@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from core import runs
-from core.datasets import dataset_names
+from core.datasets.catalog import dataset_names
 from core.errors import LabelTuneError
-from core.worker import start_run
+from core.training import runs
+from core.training.launcher import start_run
 from ui.common import show_error, t, workspace
 from ui.run_panel import run_panel
 from ui.train_views import config_form, run_table

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from core.workspace import Workspace
+from core.store.workspace import Workspace
 
 # Keep TensorFlow quiet and single-machine friendly in every test process.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -11,7 +11,7 @@ import streamlit as st
 
 from core.errors import LabelTuneError
 from core.i18n import DEFAULT_LANGUAGE, LANGUAGES, tr
-from core.workspace import Workspace, resolve_root
+from core.store.workspace import Workspace, resolve_root
 
 LANG_KEY = "lang"
 LANG_SETTING = "ui.language"

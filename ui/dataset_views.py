@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core.datasets import UNLABELED, DatasetSummary
+from core.datasets.catalog import UNLABELED, DatasetSummary
 from core.i18n import tr
 from ui.common import lang, t
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import runs
-from core.backbones import BACKBONES
 from core.errors import LabelTuneError
-from core.worker import resume_run
+from core.training import runs
+from core.training.backbones import BACKBONES
+from core.training.launcher import resume_run
 from ui.common import show_error, t, workspace
 from ui.train_views import POLL_S, curves, eta_text, pct
 

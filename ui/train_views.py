@@ -7,10 +7,10 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from core import runs
-from core.backbones import BACKBONES
 from core.errors import LabelTuneError
-from core.train_config import AUGMENT_PRESETS, DEFAULTS, TrainConfig
+from core.training import runs
+from core.training.backbones import BACKBONES
+from core.training.config import AUGMENT_PRESETS, DEFAULTS, TrainConfig
 from ui.common import show_error, t
 
 POLL_S = 2.0  # seconds between two looks at a live run

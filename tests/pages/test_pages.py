@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.datasets import dataset_names
+from core.datasets.catalog import dataset_names
+from core.datasets.ingest import import_archive
 from core.i18n import tr
-from core.ingest import import_archive
-from core.workspace import Workspace
+from core.store.workspace import Workspace
 from tests.builders import class_folders, make_zip
 
 ROOT = Path(__file__).resolve().parents[2]

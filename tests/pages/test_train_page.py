@@ -7,13 +7,13 @@ import keras
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import runs
+from core.datasets.ingest import import_archive
 from core.i18n import tr
-from core.ingest import import_archive
-from core.train import execute_run
-from core.train_config import TrainConfig
-from core.worker import create_run
-from core.workspace import Workspace
+from core.store.workspace import Workspace
+from core.training import runs
+from core.training.config import TrainConfig
+from core.training.engine import execute_run
+from core.training.launcher import create_run
 from tests.builders import class_folders, make_zip, separable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,7 +147,7 @@ def test_invalid_settings_and_untrainable_datasets_are_explained(ws, tmp_path):
 
 def test_every_status_phase_weight_choice_and_preset_has_a_label():
     from core.i18n import MESSAGES
-    from core.train_config import AUGMENT_PRESETS
+    from core.training.config import AUGMENT_PRESETS
     from ui.train_views import WEIGHT_CHOICES
 
     keys = [f"status.{s}" for s in runs.STATUSES] + [f"train.augment_{p}" for p in AUGMENT_PRESETS]

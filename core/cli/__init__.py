@@ -1,0 +1,1 @@
+"""``python -m core``: the command-line interface, one module of verbs per stage."""

@@ -1,0 +1,240 @@
+"""Reading a zip archive's directory safely: names, junk, hostile entries and limits.
+
+Nothing here writes a file. :func:`scan_archive` turns the archive's central
+directory into a list of safe, decoded entries plus the entries skipped with a
+reason, or raises :class:`DatasetRejected` naming the entry and the rule.
+"""
+
+from __future__ import annotations
+
+import re
+import stat
+import unicodedata
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import IO, Any
+
+from core.datasets.images import IMAGE_EXTENSIONS, MAX_IMAGE_PIXELS
+from core.errors import ConfigError, DatasetRejected, LabelTuneError
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+
+# Names that archivers and operating systems add and nobody means to import.
+JUNK_DIRS = frozenset({"__macosx", ".git", ".svn"})
+JUNK_FILES = frozenset({".ds_store", "thumbs.db", "desktop.ini", "ehthumbs.db"})
+NESTED_ARCHIVE_EXTENSIONS = frozenset({".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar", ".zst"})
+METADATA_EXTENSIONS = frozenset({".csv", ".tsv", ".json"})
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_UTF8_FLAG = 0x800
+_ENCRYPTED_FLAG = 0x1
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    """Limits on one archive, checked from its directory first and again while streaming."""
+
+    # Bytes of the zip file itself. Matches server.maxUploadSize in .streamlit/config.toml
+    # (the app holds an upload in memory); the CLI reads from disk under the same rule.
+    max_archive_bytes: int = 2 * GiB
+    # Bytes of all entries once decompressed: bounds the disk an import can fill.
+    max_total_bytes: int = 16 * GiB
+    # Entries in the directory: tens of thousands of images plus headroom; bounds memory per entry.
+    max_entries: int = 200_000
+    # Bytes of one decompressed image file: a 64 MP photo is about 20 MB as JPEG, 48 MB as TIFF.
+    max_image_bytes: int = 64 * MiB
+    # Bytes of a manifest or class-description file: a 200,000-row CSV is about 20 MB.
+    max_metadata_bytes: int = 32 * MiB
+    # Decompressed/compressed ratio of one entry. Photos barely compress (about 1:1), PNGs
+    # and BMPs rarely beyond 20:1; zip bombs run at 1000:1. Applied from ratio_floor_bytes up.
+    max_ratio: float = 100.0
+    ratio_floor_bytes: int = 1 * MiB
+    # Pixels (width x height) of one image, read from its header before decoding.
+    max_pixels: int = MAX_IMAGE_PIXELS
+
+    def __post_init__(self) -> None:
+        for name, value in self.__dict__.items():
+            if value <= 0:
+                raise ConfigError("err.config_range", field=name, low="> 0", high="-", value=value)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An entry left out of the import, with the rule it broke."""
+
+    entry: str
+    key: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def reason(self, lang: str = "en") -> str:
+        from core.i18n import tr
+
+        return tr(self.key, lang, entry=self.entry, **self.params)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"entry": self.entry, "reason": self.reason("en"), "code": self.key, "params": self.params}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A file entry that passed the safety checks, with its decoded, normalised path."""
+
+    info: zipfile.ZipInfo
+    path: PurePosixPath
+
+    @property
+    def suffix(self) -> str:
+        return self.path.suffix.lower()
+
+
+@dataclass
+class Scan:
+    entries: list[Entry]
+    skipped: list[Skipped]
+    total_entries: int
+
+
+def decode_name(info: zipfile.ZipInfo) -> str:
+    """The entry name as the person who zipped it wrote it.
+
+    Names flagged UTF-8 are used as they are. Unflagged names were decoded by
+    :mod:`zipfile` as CP437; their raw bytes are tried as UTF-8 (many tools omit
+    the flag) and then as GBK (Windows' Chinese code page, via its superset
+    GB18030), so Chinese class names never arrive as mojibake.
+    """
+    name = info.filename
+    if not info.flag_bits & _UTF8_FLAG:
+        try:
+            raw = name.encode("cp437")
+        except UnicodeEncodeError:
+            raw = None
+        if raw is not None:
+            for encoding in ("utf-8", "gb18030"):
+                try:
+                    name = raw.decode(encoding)
+                    break
+                except UnicodeDecodeError:
+                    continue
+    return unicodedata.normalize("NFC", name)
+
+
+def is_junk(path: PurePosixPath) -> bool:
+    parts = [p.casefold() for p in path.parts]
+    return any(p in JUNK_DIRS for p in parts[:-1]) or parts[-1] in JUNK_FILES or parts[-1].startswith("._")
+
+
+def safe_path(name: str) -> PurePosixPath:
+    """Normalise an entry name to a relative POSIX path, or reject the archive.
+
+    Backslashes are read as separators (old Windows zippers write them) and the
+    result must stay inside the archive: no absolute paths, drive letters or ``..``.
+    """
+    if "\x00" in name:
+        raise DatasetRejected("err.unsafe_path", entry=name, rule="NUL character in name")
+    unified = name.replace("\\", "/")
+    if unified.startswith("/"):
+        raise DatasetRejected("err.unsafe_path", entry=name, rule="absolute path")
+    if _DRIVE.match(unified):
+        raise DatasetRejected("err.unsafe_path", entry=name, rule="drive letter")
+    parts = [p for p in unified.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise DatasetRejected("err.unsafe_path", entry=name, rule="'..' leaves the archive")
+    return PurePosixPath(*parts) if parts else PurePosixPath()
+
+
+def open_zip(source: str | IO[bytes], archive_name: str, limits: IngestLimits) -> tuple[zipfile.ZipFile, int]:
+    """Open the archive after checking its own size (returned too); errors name the archive."""
+    try:
+        if hasattr(source, "seek"):
+            size = source.seek(0, 2)
+            source.seek(0)
+        else:
+            with open(source, "rb") as fh:
+                size = fh.seek(0, 2)
+    except OSError as exc:
+        raise DatasetRejected("err.archive_unreadable", archive=archive_name, reason=exc.strerror or str(exc)) from exc
+    if size == 0:
+        raise DatasetRejected("err.archive_empty", archive=archive_name)
+    if size > limits.max_archive_bytes:
+        raise DatasetRejected(
+            "err.archive_too_large", archive=archive_name, size_mb=size // MiB, limit_mb=limits.max_archive_bytes // MiB
+        )
+    try:
+        return zipfile.ZipFile(source), size
+    except zipfile.BadZipFile as exc:
+        raise DatasetRejected("err.not_a_zip", archive=archive_name, reason=str(exc)) from exc
+    except (OSError, EOFError, ValueError) as exc:
+        raise DatasetRejected("err.not_a_zip", archive=archive_name, reason=str(exc)) from exc
+
+
+def scan_archive(zf: zipfile.ZipFile, archive_name: str, limits: IngestLimits) -> Scan:
+    """Check the directory against the limits and sort entries into usable and skipped."""
+    infos = zf.infolist()
+    if len(infos) > limits.max_entries:
+        raise DatasetRejected("err.too_many_entries", archive=archive_name, count=len(infos), limit=limits.max_entries)
+    declared = sum(i.file_size for i in infos)
+    if declared > limits.max_total_bytes:
+        raise DatasetRejected(
+            "err.total_too_large",
+            archive=archive_name,
+            size_mb=declared // MiB,
+            limit_mb=limits.max_total_bytes // MiB,
+        )
+    entries: list[Entry] = []
+    skipped: list[Skipped] = []
+    seen: set[PurePosixPath] = set()
+    for info in infos:
+        name = decode_name(info)
+        path = safe_path(name)
+        if info.is_dir() or not path.parts or is_junk(path):
+            continue
+        shown = str(path)
+        mode = info.external_attr >> 16
+        if stat.S_ISLNK(mode):
+            skipped.append(Skipped(shown, "skip.symlink"))
+        elif info.flag_bits & _ENCRYPTED_FLAG:
+            skipped.append(Skipped(shown, "skip.encrypted"))
+        elif path in seen:
+            skipped.append(Skipped(shown, "skip.duplicate_name"))
+        elif path.suffix.lower() in NESTED_ARCHIVE_EXTENSIONS:
+            skipped.append(Skipped(shown, "skip.nested_archive"))
+        elif path.suffix.lower() not in IMAGE_EXTENSIONS | METADATA_EXTENSIONS:
+            skipped.append(Skipped(shown, "skip.not_image", {"ext": path.suffix or "-"}))
+        elif info.file_size > limits.ratio_floor_bytes and info.file_size > limits.max_ratio * max(
+            info.compress_size, 1
+        ):
+            ratio = round(info.file_size / max(info.compress_size, 1))
+            skipped.append(Skipped(shown, "skip.ratio", {"ratio": ratio, "limit": int(limits.max_ratio)}))
+        else:
+            seen.add(path)
+            entries.append(Entry(info, path))
+    return Scan(entries=entries, skipped=skipped, total_entries=len(infos))
+
+
+def read_entry(zf: zipfile.ZipFile, entry: Entry, max_bytes: int) -> bytes:
+    """Stream one entry into memory, never past ``max_bytes`` (whatever its header claims)."""
+    shown = str(entry.path)
+    if entry.info.file_size > max_bytes:
+        raise EntrySkipped(
+            Skipped(shown, "skip.too_large", {"size_mb": entry.info.file_size // MiB, "limit_mb": max_bytes // MiB})
+        )
+    try:
+        with zf.open(entry.info) as fh:
+            data = fh.read(max_bytes + 1)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
+        raise EntrySkipped(Skipped(shown, "skip.corrupt_entry", {"reason": str(exc)})) from exc
+    if len(data) > max_bytes:
+        raise EntrySkipped(
+            Skipped(shown, "skip.too_large", {"size_mb": len(data) // MiB, "limit_mb": max_bytes // MiB})
+        )
+    return data
+
+
+class EntrySkipped(LabelTuneError):
+    """Internal signal: this entry is skipped; carries the :class:`Skipped` record."""
+
+    def __init__(self, skipped: Skipped) -> None:
+        self.skipped = skipped
+        super().__init__(skipped.key, entry=skipped.entry, **skipped.params)

@@ -1,0 +1,112 @@
+"""Reading datasets back from the store: summaries, counts, samples, reports."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.errors import DatasetError
+from core.store.workspace import Workspace
+
+# Characters, after trimming; long enough for a descriptive Chinese or English name.
+MAX_NAME_LENGTH = 100
+UNLABELED = ""  # the class name used for unlabeled images in count tables
+
+
+def validate_dataset_name(name: str) -> str:
+    """The name as stored (NFC, trimmed), or :class:`DatasetError` naming the rule."""
+    cleaned = unicodedata.normalize("NFC", name or "").strip()
+    if not cleaned:
+        raise DatasetError("err.dataset_name_empty")
+    if len(cleaned) > MAX_NAME_LENGTH:
+        raise DatasetError("err.dataset_name_long", name=cleaned[:20] + "…", limit=MAX_NAME_LENGTH)
+    if any(unicodedata.category(ch).startswith("C") for ch in cleaned) or "/" in cleaned or "\\" in cleaned:
+        raise DatasetError("err.dataset_name_chars", name=cleaned)
+    return cleaned
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    id: int
+    name: str
+    source: str
+    layout: str
+    version: int
+    created_at: str
+    images: int
+    classes: dict[str, int]  # class name -> labelled images, in display order
+    splits: dict[str, int]  # train/val/test -> labelled images
+    unlabeled: int
+    by_split: dict[str, dict[str, int]]  # class -> split -> images
+    descriptions: dict[str, str]
+    report: dict[str, Any]
+
+
+def dataset_names(ws: Workspace) -> list[str]:
+    with ws.connect() as conn:
+        return [r[0] for r in conn.execute("SELECT name FROM datasets ORDER BY created_at DESC, id DESC")]
+
+
+def load_dataset(ws: Workspace, name: str) -> DatasetSummary:
+    with ws.connect() as conn:
+        row = conn.execute("SELECT * FROM datasets WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise DatasetError("err.dataset_unknown", name=name, known=", ".join(dataset_names(ws)) or "-")
+        classes = conn.execute(
+            "SELECT id, name, description FROM classes WHERE dataset_id = ? ORDER BY display_order, name", (row["id"],)
+        ).fetchall()
+        counts = conn.execute(
+            "SELECT class_id, split, COUNT(*) FROM images WHERE dataset_id = ? AND status = 'active'"
+            " GROUP BY class_id, split",
+            (row["id"],),
+        ).fetchall()
+    names = {c["id"]: c["name"] for c in classes}
+    by_split: dict[str, dict[str, int]] = {c["name"]: {"train": 0, "val": 0, "test": 0} for c in classes}
+    unlabeled = 0
+    for class_id, split, count in counts:
+        if class_id is None:
+            unlabeled += count
+        elif split:
+            by_split[names[class_id]][split] += count
+    return DatasetSummary(
+        id=row["id"],
+        name=row["name"],
+        source=row["source"],
+        layout=row["layout"],
+        version=row["version"],
+        created_at=row["created_at"],
+        images=sum(c for _, _, c in counts),
+        classes={name: sum(s.values()) for name, s in by_split.items()},
+        splits={s: sum(per[s] for per in by_split.values()) for s in ("train", "val", "test")},
+        unlabeled=unlabeled,
+        by_split=by_split,
+        descriptions={c["name"]: c["description"] for c in classes},
+        report=json.loads(row["report_json"]),
+    )
+
+
+def list_datasets(ws: Workspace) -> list[DatasetSummary]:
+    return [load_dataset(ws, name) for name in dataset_names(ws)]
+
+
+def sample_thumbnails(ws: Workspace, dataset_id: int, per_class: int = 8) -> dict[str, list[Path]]:
+    """Up to ``per_class`` thumbnails for each class (and for unlabeled, under ``UNLABELED``)."""
+    with ws.connect() as conn:
+        rows = conn.execute(
+            """
+            SELECT name, thumb_path FROM (
+                SELECT COALESCE(c.name, ?) AS name, i.thumb_path, c.display_order AS ord,
+                       ROW_NUMBER() OVER (PARTITION BY i.class_id ORDER BY i.id) AS n
+                FROM images i LEFT JOIN classes c ON c.id = i.class_id
+                WHERE i.dataset_id = ? AND i.status = 'active'
+            ) WHERE n <= ? ORDER BY ord IS NULL, ord, n
+            """,
+            (UNLABELED, dataset_id, per_class),
+        ).fetchall()
+    out: dict[str, list[Path]] = {}
+    for name, thumb in rows:
+        out.setdefault(name, []).append(ws.path_of(thumb))
+    return out

@@ -1,0 +1,142 @@
+"""The training loop's only channels to the outside world: Keras callbacks."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from core.store.workspace import Workspace
+from core.training import runs
+
+# Seconds between two per-batch metric writes: live curves without a database write per batch.
+BATCH_WRITE_INTERVAL_S = 1.0
+
+
+def _lr(model: Any) -> float:
+    try:
+        return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    except (AttributeError, TypeError, ValueError):
+        return float("nan")
+
+
+class RunReporter(keras.callbacks.Callback):
+    """Writes per-batch (throttled) and per-epoch metrics, speed and ETA to the run's store."""
+
+    def __init__(
+        self,
+        ws: Workspace,
+        run_id: str,
+        phase: str,
+        steps_per_epoch: int,
+        epochs: int,
+        batch_size: int,
+        epoch_offset: int,
+    ) -> None:
+        super().__init__()
+        self.ws, self.run_id, self.phase = ws, run_id, phase
+        self.steps_per_epoch, self.epochs, self.batch_size = steps_per_epoch, epochs, batch_size
+        self.epoch_offset = epoch_offset  # epochs of earlier phases, so epochs count across the run
+        self.epoch = 0
+        self.started = time.perf_counter()
+        self.steps_done = 0
+        self.last_write = 0.0
+        self.batch_in_epoch = 0
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.started = time.perf_counter()
+        self.steps_done = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch = epoch
+
+    def _timing(self) -> dict[str, float]:
+        elapsed = time.perf_counter() - self.started
+        per_step = elapsed / max(self.steps_done, 1)
+        total_steps = self.steps_per_epoch * self.epochs
+        remaining = max(total_steps - (self.epoch * self.steps_per_epoch + self.batch_in_epoch), 0)
+        return {
+            "images_per_s": round(self.batch_size / per_step, 2) if self.steps_done else 0.0,
+            "elapsed_s": round(elapsed, 2),
+            "eta_s": round(remaining * per_step, 1),
+        }
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.steps_done += 1
+        self.batch_in_epoch = batch + 1
+        now = time.perf_counter()
+        if now - self.last_write < BATCH_WRITE_INTERVAL_S:
+            return
+        self.last_write = now
+        values = {k: float(v) for k, v in (logs or {}).items()}
+        values.update(lr=_lr(self.model), **self._timing())
+        runs.record_metrics(self.ws, self.run_id, "batch", self.phase, self.epoch_offset + self.epoch, batch, values)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.batch_in_epoch = self.steps_per_epoch
+        values = {k: float(v) for k, v in (logs or {}).items()}
+        values.update(lr=_lr(self.model), **self._timing())
+        runs.record_metrics(
+            self.ws, self.run_id, "epoch", self.phase, self.epoch_offset + epoch, self.steps_per_epoch, values
+        )
+
+
+class StopFlag(keras.callbacks.Callback):
+    """Stops gracefully at the end of the current batch once the run's STOP file exists."""
+
+    def __init__(self, flag: Path) -> None:
+        super().__init__()
+        self.flag = flag
+        self.stopped = False
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.flag.exists():
+            self.stopped = True
+            self.model.stop_training = True
+
+
+class NanGuard(keras.callbacks.Callback):
+    """Stops the run when the loss becomes NaN or infinite, remembering where."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epoch = 0
+        self.where: tuple[int, int] | None = None
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.where = (self.epoch, batch)
+            self.model.stop_training = True
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """Saves the model whenever validation loss improves, atomically (temporary file, then rename)."""
+
+    def __init__(self, path: Path, best: float = math.inf) -> None:
+        super().__init__()
+        self.path = path
+        self.best = best
+        self.best_logs: dict[str, float] = {}
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        val_loss = (logs or {}).get("val_loss")
+        if val_loss is None or not val_loss < self.best:
+            return
+        self.best = float(val_loss)
+        self.best_logs = {k: float(v) for k, v in (logs or {}).items()}
+        save_atomic(self.model, self.path)
+
+
+def save_atomic(model: Any, path: Path) -> None:
+    """Save to a temporary file beside ``path``, then rename: a reader never sees half a model."""
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    model.save(tmp)
+    os.replace(tmp, path)

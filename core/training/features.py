@@ -1,0 +1,105 @@
+"""The feature-cache fast path for the frozen phase.
+
+While the base is frozen its output for an image never changes, so it is
+computed once (per augmented view) and the head trains on those vectors. The
+cache lives in ``workspace/cache/features/`` keyed by everything that decides
+the features: dataset id and version, backbone, weights, image size, resize
+mode, views (and their augmentation and seed when there is more than one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.store.workspace import Workspace
+from core.training.config import TrainConfig
+from core.training.model import POOL_LAYER, weights_identity
+from core.training.pipeline import Split, TrainingData, make_dataset
+
+
+@dataclass
+class Features:
+    train_x: np.ndarray
+    train_y: np.ndarray
+    val_x: np.ndarray
+    val_y: np.ndarray
+    built_now: bool
+
+
+def cache_key(config: TrainConfig, data: TrainingData) -> str:
+    parts = {
+        "dataset": data.dataset_id,
+        "version": data.version,
+        "images": [len(data.train), len(data.val)],
+        "backbone": config.backbone,
+        "weights": weights_identity(config.weights),
+        "size": config.size,
+        "resize": config.resize,
+        "views": config.feature_views,
+    }
+    if config.weights == "none":
+        parts["init_seed"] = config.seed
+    if config.feature_views > 1:
+        parts["augment"] = config.augment_config.to_dict()
+        parts["seed"] = config.seed
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def cache_path(ws: Workspace, key: str) -> Path:
+    return ws.cache_dir / "features" / f"{key}.npz"
+
+
+def extractor_of(model: Any) -> Any:
+    import keras
+
+    return keras.Model(model.inputs, model.get_layer(POOL_LAYER).output, name="features")
+
+
+def _extract(
+    extractor: Any, split: Split, config: TrainConfig, n_classes: int, cache: bool, augmenter: Any = None, view: int = 0
+) -> Any:
+    ds = make_dataset(
+        split,
+        n_classes=n_classes,
+        size=config.size,
+        resize=config.resize,
+        batch_size=config.batch_size,
+        training=False,
+        seed=config.seed + view,  # each augmented view draws its own transformations
+        cache=cache,
+        augmenter=augmenter,
+    ).map(lambda x, y: x)
+    return extractor.predict(ds, verbose=0).astype(np.float32)
+
+
+def load_or_build(ws: Workspace, config: TrainConfig, data: TrainingData, model: Any, cache: bool) -> Features:
+    """Cached features for ``config`` and ``data``, computing and saving them if missing."""
+    path = cache_path(ws, cache_key(config, data))
+    if path.exists():
+        with np.load(path) as saved:
+            return Features(saved["train_x"], saved["train_y"], saved["val_x"], saved["val_y"], built_now=False)
+    extractor = extractor_of(model)
+    n = len(data.classes)
+    views = [_extract(extractor, data.train, config, n, cache)]
+    if config.feature_views > 1:
+        from core.training.augment import build_augmenter
+
+        augmenter = build_augmenter(config.augment_config)
+        for view in range(1, config.feature_views):
+            views.append(_extract(extractor, data.train, config, n, cache, augmenter, view))
+    train_x = np.concatenate(views)
+    train_y = np.tile(np.asarray(data.train.labels, dtype=np.int32), config.feature_views)
+    val_x = _extract(extractor, data.val, config, n, cache)
+    val_y = np.asarray(data.val.labels, dtype=np.int32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez(tmp, train_x=train_x, train_y=train_y, val_x=val_x, val_y=val_y)
+    os.replace(tmp, path)
+    return Features(train_x, train_y, val_x, val_y, built_now=True)

@@ -1,0 +1,165 @@
+"""The model recipe, in one place, as the keras-io transfer-learning guide writes it.
+
+    inputs (0-255 RGB) -> backbone preprocessing -> base(training=False) -> global pooling
+                       -> dropout -> dense softmax (float32, also under mixed precision)
+
+The base is called with ``training=False`` so its BatchNorm layers stay in
+inference mode, also after unfreezing. Unfreezing never touches BatchNorm.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from core.errors import TrainingError
+from core.training.backbones import CAFFE_MEAN_BGR, Backbone, get_backbone
+
+HEAD_LAYER = "head"
+POOL_LAYER = "pool"
+
+
+@keras.saving.register_keras_serializable(package="labeltune")
+class Preprocess(keras.layers.Layer):
+    """The backbone's own ``preprocess_input``, as a layer saved with the model."""
+
+    def __init__(self, mode: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if mode not in ("caffe", "tf", "none"):
+            raise ValueError(f"mode should be 'caffe', 'tf' or 'none'. Received mode={mode!r}")
+        self.mode = mode
+
+    def call(self, x: Any) -> Any:
+        x = keras.ops.cast(x, self.compute_dtype)
+        if self.mode == "tf":
+            return x / 127.5 - 1.0
+        if self.mode == "caffe":
+            bgr = keras.ops.flip(x, axis=-1)
+            return bgr - keras.ops.convert_to_tensor(CAFFE_MEAN_BGR, dtype=self.compute_dtype)
+        return x
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "mode": self.mode}
+
+
+@dataclass(frozen=True)
+class Built:
+    model: Any
+    base: Any
+    weights_used: str
+
+
+def keras_models_dir() -> Path:
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:12]
+
+
+def weights_identity(weights: str) -> str:
+    """What a run says it used: ``imagenet``, ``none`` or ``file:NAME#sha256-prefix``."""
+    if weights in ("imagenet", "none"):
+        return weights
+    path = Path(weights).expanduser()
+    return f"file:{path.name}#{_file_digest(path)}" if path.is_file() else f"file:{path.name}"
+
+
+def build_base(backbone: Backbone, size: int, weights: str) -> tuple[Any, str]:
+    """The headless backbone with the asked-for weights; never silently random."""
+    ctor = backbone.constructor()
+    kwargs = {"include_top": False, "input_shape": (size, size, 3), **backbone.kwargs}
+    if weights == "none":
+        return ctor(weights=None, **kwargs), "none"
+    if weights == "imagenet":
+        try:
+            return ctor(weights="imagenet", **kwargs), "imagenet"
+        except Exception as exc:  # noqa: BLE001 - keras.utils.get_file raises a bare Exception offline
+            match = re.search(r"https?://\S+?\.h5", str(exc))
+            if match is None and not isinstance(exc, OSError):
+                raise
+            url = match.group(0) if match else "?"
+            raise TrainingError(
+                "err.weights_offline",
+                backbone=backbone.name,
+                file=url.rsplit("/", 1)[-1],
+                url=url,
+                folder=str(keras_models_dir()),
+                reason=str(exc)[-200:],
+            ) from exc
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise TrainingError("err.weights_missing", path=str(path))
+    base = ctor(weights=None, **kwargs)
+    fresh = [keras.ops.convert_to_numpy(w).copy() for w in base.weights if len(w.shape) >= 2]
+    try:
+        base.load_weights(str(path))
+    except (ValueError, OSError, KeyError) as exc:
+        raise TrainingError(
+            "err.weights_mismatch", path=str(path), backbone=backbone.name, reason=str(exc)[:300]
+        ) from exc
+    loaded = [keras.ops.convert_to_numpy(w) for w in base.weights if len(w.shape) >= 2]
+    untouched = sum(np.array_equal(a, b) for a, b in zip(fresh, loaded, strict=True))
+    if untouched:
+        # Keras skips layers it cannot match with only a warning: that would be a silent random start.
+        reason = f"{untouched} of {len(fresh)} kernels were not in the file"
+        raise TrainingError("err.weights_mismatch", path=str(path), backbone=backbone.name, reason=reason)
+    return base, weights_identity(weights)
+
+
+def build_model(backbone_name: str, n_classes: int, size: int, weights: str, dropout: float, seed: int) -> Built:
+    """The full classifier with its base frozen. Call inside the strategy's scope."""
+    backbone = get_backbone(backbone_name)
+    base, used = build_base(backbone, size, weights)
+    base.trainable = False
+    inputs = keras.Input((size, size, 3), name="image")
+    x = Preprocess(backbone.preprocess, name="preprocess")(inputs)
+    x = base(x, training=False)
+    x = keras.layers.GlobalAveragePooling2D(name=POOL_LAYER)(x)
+    outputs = head_layers(n_classes, dropout, seed)(x)
+    return Built(keras.Model(inputs, outputs, name=f"labeltune_{backbone.name}"), base, used)
+
+
+def head_layers(n_classes: int, dropout: float, seed: int) -> Any:
+    """Dropout and the softmax classifier; the same (seeded) head for the feature-cache path."""
+    dense = keras.layers.Dense(
+        n_classes,
+        activation="softmax",
+        dtype="float32",
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+        name=HEAD_LAYER,
+    )
+    drop = keras.layers.Dropout(dropout, seed=seed, name="dropout")
+    return lambda x: dense(drop(x))
+
+
+def set_unfrozen(base: Any, unfreeze: str) -> int:
+    """Make the top ``unfreeze`` weighted layers of the base trainable (or all), never BatchNorm.
+
+    Returns the number of layers made trainable.
+    """
+    candidates = [
+        layer for layer in base.layers if layer.weights and not isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    chosen = candidates if unfreeze == "all" else candidates[-int(unfreeze) :]
+    base.trainable = True
+    for layer in base.layers:
+        layer.trainable = False
+    for layer in chosen:
+        layer.trainable = True
+    return len(chosen)
+
+
+def trainable_count(model: Any) -> int:
+    return int(sum(keras.ops.size(w) for w in model.trainable_weights))

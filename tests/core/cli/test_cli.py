@@ -1,0 +1,78 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from core.cli.main import main
+from tests.builders import class_folders, make_zip
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_import_and_datasets_json(tmp_path):
+    zip_path = make_zip(tmp_path / "宠物.zip", class_folders({"猫": 5, "dog": 5}) + [("notes.txt", b"x")])
+    proc = run_cli("import", str(zip_path), "--workspace", str(tmp_path / "ws"), "--json", "--name", "pets")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["dataset"] == "pets" and out["images"] == 10
+    assert out["classes"] == {"dog": 5, "猫": 5}
+    assert sum(out["splits"].values()) == 10 and set(out["splits"]) == {"train", "val", "test"}
+    assert out["skipped"][0]["entry"] == "notes.txt" and "not an image" in out["skipped"][0]["reason"]
+    assert isinstance(out["warnings"], list)
+    proc = run_cli("--workspace", str(tmp_path / "ws"), "datasets", "--json")
+    assert [d["name"] for d in json.loads(proc.stdout)["datasets"]] == ["pets"]
+
+
+def test_rejected_archive_exits_3_with_one_line(tmp_path):
+    zip_path = make_zip(tmp_path / "evil.zip", [("../../x.jpg", b"x")])
+    proc = run_cli("import", str(zip_path), "--workspace", str(tmp_path / "ws"), "--json")
+    assert proc.returncode == 3
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "../../x.jpg" in lines[0] and "'..'" in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_text_output_and_other_errors(tmp_path, capsys):
+    ws = str(tmp_path / "ws")
+    assert main(["datasets", "--workspace", ws]) == 0
+    assert "No datasets" in capsys.readouterr().out
+    zip_path = make_zip(tmp_path / "a.zip", class_folders({"a": 3, "b": 3}))
+    assert main(["import", str(zip_path), "--workspace", ws]) == 0
+    assert "Imported 6 images" in capsys.readouterr().out
+    assert main(["import", str(zip_path), "--workspace", ws]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert main(["import", str(tmp_path / "missing.zip"), "--workspace", ws]) == 3
+    assert "missing.zip" in capsys.readouterr().err
+
+
+def test_train_runs_stop_and_resume_verbs(tmp_path):
+    from tests.builders import separable
+
+    ws = str(tmp_path / "ws")
+    zip_path = make_zip(tmp_path / "c.zip", separable({"red": (200, 60, 60), "blue": (60, 60, 200)}, 10))
+    assert run_cli("import", str(zip_path), "--workspace", ws).returncode == 0
+    proc = run_cli(
+        "train", "--workspace", ws, "--dataset", "c", "--backbone", "vgg16", "--weights", "none",
+        "--image-size", "32", "--batch-size", "8", "--head-epochs", "2", "--fine-tune-epochs", "0",
+        "--augment", "none", "--lr", "0.01", "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert out["status"] == "completed" and out["weights"] == "none" and out["epochs_run"] == 2
+    assert {"run", "best_val_accuracy", "val_accuracy", "seconds"} <= set(out)
+    assert 0.0 <= out["best_val_accuracy"] <= 1.0 and out["seconds"] > 0
+    listed = json.loads(run_cli("runs", "--workspace", ws, "--json").stdout)["runs"]
+    assert [r["run"] for r in listed] == [out["run"]] and listed[0]["backbone"] == "vgg16"
+    again = run_cli("resume", out["run"], "--workspace", ws)
+    assert again.returncode == 1 and "only stopped, failed or interrupted" in again.stderr
+    missing = run_cli("stop", "no-such-run", "--workspace", ws)
+    assert missing.returncode == 1 and "no-such-run" in missing.stderr
+    bad = run_cli("train", "--workspace", ws, "--dataset", "c", "--batch-size", "0", "--weights", "none")
+    assert (
+        bad.returncode == 1 and "batch_size must be between 1 and 4096" in bad.stderr and "Traceback" not in bad.stderr
+    )

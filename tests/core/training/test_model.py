@@ -1,0 +1,81 @@
+"""Freezing, unfreezing, BatchNorm and weights: the recipe does what it says."""
+
+import keras
+import numpy as np
+import pytest
+
+from core.errors import TrainingError
+from core.training.model import build_model, set_unfrozen, trainable_count, weights_identity
+
+
+@pytest.fixture(scope="module")
+def mobilenet():
+    return build_model("mobilenet_v2_0.35", 4, 32, "none", 0.0, seed=1)
+
+
+def test_base_is_frozen_and_only_the_head_trains(mobilenet):
+    head = mobilenet.model.get_layer("head")
+    assert trainable_count(mobilenet.model) == 1280 * 4 + 4
+    assert [w.name for w in mobilenet.model.trainable_weights] == [w.name for w in head.trainable_weights]
+
+
+def test_unfreezing_top_layers_keeps_batchnorm_frozen(mobilenet):
+    base = mobilenet.base
+    assert set_unfrozen(base, "5") == 5
+    trainable = [layer for layer in base.layers if layer.trainable and layer.weights]
+    assert len(trainable) == 5 and trainable[-1].name == "Conv_1"
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) and layer.trainable for layer in base.layers)
+    expected = sum(int(np.prod(w.shape)) for layer in trainable for w in layer.trainable_weights) + 1280 * 4 + 4
+    assert trainable_count(mobilenet.model) == expected
+    n_all = set_unfrozen(base, "all")
+    bn = [layer for layer in base.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert n_all == len([layer for layer in base.layers if layer.weights]) - len(bn)
+    assert not any(layer.trainable for layer in bn)
+
+
+def test_batchnorm_statistics_do_not_move_while_fine_tuning():
+    built = build_model("mobilenet_v2_0.35", 2, 32, "none", 0.0, seed=1)
+    set_unfrozen(built.base, "all")
+    bn = next(layer for layer in built.base.layers if isinstance(layer, keras.layers.BatchNormalization))
+    before = [w.copy() for w in bn.get_weights()]
+    built.model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="categorical_crossentropy")
+    x = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
+    built.model.train_on_batch(x, np.eye(2, dtype="float32")[[0, 1, 0, 1]])
+    for a, b in zip(before, bn.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)  # gamma, beta, moving mean and variance all untouched
+
+
+def test_local_weights_file_is_loaded_and_identified(tmp_path):
+    source = build_model("mobilenet_v2_0.35", 2, 32, "none", 0.0, seed=3).base
+    path = tmp_path / "my_base.weights.h5"
+    source.save_weights(path)
+    built = build_model("mobilenet_v2_0.35", 2, 32, str(path), 0.0, seed=9)
+    for a, b in zip(source.get_weights(), built.base.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert built.weights_used.startswith("file:my_base.weights.h5#") and built.weights_used == weights_identity(
+        str(path)
+    )
+
+
+def test_wrong_and_missing_weights_files(tmp_path):
+    path = tmp_path / "vgg.weights.h5"
+    build_model("vgg16", 2, 32, "none", 0.0, seed=0).base.save_weights(path)
+    with pytest.raises(TrainingError) as info:
+        build_model("mobilenet_v2_0.35", 2, 32, str(path), 0.0, seed=0)
+    assert info.value.key == "err.weights_mismatch" and "vgg.weights.h5" in str(info.value)
+    with pytest.raises(TrainingError, match="does not exist"):
+        build_model("mobilenet_v2_0.35", 2, 32, str(tmp_path / "nope.h5"), 0.0, seed=0)
+
+
+def test_imagenet_offline_names_the_file_and_the_alternatives(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")  # nothing listens: offline, whatever the machine
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with pytest.raises(TrainingError) as info:
+        build_model("resnet50", 2, 32, "imagenet", 0.0, seed=0)
+    message = str(info.value)
+    assert info.value.key == "err.weights_offline"
+    assert "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5" in message
+    assert str(tmp_path / "keras" / "models") in message and "--weights PATH" in message
