@@ -5,7 +5,7 @@
 Each measurement runs in its own child process (so peak RSS is its own):
 - baseline: a bare single-threaded Pillow loop over the same JPEG files on disk: open, full
   decode, 256 px thumbnail. Nothing else (no hashing, no writes, no database).
-- import: `core.ingest.import_archive` of the same files zipped, into a fresh workspace.
+- import: `core.datasets.ingest.import_archive` of the same files zipped, into a fresh workspace.
 - import xN: the same images repeated N times in one zip, to show peak memory does not grow
   with the number of images (streaming).
 Prints a JSON summary; BENCHMARKS.md records the figures.

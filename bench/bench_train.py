@@ -82,7 +82,8 @@ def bench_pipeline(args: argparse.Namespace) -> dict:
     import tensorflow as tf
 
     from core.training.config import TrainConfig
-    from core.training.engine import _compile, create_run, execute_run
+    from core.training.engine import _compile, execute_run
+    from core.training.launcher import create_run
     from core.training.model import build_model, set_unfrozen
     from core.training.pipeline import load_pixels, load_training_data
 

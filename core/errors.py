@@ -25,6 +25,12 @@ class LabelTuneError(Exception):
 
         return tr(self.key, lang, **self.params)
 
+    def stored(self) -> dict[str, Any]:
+        """The message as it is stored (key and parameters), rendered later in the reader's language."""
+        from core.i18n import stored
+
+        return stored(self.key, **self.params)
+
 
 class DatasetRejected(LabelTuneError):
     """The archive as a whole cannot be imported; nothing was written."""

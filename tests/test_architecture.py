@@ -1,19 +1,15 @@
 """House rules that keep the layers apart and every string translatable."""
 
 import ast
+import os
 import string
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
-
-import pytest
-
-from core.i18n import MESSAGES, tr
 
 ROOT = Path(__file__).resolve().parents[1]
 UI_FILES = sorted([ROOT / "streamlit_app.py", *(ROOT / "pages").glob("*.py"), *(ROOT / "ui").glob("*.py")])
-
-
-def placeholders(template: str) -> set[str]:
-    return {field for _, field, _, _ in string.Formatter().parse(template) if field}
 
 
 def test_core_never_imports_streamlit():
@@ -26,46 +22,6 @@ def test_core_never_imports_streamlit():
             elif isinstance(node, ast.ImportFrom):
                 names = [node.module or ""]
             assert not any(n.split(".")[0] == "streamlit" for n in names), f"{path} imports streamlit"
-
-
-@pytest.mark.parametrize("key", sorted(MESSAGES))
-def test_every_message_has_both_languages_with_the_same_placeholders(key):
-    en, zh = MESSAGES[key]
-    assert en.strip() and zh.strip()
-    assert placeholders(en) == placeholders(zh)
-
-
-def test_message_keys_used_in_code_exist():
-    used = set()
-    for path in [*(ROOT / "core").rglob("*.py"), *UI_FILES]:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        # Pieces of f-strings (f"status.{name}") are prefixes, not keys.
-        pieces = {id(v) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr) for v in n.values}
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in pieces:
-                value = node.value
-                if (
-                    value.count(".") == 1
-                    and value.split(".")[0]
-                    in {
-                        "err",
-                        "warn",
-                        "skip",
-                        "app",
-                        "nav",
-                        "dataset",
-                        "report",
-                        "cli",
-                        "split",
-                        "layout",
-                        "train",
-                        "status",
-                    }
-                    and " " not in value
-                ):
-                    used.add(value)
-    missing = sorted(k for k in used if k not in MESSAGES)
-    assert missing == []
 
 
 def test_pages_pass_no_literal_text_to_streamlit():
@@ -95,6 +51,7 @@ def test_pages_pass_no_literal_text_to_streamlit():
         "toggle",
         "text",
         "tabs",
+        "toast",
     }
     for path in UI_FILES:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -110,6 +67,64 @@ def test_pages_are_thin():
         assert len(path.read_text(encoding="utf-8").splitlines()) <= 200, path
 
 
-def test_tr_falls_back_safely():
-    assert tr("no.such.key", "zh") == "no.such.key"
-    assert "{name}" in tr("err.dataset_exists", "en")
+# Modules that may import TensorFlow or Keras at module level: the engine's own parts, which the pages
+# never import. Everything else imports them inside the functions that need them.
+TENSORFLOW_MODULES = {"core.training.model", "core.training.callbacks", "core.training.augment"}
+LIGHT_PAGES = ("dataset", "label", "train")
+
+
+def _module_name(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts)
+
+
+def test_only_engine_modules_import_tensorflow_at_module_level():
+    heavy = set()
+    for path in (ROOT / "core").rglob("*.py"):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            if any(n.split(".")[0] in ("tensorflow", "keras") for n in names):
+                heavy.add(_module_name(path))
+    assert heavy <= TENSORFLOW_MODULES
+
+
+def test_dataset_label_and_train_pages_never_load_tensorflow(tmp_path):
+    """A fresh interpreter runs the app shell and the three light pages, then looks at sys.modules."""
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from streamlit.testing.v1 import AppTest
+        for page in ("streamlit_app.py", *[f"pages/{{p}}.py" for p in {LIGHT_PAGES!r}]):
+            at = AppTest.from_file(page, default_timeout=60).run()
+            assert not at.exception, (page, [e.value for e in at.exception])
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras"))
+        print("HEAVY", heavy[:5])
+        sys.exit(1 if heavy else 0)
+        """
+    )
+    env = {**os.environ, "LABELTUNE_HOME": str(tmp_path / "ws")}
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+def test_modules_the_light_pages_import_leave_tensorflow_out():
+    """Every core and ui module the light pages import, directly or not, imported in a fresh interpreter."""
+    modules = set()
+    todo = [ROOT / "streamlit_app.py", *(ROOT / "pages" / f"{p}.py" for p in LIGHT_PAGES)]
+    while todo:
+        tree = ast.parse(todo.pop().read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in ("core", "ui"):
+                if node.module not in modules:
+                    modules.add(node.module)
+                    path = ROOT / Path(*node.module.split("."))
+                    todo.append(path.with_suffix(".py") if path.with_suffix(".py").exists() else path / "__init__.py")
+    assert "core.training.launcher" in modules and "core.datasets.ingest" in modules
+    script = f"import sys\nfor m in {sorted(modules)!r}: __import__(m)\n" + (
+        "heavy = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')]\nprint(heavy[:5])\nsys.exit(bool(heavy))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]

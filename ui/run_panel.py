@@ -10,10 +10,11 @@ from __future__ import annotations
 import streamlit as st
 
 from core.errors import LabelTuneError
+from core.i18n import render
 from core.training import runs
 from core.training.backbones import BACKBONES
 from core.training.launcher import resume_run
-from ui.common import show_error, t, workspace
+from ui.common import lang, show_error, t, workspace
 from ui.train_views import POLL_S, curves, eta_text, pct
 
 
@@ -51,7 +52,7 @@ def _panel(run_id: str, was_live: bool) -> None:
         )
     )
     if run.error:
-        st.error(run.error, icon="⚠️")
+        st.error(render(run.error, lang()), icon="⚠️")
     if run.status in runs.LIVE:
         _live(run)
     else:
@@ -101,4 +102,5 @@ def _finished(run: runs.Run) -> None:
         except LabelTuneError as exc:
             show_error(exc)
         else:
+            st.toast(t("train.resumed", run=run.id))
             st.rerun()

@@ -2,86 +2,91 @@
 
 from __future__ import annotations
 
+from dataclasses import Field
+from typing import Any
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
 from core.errors import LabelTuneError
+from core.i18n import has_message
 from core.training import runs
 from core.training.backbones import BACKBONES
-from core.training.config import AUGMENT_PRESETS, DEFAULTS, TrainConfig
+from core.training.config import TrainConfig, settings
 from ui.common import show_error, t
 
 POLL_S = 2.0  # seconds between two looks at a live run
 WEIGHT_CHOICES = ("imagenet", "none", "file")
 
 
-def _number(column, key: str, low: float, high: float, **kw) -> float:
-    return column.number_input(t(f"train.{key}"), low, high, DEFAULTS[key], key=f"tr_{key}", **kw)
+def _choice_label(name: str, value: str) -> str:
+    """``choice.<field>_<value>``, else ``choice.<value>``, else the value itself (a backbone's name)."""
+    for key in (f"choice.{name}_{value}", f"choice.{value}"):
+        if has_message(key):
+            return t(key)
+    return value
+
+
+def setting_widget(container: Any, f: Field, format_func: Any = None, **label_params: Any) -> Any:
+    """The widget of one ``TrainConfig`` field, from its metadata: label, help, choices, range, default."""
+    meta, default, key = f.metadata, f.default, f"tr_{f.name}"
+    label, help_text = t(f"setting.{f.name}", **label_params), t(f"help.{f.name}")
+    if isinstance(default, bool):
+        return container.toggle(label, default, key=key, help=help_text)
+    if meta["choices"] is not None:
+        options = meta["choices"]
+        fmt = format_func or (lambda v: _choice_label(f.name, v))
+        return container.selectbox(label, options, options.index(default), format_func=fmt, key=key, help=help_text)
+    if meta["low"] is not None:
+        kind = type(default)
+        return container.number_input(
+            label,
+            kind(meta["low"]),
+            kind(meta["high"]),
+            default,
+            step=kind(meta["step"] or 1),
+            format="%.1e" if kind is float and meta["low"] < 1e-3 else None,
+            key=key,
+            help=help_text,
+        )
+    return container.text_input(label, default, key=key, help=help_text).strip()
+
+
+def _weights_ui(column: Any) -> str:
+    """ImageNet, none, or a file on this machine: the one field that is a choice or a path."""
+    choice = column.radio(
+        t("setting.weights"),
+        WEIGHT_CHOICES,
+        format_func=lambda w: t(f"train.weights_{w}"),
+        key="tr_weights",
+        help=t("help.weights"),
+    )
+    path = column.text_input(t("train.weights_path"), key="tr_weights_path", disabled=choice != "file")
+    return path.strip() if choice == "file" else choice
 
 
 def config_form(dataset: str) -> TrainConfig | None:
-    """The new-run settings; the config, or None (with the reason shown) when a field is invalid."""
-    names = list(BACKBONES)
-    backbone = st.selectbox(
-        t("train.backbone"),
-        names,
-        index=names.index(DEFAULTS["backbone"]),
-        format_func=lambda n: f"{BACKBONES[n].friendly} · {n}",
-        key="tr_backbone",
-    )
+    """The new-run settings, one widget per field; the config, or None (with the reason shown) when invalid."""
+    by_name = {f.name: f for f in settings()}
+    backbone = setting_widget(st, by_name.pop("backbone"), lambda n: f"{BACKBONES[n].friendly} · {n}")
     st.caption(t(BACKBONES[backbone].description))
+    values: dict[str, Any] = {"dataset": dataset, "backbone": backbone}
     left, right = st.columns(2)
-    choice = left.radio(
-        t("train.weights"), WEIGHT_CHOICES, format_func=lambda w: t(f"train.weights_{w}"), key="tr_weights"
-    )
-    path = right.text_input(t("train.weights_path"), key="tr_weights_path", disabled=choice != "file")
-    size = right.number_input(
-        t("train.image_size", size=BACKBONES[backbone].default_size), 0, 1024, 0, step=32, key="tr_image_size"
-    )
-    a, b, c = st.columns(3)
-    head_epochs = _number(a, "head_epochs", 0, 1000)
-    fine_tune_epochs = _number(b, "fine_tune_epochs", 0, 1000)
-    augment = c.selectbox(
-        t("train.augment"),
-        AUGMENT_PRESETS,
-        index=AUGMENT_PRESETS.index(DEFAULTS["augment"]),
-        format_func=lambda p: t(f"train.augment_{p}"),
-        key="tr_augment",
-    )
+    by_name.pop("weights")
+    values["weights"] = _weights_ui(left)
+    values["image_size"] = setting_widget(right, by_name.pop("image_size"), size=BACKBONES[backbone].default_size)
+    columns = st.columns(3)
+    for i, f in enumerate(f for f in by_name.values() if f.metadata["basic"]):
+        values[f.name] = setting_widget(columns[i % 3], f)
     with st.expander(t("train.advanced"), icon="⚙️"):
-        a, b, c = st.columns(3)
-        batch_size = _number(a, "batch_size", 1, 4096)
-        lr = _number(b, "lr", 1e-8, 10.0, format="%.1e", step=1e-4)
-        fine_tune_lr = _number(c, "fine_tune_lr", 1e-8, 10.0, format="%.1e", step=1e-5)
-        unfreeze = a.text_input(t("train.unfreeze"), DEFAULTS["unfreeze"], key="tr_unfreeze")
-        label_smoothing = _number(b, "label_smoothing", 0.0, 0.5, step=0.05)
-        dropout = _number(c, "dropout", 0.0, 0.9, step=0.05)
-        early_stopping = _number(a, "early_stopping", 0, 1000)
-        seed = _number(b, "seed", 0, 2**31 - 1)
-        class_weights = c.toggle(t("train.class_weights"), DEFAULTS["class_weights"] == "auto", key="tr_cw")
-        feature_cache = c.toggle(t("train.feature_cache"), DEFAULTS["feature_cache"], key="tr_feature_cache")
+        advanced = [f for f in by_name.values() if not f.metadata["basic"]]
+        columns = st.columns(3)
+        for i, f in enumerate(advanced):
+            values[f.name] = setting_widget(columns[i % 3], f)
     try:
-        return TrainConfig(
-            dataset=dataset,
-            backbone=backbone,
-            weights=path.strip() if choice == "file" else choice,
-            image_size=int(size),
-            batch_size=int(batch_size),
-            head_epochs=int(head_epochs),
-            fine_tune_epochs=int(fine_tune_epochs),
-            unfreeze=unfreeze.strip(),
-            lr=lr,
-            fine_tune_lr=fine_tune_lr,
-            label_smoothing=label_smoothing,
-            dropout=dropout,
-            class_weights="auto" if class_weights else "off",
-            augment=augment,
-            feature_cache=feature_cache,
-            early_stopping=int(early_stopping),
-            seed=int(seed),
-        )
+        return TrainConfig(**values)
     except LabelTuneError as exc:
         show_error(exc)
         return None

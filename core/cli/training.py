@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import Field, fields
 from typing import Any
 
-from core.i18n import cli_language, tr
+from core.i18n import cli_language, render, tr
 from core.store.workspace import Workspace
 from core.training import runs
-from core.training.backbones import BACKBONES
-from core.training.config import AUGMENT_PRESETS, DEFAULTS, TrainConfig
+from core.training.config import TrainConfig, settings
 
 
 def _on_off(value: str) -> bool:
@@ -20,32 +20,33 @@ def _on_off(value: str) -> bool:
     return value == "on"
 
 
+def _flag(f: Field) -> str:
+    return "--" + (f.metadata["flag"] or f.name).replace("_", "-")
+
+
+def add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per ``TrainConfig`` field, with its type, choices, default and help from the field."""
+    parser.add_argument("--dataset", required=True, help=tr("help.dataset", "en"))
+    for f in settings():
+        meta, default = f.metadata, f.default
+        text = tr(f"help.{f.name}", "en").replace("%", "%%") + " (default: %(default)s)"
+        kwargs: dict[str, Any] = {"dest": f.name, "default": default, "help": text}
+        if isinstance(default, bool):
+            text = text.replace("%(default)s", "on" if default else "off")
+            kwargs.update(type=_on_off, nargs="?", const=True, metavar="on|off", help=text)
+        elif meta["choices"] is not None:
+            kwargs.update(choices=meta["choices"])
+            if len(meta["choices"]) > 8:
+                kwargs["metavar"] = "NAME"
+                kwargs["help"] = text + "; one of " + ", ".join(meta["choices"])
+        else:
+            kwargs["type"] = type(default)
+        parser.add_argument(_flag(f), **kwargs)
+
+
 def add_training_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
     p = verbs.add_parser("train", parents=[common], help="fine-tune a classifier on a dataset")
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--backbone", default=DEFAULTS["backbone"], choices=list(BACKBONES), metavar="NAME")
-    p.add_argument("--weights", default=DEFAULTS["weights"], help="imagenet, none, or a path to a weights file")
-    p.add_argument("--image-size", type=int, default=0, help="pixels per side (default: the backbone's)")
-    p.add_argument("--resize", default=DEFAULTS["resize"], choices=["crop", "pad", "stretch"])
-    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
-    p.add_argument("--head-epochs", type=int, default=DEFAULTS["head_epochs"])
-    p.add_argument("--fine-tune-epochs", type=int, default=DEFAULTS["fine_tune_epochs"])
-    p.add_argument("--unfreeze", default=DEFAULTS["unfreeze"], help="N layers from the top of the base, or all")
-    p.add_argument("--lr", type=float, default=DEFAULTS["lr"])
-    p.add_argument("--fine-tune-lr", type=float, default=DEFAULTS["fine_tune_lr"])
-    p.add_argument("--schedule", default=DEFAULTS["schedule"], choices=["cosine", "constant"])
-    p.add_argument("--dropout", type=float, default=DEFAULTS["dropout"])
-    p.add_argument("--label-smoothing", type=float, default=DEFAULTS["label_smoothing"])
-    p.add_argument("--class-weights", default=DEFAULTS["class_weights"], choices=["auto", "off"])
-    p.add_argument("--augment", default=DEFAULTS["augment"], choices=list(AUGMENT_PRESETS))
-    p.add_argument("--feature-cache", type=_on_off, default=True, metavar="on|off")
-    p.add_argument("--feature-views", type=int, default=DEFAULTS["feature_views"])
-    p.add_argument("--early-stopping", type=int, default=DEFAULTS["early_stopping"], help="patience; 0 = off")
-    p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
-    p.add_argument("--mixed-precision", default="auto", choices=["auto", "on", "off"])
-    p.add_argument("--xla", default="auto", choices=["auto", "on", "off"], help="jit_compile")
-    p.add_argument("--steps-per-epoch", type=int, default=0)
-    p.add_argument("--tensorboard", action="store_true")
+    add_setting_flags(p)
     p.set_defaults(handler=cmd_train)
 
     p = verbs.add_parser("runs", parents=[common], help="list training runs")
@@ -66,32 +67,7 @@ def add_training_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(
-        dataset=args.dataset,
-        backbone=args.backbone,
-        weights=args.weights,
-        image_size=args.image_size,
-        resize=args.resize,
-        batch_size=args.batch_size,
-        head_epochs=args.head_epochs,
-        fine_tune_epochs=args.fine_tune_epochs,
-        unfreeze=args.unfreeze,
-        lr=args.lr,
-        fine_tune_lr=args.fine_tune_lr,
-        schedule=args.schedule,
-        dropout=args.dropout,
-        label_smoothing=args.label_smoothing,
-        class_weights=args.class_weights,
-        augment=args.augment,
-        feature_cache=args.feature_cache,
-        feature_views=args.feature_views,
-        early_stopping=args.early_stopping,
-        seed=args.seed,
-        mixed_precision=args.mixed_precision,
-        jit_compile=args.xla,
-        steps_per_epoch=args.steps_per_epoch,
-        tensorboard=args.tensorboard,
-    )
+    return TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
 
 
 def _progress_callback() -> Any:
@@ -149,7 +125,7 @@ def _report(run: runs.Run, seconds: float, as_json: bool) -> dict[str, Any]:
         "seconds": round(seconds, 2),
         "device": run.device,
         "model": run.model_path,
-        "error": run.error,
+        "error": render(run.error, cli_language()) or None,
     }
     if not as_json:
         lang = cli_language()
@@ -158,7 +134,7 @@ def _report(run: runs.Run, seconds: float, as_json: bool) -> dict[str, Any]:
             if payload[key] is not None:
                 print(f"  {key}: {payload[key]:.4f}")
         if run.error:
-            print(f"  error: {run.error}", file=sys.stderr)
+            print(f"  error: {payload['error']}", file=sys.stderr)
     return payload
 
 
@@ -208,7 +184,7 @@ def cmd_runs(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
             "best_val_accuracy": r.best.get("val_accuracy"),
             "test_accuracy": r.final.get("test_accuracy"),
             "created_at": r.created_at,
-            "error": r.error,
+            "error": render(r.error, cli_language()) or None,
         }
         for r in runs.list_runs(ws, args.dataset)
     ]

@@ -35,6 +35,14 @@ class SplitConfig:
         if abs(total - 1.0) > 1e-6:
             raise ConfigError("err.split_sum", total=round(total, 4))
 
+    @classmethod
+    def held_out(cls, val: float, test: float, seed: int = 42) -> SplitConfig:
+        """Validation and test fractions as given, train the rest: the one way the page and the CLI build it.
+
+        ``train`` is rounded to 6 places so that, say, 15 % + 15 % leaves exactly 0.70, not 0.7000000000000001.
+        """
+        return cls(train=round(1.0 - val - test, 6), val=val, test=test, seed=seed)
+
 
 def assign_splits(
     items: Iterable[tuple[Hashable, Hashable, str]], config: SplitConfig

@@ -34,7 +34,6 @@ class Backbone:
     description: str  # translation key
     kwargs: dict[str, Any] = field(default_factory=dict)
     # Input sizes ImageNet weights exist for; other sizes load the nearest (Keras warns).
-    weight_sizes: tuple[int, ...] = ()
 
     def constructor(self) -> Callable[..., Any]:
         import keras
@@ -56,7 +55,6 @@ def _mobilenet_v2(alpha: float) -> Backbone:
         min_size=32,
         description="backbone.mobilenet_v2",
         kwargs={"alpha": alpha},
-        weight_sizes=(96, 128, 160, 192, 224),
     )
 
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import Field, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError
-from core.training.backbones import DEFAULT_BACKBONE, get_backbone
+from core.training.backbones import BACKBONES, DEFAULT_BACKBONE, get_backbone
 
 RESIZE_MODES = ("crop", "pad", "stretch")
 SCHEDULES = ("cosine", "constant")
 AUTO_ON_OFF = ("auto", "on", "off")
 CACHE_MODES = ("auto", "memory", "none")
 AUGMENT_PRESETS = ("none", "light", "standard", "strong")
+CLASS_WEIGHTS = ("auto", "off")
 
 
 def _range(name: str, value: float, low: float, high: float) -> None:
@@ -62,70 +63,81 @@ class AugmentConfig:
         return asdict(self)
 
 
+def setting(
+    default: Any,
+    *,
+    choices: tuple[str, ...] | None = None,
+    low: float | None = None,
+    high: float | None = None,
+    step: float | None = None,
+    flag: str | None = None,
+    basic: bool = False,
+) -> Any:
+    """A ``TrainConfig`` field with everything the CLI and the form need, said once.
+
+    Its label is the translation key ``setting.<name>``, its help ``help.<name>``; ``choices`` or
+    ``low``/``high`` are its allowed values (checked in ``__post_init__``); ``flag`` renames its CLI
+    option; ``basic`` puts it in the form's first rows instead of the advanced settings.
+    """
+    meta = {"choices": choices, "low": low, "high": high, "step": step, "flag": flag, "basic": basic}
+    return field(default=default, metadata=meta)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """A run's full recipe. Defaults follow the keras-io transfer-learning guide and fastai's
-    ``fine_tune``: train the head with the base frozen, then unfreeze with a 10x lower rate."""
+    ``fine_tune``: train the head with the base frozen, then unfreeze with a 10x lower rate.
 
-    dataset: str
-    backbone: str = DEFAULT_BACKBONE
-    weights: str = "imagenet"  # "imagenet", "none" (from scratch) or a path to a weights file
-    image_size: int = 0  # 0: the backbone's default
-    resize: str = "crop"  # aspect-preserving centre crop, pad, or stretch
-    batch_size: int = 32
-    head_epochs: int = 15  # cheap on cached features; early stopping ends it sooner
-    fine_tune_epochs: int = 10  # measured better than 5 on clothing-small; early stopping ends it sooner
-    unfreeze: str = "all"  # "all" or a number of layers from the top of the base
-    lr: float = 1e-3
-    fine_tune_lr: float = 1e-4  # 10x below lr: measured better than 100x on clothing-small (BENCHMARKS.md)
-    schedule: str = "cosine"  # linear warm-up then cosine decay, per phase; or constant
-    warmup: float = 0.1  # fraction of each phase's steps spent warming up
-    dropout: float = 0.2
-    label_smoothing: float = 0.1
-    class_weights: str = "auto"  # "auto" (inverse frequency) or "off"
-    augment: str = "standard"  # none | light | standard | strong
-    feature_cache: bool = True  # frozen phase trains the head on cached base features
-    feature_views: int = 1  # augmented views per image in the feature cache (1: the image itself)
-    early_stopping: int = 3  # patience in epochs on validation loss; 0 switches it off
-    seed: int = 42
-    mixed_precision: str = "auto"  # auto: on for GPUs
-    jit_compile: str = "auto"  # auto: on for GPUs; on CPUs where it measured faster (see core/training/devices.py)
-    cache: str = "auto"  # decoded-image cache: memory when it fits MEMORY_CACHE_BYTES
-    steps_per_epoch: int = 0  # 0: the whole training split each epoch
-    tensorboard: bool = False
+    Each field's metadata (:func:`setting`) generates the ``python -m core train`` flags and the
+    Train form's widgets: a new setting is one field here plus its label and help in the locales.
+    """
+
+    dataset: str = setting("", basic=True)
+    backbone: str = setting(DEFAULT_BACKBONE, choices=tuple(BACKBONES), basic=True)
+    weights: str = setting("imagenet", basic=True)  # "imagenet", "none" (from scratch) or a path to a weights file
+    image_size: int = setting(0, low=0, high=1024, step=32, basic=True)  # 0: the backbone's default
+    head_epochs: int = setting(15, low=0, high=1000, basic=True)  # cheap on cached features
+    fine_tune_epochs: int = setting(10, low=0, high=1000, basic=True)  # measured better than 5 on clothing-small
+    augment: str = setting("standard", choices=AUGMENT_PRESETS, basic=True)
+    batch_size: int = setting(32, low=1, high=4096)
+    lr: float = setting(1e-3, low=1e-8, high=10.0, step=1e-4)
+    fine_tune_lr: float = setting(1e-4, low=1e-8, high=10.0, step=1e-5)  # 10x below lr: measured better than 100x
+    unfreeze: str = setting("all")  # "all" or a number of layers from the top of the base
+    early_stopping: int = setting(3, low=0, high=1000)  # patience in epochs on validation loss; 0 switches it off
+    label_smoothing: float = setting(0.1, low=0.0, high=0.5, step=0.05)
+    dropout: float = setting(0.2, low=0.0, high=0.9, step=0.05)
+    class_weights: str = setting("auto", choices=CLASS_WEIGHTS)  # auto: inverse frequency
+    feature_cache: bool = setting(True)  # frozen phase trains the head on cached base features
+    feature_views: int = setting(1, low=1, high=32)  # augmented views per image in the feature cache
+    seed: int = setting(42, low=0, high=2**31 - 1)
+    resize: str = setting("crop", choices=RESIZE_MODES)  # aspect-preserving centre crop, pad, or stretch
+    schedule: str = setting("cosine", choices=SCHEDULES)  # linear warm-up then cosine decay, per phase
+    warmup: float = setting(0.1, low=0.0, high=0.5, step=0.05)  # fraction of each phase's steps
+    mixed_precision: str = setting("auto", choices=AUTO_ON_OFF)  # auto: on for GPUs
+    jit_compile: str = setting("auto", choices=AUTO_ON_OFF, flag="xla")  # auto: on for GPUs (slower on CPUs)
+    cache: str = setting("auto", choices=CACHE_MODES)  # decoded images in memory when they fit
+    steps_per_epoch: int = setting(0, low=0, high=10**7)  # 0: the whole training split each epoch
+    tensorboard: bool = setting(False)
 
     def __post_init__(self) -> None:
         if not self.dataset:
             raise ConfigError("err.config_required", field="dataset")
-        backbone = get_backbone(self.backbone)
+        if not self.weights:
+            raise ConfigError("err.config_required", field="weights")
+        for f in fields(self):
+            value, meta = getattr(self, f.name), f.metadata
+            if meta["choices"] is not None:
+                _choice(f.name, value, meta["choices"])
+            if meta["low"] is not None:
+                _range(f.name, value, meta["low"], meta["high"])
         if self.image_size:
-            backbone.check_size(self.image_size)
-        _range("batch_size", self.batch_size, 1, 4096)
-        _range("head_epochs", self.head_epochs, 0, 1000)
-        _range("fine_tune_epochs", self.fine_tune_epochs, 0, 1000)
+            get_backbone(self.backbone).check_size(self.image_size)
         if self.head_epochs + self.fine_tune_epochs == 0:
             raise ConfigError("err.config_no_epochs")
         if self.unfreeze != "all" and not (self.unfreeze.isdigit() and int(self.unfreeze) > 0):
             raise ConfigError("err.config_choice", field="unfreeze", value=self.unfreeze, options="all, 1, 2, ...")
-        _range("lr", self.lr, 1e-8, 10.0)
-        _range("fine_tune_lr", self.fine_tune_lr, 1e-8, 10.0)
-        _range("warmup", self.warmup, 0.0, 0.5)
-        _range("dropout", self.dropout, 0.0, 0.9)
-        _range("label_smoothing", self.label_smoothing, 0.0, 0.5)
-        _range("feature_views", self.feature_views, 1, 32)
         if self.feature_views > 1 and self.augment == "none":
             raise ConfigError("err.config_views_need_augment", views=self.feature_views)
-        _range("early_stopping", self.early_stopping, 0, 1000)
-        _range("steps_per_epoch", self.steps_per_epoch, 0, 10**7)
-        _choice("resize", self.resize, RESIZE_MODES)
-        _choice("schedule", self.schedule, SCHEDULES)
-        _choice("class_weights", self.class_weights, ("auto", "off"))
-        _choice("augment", self.augment, AUGMENT_PRESETS)
-        _choice("mixed_precision", self.mixed_precision, AUTO_ON_OFF)
-        _choice("jit_compile", self.jit_compile, AUTO_ON_OFF)
-        _choice("cache", self.cache, CACHE_MODES)
-        if not self.weights:
-            raise ConfigError("err.config_required", field="weights")
         if self.weights not in ("imagenet", "none") and not Path(self.weights).expanduser().is_file():
             raise ConfigError("err.weights_missing", path=self.weights)
 
@@ -146,5 +158,6 @@ class TrainConfig:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-# Every setting's default, for forms and command-line flags.
-DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(TrainConfig) if f.name != "dataset"}
+def settings() -> tuple[Field, ...]:
+    """The fields a user sets, in form order (the dataset is chosen apart)."""
+    return tuple(f for f in fields(TrainConfig) if f.name != "dataset")

@@ -7,13 +7,10 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
-# XLA (jit_compile) on CPUs only up to this input size, pixels per side; on GPUs always.
-# Measured on this project's 2-core CPU (bench/bench_train.py xla, BENCHMARKS.md): one
-# fine-tuning epoch at 32 px, batch 32, Keras' default path against jit_compile=True ran
-# ResNet50 77 vs 44 img/s, MobileNetV2-0.35 502 vs 72, VGG16 63 vs 9, EfficientNet-B0 162 vs 19.
-# XLA lost everywhere, so on CPUs it stays off (0); the rule is kept per size so a machine
-# that measures otherwise changes one number.
-CPU_XLA_MAX_SIZE = 0
+# XLA (jit_compile) "auto" means on for GPUs, off for CPUs. Measured on this project's 2-core CPU
+# (bench/bench_xla.py, BENCHMARKS.md): one fine-tuning epoch at 32 px, batch 32, Keras' default path
+# against jit_compile=True ran ResNet50 77 vs 44 img/s, MobileNetV2-0.35 502 vs 72, VGG16 63 vs 9,
+# EfficientNet-B0 162 vs 19. XLA lost for every backbone, so on CPUs it is only on when asked for.
 
 
 @dataclass(frozen=True)
@@ -61,7 +58,7 @@ def make_strategy() -> Any:
     return tf.distribute.get_strategy()
 
 
-def plan(strategy: Any, image_size: int, mixed_precision: str, jit_compile: str) -> DevicePlan:
+def plan(strategy: Any, mixed_precision: str, jit_compile: str) -> DevicePlan:
     import tensorflow as tf
 
     gpus = len(tf.config.list_logical_devices("GPU"))
@@ -72,7 +69,7 @@ def plan(strategy: Any, image_size: int, mixed_precision: str, jit_compile: str)
         replicas=int(strategy.num_replicas_in_sync),
         gpus=gpus,
         mixed_precision=_setting(mixed_precision, gpus > 0),
-        jit_compile=_setting(jit_compile, gpus > 0 or image_size <= CPU_XLA_MAX_SIZE),
+        jit_compile=_setting(jit_compile, gpus > 0),
     )
 
 

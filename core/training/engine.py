@@ -15,9 +15,11 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError, TrainingError
+from core.i18n import stored
 from core.store.workspace import Workspace, utc_now
 from core.training import runs
 from core.training.callbacks import BestCheckpoint, NanGuard, RunReporter, StopFlag, save_atomic
@@ -58,18 +60,54 @@ def _compile(model: Any, lr: Any, config: TrainConfig, jit: bool) -> None:
 
 
 @dataclass
-class _Context:
+class Pipelines:
+    """The input pipelines of one run: batches of (image, one-hot label[, weight])."""
+
+    train: Any
+    val: Any
+    test: Any | None
+    steps: int  # training batches per epoch
+
+
+@dataclass
+class Session:
+    """One execution of a run (a start or a resume), handed from step to step."""
+
     ws: Workspace
     run_id: str
     config: TrainConfig
     data: TrainingData
-    jit: bool
+    strategy: Any
+    plan: Any  # devices.DevicePlan
+    memory_cache: bool
+    built: Any  # model.Built: the classifier, its base and the weights it really started from
+    pipelines: Pipelines
     extra_callbacks: list[Any]
     stop: StopFlag
     nan: NanGuard
 
+    @property
+    def folder(self) -> Path:
+        return runs.run_dir(self.ws, self.run_id)
 
-def _callbacks(ctx: _Context, phase: str, steps: int, epochs: int, offset: int, model_checkpoint: bool) -> list[Any]:
+    @property
+    def model(self) -> Any:
+        return self.built.model
+
+    @property
+    def jit(self) -> bool:
+        return self.plan.jit_compile
+
+    @property
+    def halted(self) -> bool:
+        """Stopped by the user or by a NaN loss: no further phase starts."""
+        return self.stop.stopped or self.nan.where is not None
+
+    def device_record(self, **extra: Any) -> dict[str, Any]:
+        return {**self.plan.to_dict(), "memory_cache": self.memory_cache, **extra}
+
+
+def _callbacks(ctx: Session, phase: str, steps: int, epochs: int, offset: int, model_checkpoint: bool) -> list[Any]:
     import keras
 
     folder = runs.run_dir(ctx.ws, ctx.run_id)
@@ -93,7 +131,7 @@ def _callbacks(ctx: _Context, phase: str, steps: int, epochs: int, offset: int, 
     return out + ctx.extra_callbacks
 
 
-def _head_on_features(ctx: _Context, model: Any, cache: bool) -> None:
+def _head_on_features(ctx: Session) -> None:
     import keras
     import numpy as np
 
@@ -101,7 +139,8 @@ def _head_on_features(ctx: _Context, model: Any, cache: bool) -> None:
     from core.training.model import HEAD_LAYER, head_layers
 
     config = ctx.config
-    feats = features.load_or_build(ctx.ws, config, ctx.data, model, cache)
+    model = ctx.model
+    feats = features.load_or_build(ctx.ws, config, ctx.data, model, ctx.memory_cache)
     n = len(ctx.data.classes)
     inputs = keras.Input((feats.train_x.shape[1],), name="features")
     head = keras.Model(inputs, head_layers(n, config.dropout, config.seed)(inputs), name="head_only")
@@ -125,13 +164,13 @@ def _head_on_features(ctx: _Context, model: Any, cache: bool) -> None:
     model.get_layer(HEAD_LAYER).set_weights(head.get_layer(HEAD_LAYER).get_weights())
 
 
-def _fit(ctx: _Context, model: Any, phase: str, lr: float, epochs: int, offset: int, pipelines: dict) -> None:
-    config = ctx.config
-    train_ds, val_ds, steps = pipelines["train"], pipelines["val"], pipelines["steps"]
-    _compile(model, _schedule(lr, steps * epochs, config), config, ctx.jit)
-    model.fit(
-        train_ds.repeat() if config.steps_per_epoch else train_ds,
-        validation_data=val_ds,
+def _fit(ctx: Session, phase: str, lr: float, epochs: int, offset: int) -> None:
+    config, pipelines = ctx.config, ctx.pipelines
+    steps = pipelines.steps
+    _compile(ctx.model, _schedule(lr, steps * epochs, config), config, ctx.jit)
+    ctx.model.fit(
+        pipelines.train.repeat() if config.steps_per_epoch else pipelines.train,
+        validation_data=pipelines.val,
         epochs=epochs,
         steps_per_epoch=config.steps_per_epoch or None,
         shuffle=False,  # the tf.data pipeline shuffles (seeded) itself
@@ -140,10 +179,9 @@ def _fit(ctx: _Context, model: Any, phase: str, lr: float, epochs: int, offset: 
     )
 
 
-def _evaluate(model: Any, pipelines: dict) -> dict[str, float]:
+def _evaluate(model: Any, pipelines: Pipelines) -> dict[str, float]:
     out = {}
-    for split in ("val", "test"):
-        ds = pipelines.get(f"{split}_eval")
+    for split, ds in (("val", pipelines.val), ("test", pipelines.test)):
         if ds is not None:
             loss, accuracy = model.evaluate(ds, verbose=0)
             out[f"{split}_loss"], out[f"{split}_accuracy"] = float(loss), float(accuracy)
@@ -159,128 +197,169 @@ def _best_from_metrics(ws: Workspace, run_id: str) -> dict[str, Any]:
 
 
 def execute_run(ws: Workspace, run_id: str, extra_callbacks: list[Any] | None = None) -> runs.Run:
-    """Run (or resume) ``run_id`` to its end; returns the run as stored afterwards."""
+    """Run (or resume) ``run_id`` to its end; returns the run as stored afterwards.
+
+    The steps: claim the run, prepare (data, devices, model, pipelines), train the head with the base
+    frozen, fine-tune with the top of the base unfrozen, finish (evaluate, save, record). A failure the
+    user can act on is stored as a message; anything else is stored too, then raised.
+    """
     import keras
 
-    from core.training import devices
-    from core.training.augment import build_augmenter
-    from core.training.model import build_model, set_unfrozen
+    config = _claim(ws, run_id)
+    if config is None:
+        return runs.get_run(ws, run_id)
+    try:
+        session = prepare(ws, run_id, config, list(extra_callbacks or []))
+        with session.strategy.scope():
+            train_head(session)
+            fine_tune(session)
+            finish(session)
+    except TrainingError as exc:
+        _fail(ws, run_id, exc.stored())
+    except Exception as exc:
+        import tensorflow as tf
 
+        if not isinstance(exc, tf.errors.ResourceExhaustedError):
+            _fail(ws, run_id, stored("err.unexpected", kind=type(exc).__name__, detail=str(exc)))
+            raise
+        _fail(ws, run_id, stored("err.oom", batch=config.batch_size, size=config.size))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    return runs.get_run(ws, run_id)
+
+
+def _claim(ws: Workspace, run_id: str) -> TrainConfig | None:
+    """Mark the run running in this process; None (the run failed with the reason) if its config no longer holds."""
     run = runs.get_run(ws, run_id)
     if run.status not in ("queued", *runs.RESUMABLE):
         raise TrainingError("err.run_not_resumable", run=run_id, status=run.status)
     try:
         config = TrainConfig.from_dict(run.config)
     except ConfigError as exc:  # e.g. its weights file was moved since the run was created
-        runs.update_run(ws, run_id, status="failed", error=exc.message("en"), ended_at=utc_now())
-        return runs.get_run(ws, run_id)
-    folder = runs.run_dir(ws, run_id)
+        _fail(ws, run_id, exc.stored())
+        return None
     runs.clear_stop(ws, run_id)
-    runs.update_run(ws, run_id, status="running", pid=os.getpid(), started_at=run.started_at or utc_now(), error="")
-    try:
-        data = load_training_data(ws, config.dataset)
-        if data.classes != run.classes or data.version != run.dataset_version:
-            raise TrainingError("err.dataset_changed", run=run_id, dataset=config.dataset)
-        keras.utils.set_random_seed(config.seed)
-        devices.enable_memory_growth()
-        strategy = devices.make_strategy()
-        plan = devices.plan(strategy, config.size, config.mixed_precision, config.jit_compile)
-        devices.apply_precision(plan)
-        n = len(data.classes)
-        cache = use_memory_cache(config.cache, len(data.train) + len(data.val), config.size)
-        with strategy.scope():
-            built = build_model(config.backbone, n, config.size, config.weights, config.dropout, config.seed)
-        runs.update_run(ws, run_id, weights_used=built.weights_used, device={**plan.to_dict(), "memory_cache": cache})
-        ctx = _Context(
-            ws,
-            run_id,
-            config,
-            data,
-            plan.jit_compile,
-            list(extra_callbacks or []),
-            StopFlag(folder / runs.STOP_FLAG),
-            NanGuard(),
+    runs.update_run(ws, run_id, status="running", pid=os.getpid(), started_at=run.started_at or utc_now(), error=None)
+    return config
+
+
+def _fail(ws: Workspace, run_id: str, error: dict[str, Any]) -> None:
+    runs.update_run(ws, run_id, status="failed", error=error, ended_at=utc_now())
+
+
+def prepare(ws: Workspace, run_id: str, config: TrainConfig, extra_callbacks: list[Any]) -> Session:
+    """The data as the run recorded it, the devices, the model and the input pipelines."""
+    import keras
+
+    from core.training import devices
+    from core.training.augment import build_augmenter
+    from core.training.model import build_model
+
+    run = runs.get_run(ws, run_id)
+    data = load_training_data(ws, config.dataset)
+    if data.classes != run.classes or data.version != run.dataset_version:
+        raise TrainingError("err.dataset_changed", run=run_id, dataset=config.dataset)
+    keras.utils.set_random_seed(config.seed)
+    devices.enable_memory_growth()
+    strategy = devices.make_strategy()
+    plan = devices.plan(strategy, config.mixed_precision, config.jit_compile)
+    devices.apply_precision(plan)
+    memory_cache = use_memory_cache(config.cache, len(data.train) + len(data.val), config.size)
+    with strategy.scope():
+        built = build_model(
+            config.backbone, len(data.classes), config.size, config.weights, config.dropout, config.seed
         )
-        augmenter = build_augmenter(config.augment_config)
-        weights = data.class_weights() if config.class_weights == "auto" else None
-        common = {
-            "n_classes": n,
-            "size": config.size,
-            "resize": config.resize,
-            "batch_size": config.batch_size,
-            "seed": config.seed,
-            "cache": cache,
-        }
-        pipelines = {
-            "train": make_dataset(data.train, training=True, augmenter=augmenter, class_weights=weights, **common),
-            "val": make_dataset(data.val, training=False, **common),
-            "steps": config.steps_per_epoch or math.ceil(len(data.train) / config.batch_size),
-        }
-        pipelines["val_eval"] = pipelines["val"]
-        if len(data.test):
-            pipelines["test_eval"] = make_dataset(data.test, training=False, **common)
-        state = _read_state(folder)
-        model = built.model
-        with strategy.scope():
-            if config.head_epochs and not state.get("head_done"):
-                if config.feature_cache and plan.replicas == 1:
-                    _head_on_features(ctx, model, cache)
-                else:
-                    _fit(ctx, model, "head", config.lr, config.head_epochs, 0, pipelines)
-                model.save_weights(folder / HEAD_WEIGHTS)
-                _write_state(folder, head_done=not (ctx.stop.stopped or ctx.nan.where))
-            elif state.get("head_done"):
-                model.load_weights(folder / HEAD_WEIGHTS)
-            if config.fine_tune_epochs and not (ctx.stop.stopped or ctx.nan.where):
-                unfrozen = set_unfrozen(built.base, config.unfreeze)
-                runs.update_run(
-                    ws, run_id, device={**plan.to_dict(), "memory_cache": cache, "unfrozen_layers": unfrozen}
-                )
-                _fit(
-                    ctx, model, "fine_tune", config.fine_tune_lr, config.fine_tune_epochs, config.head_epochs, pipelines
-                )
-            if not ctx.nan.where:
-                _compile(model, config.lr, config, plan.jit_compile)
-                final = _evaluate(model, pipelines)
-        if ctx.nan.where:
-            epoch, batch = ctx.nan.where
-            raise TrainingError("err.nan_loss", epoch=epoch + 1, batch=batch + 1)
-        save_atomic(model, folder / MODEL_FILE)
-        status = "stopped" if ctx.stop.stopped else "completed"
-        runs.update_run(
-            ws,
-            run_id,
-            status=status,
-            epochs_run=len({(m["phase"], m["epoch"]) for m in runs.read_metrics(ws, run_id)}),
-            final=final,
-            best=_best_from_metrics(ws, run_id),
-            model_path=str((folder / MODEL_FILE).relative_to(ws.root)),
-            ended_at=utc_now(),
-        )
-    except TrainingError as exc:
-        runs.update_run(ws, run_id, status="failed", error=exc.message("en"), ended_at=utc_now())
-    except Exception as exc:
-        import tensorflow as tf
-
-        if isinstance(exc, tf.errors.ResourceExhaustedError):
-            message = TrainingError("err.oom", batch=config.batch_size, size=config.size).message("en")
-            runs.update_run(ws, run_id, status="failed", error=message, ended_at=utc_now())
-        else:
-            runs.update_run(ws, run_id, status="failed", error=f"{type(exc).__name__}: {exc}", ended_at=utc_now())
-            raise
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-    return runs.get_run(ws, run_id)
+    common = {
+        "n_classes": len(data.classes),
+        "size": config.size,
+        "resize": config.resize,
+        "batch_size": config.batch_size,
+        "seed": config.seed,
+        "cache": memory_cache,
+    }
+    weights = data.class_weights() if config.class_weights == "auto" else None
+    augmenter = build_augmenter(config.augment_config)
+    pipelines = Pipelines(
+        train=make_dataset(data.train, training=True, augmenter=augmenter, class_weights=weights, **common),
+        val=make_dataset(data.val, training=False, **common),
+        test=make_dataset(data.test, training=False, **common) if len(data.test) else None,
+        steps=config.steps_per_epoch or math.ceil(len(data.train) / config.batch_size),
+    )
+    session = Session(
+        ws=ws,
+        run_id=run_id,
+        config=config,
+        data=data,
+        strategy=strategy,
+        plan=plan,
+        memory_cache=memory_cache,
+        built=built,
+        pipelines=pipelines,
+        extra_callbacks=extra_callbacks,
+        stop=StopFlag(runs.run_dir(ws, run_id) / runs.STOP_FLAG),
+        nan=NanGuard(),
+    )
+    runs.update_run(ws, run_id, weights_used=built.weights_used, device=session.device_record())
+    return session
 
 
-def _read_state(folder: Any) -> dict[str, Any]:
+def train_head(s: Session) -> None:
+    """Phase 1: the base frozen, only the head learns (on cached base features when it can)."""
+    config = s.config
+    state = _read_state(s.folder)
+    if state.get("head_done"):  # a resumed run: the head phase finished before
+        s.model.load_weights(s.folder / HEAD_WEIGHTS)
+        return
+    if not config.head_epochs:
+        return
+    if config.feature_cache and s.plan.replicas == 1:
+        _head_on_features(s)
+    else:
+        _fit(s, "head", config.lr, config.head_epochs, 0)
+    s.model.save_weights(s.folder / HEAD_WEIGHTS)
+    _write_state(s.folder, head_done=not s.halted)
+
+
+def fine_tune(s: Session) -> None:
+    """Phase 2: the top of the base unfrozen (BatchNorm stays frozen), at the lower fine-tuning rate."""
+    from core.training.model import set_unfrozen
+
+    config = s.config
+    if not config.fine_tune_epochs or s.halted:
+        return
+    unfrozen = set_unfrozen(s.built.base, config.unfreeze)
+    runs.update_run(s.ws, s.run_id, device=s.device_record(unfrozen_layers=unfrozen))
+    _fit(s, "fine_tune", config.fine_tune_lr, config.fine_tune_epochs, config.head_epochs)
+
+
+def finish(s: Session) -> None:
+    """Evaluate on validation and test, save the model atomically and record the outcome."""
+    if s.nan.where:
+        epoch, batch = s.nan.where
+        raise TrainingError("err.nan_loss", epoch=epoch + 1, batch=batch + 1)
+    _compile(s.model, s.config.lr, s.config, s.jit)
+    final = _evaluate(s.model, s.pipelines)
+    save_atomic(s.model, s.folder / MODEL_FILE)
+    runs.update_run(
+        s.ws,
+        s.run_id,
+        status="stopped" if s.stop.stopped else "completed",
+        epochs_run=len({(m["phase"], m["epoch"]) for m in runs.read_metrics(s.ws, s.run_id)}),
+        final=final,
+        best=_best_from_metrics(s.ws, s.run_id),
+        model_path=str((s.folder / MODEL_FILE).relative_to(s.ws.root)),
+        ended_at=utc_now(),
+    )
+
+
+def _read_state(folder: Path) -> dict[str, Any]:
     import json
 
     path = folder / STATE_FILE
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def _write_state(folder: Any, **values: Any) -> None:
+def _write_state(folder: Path, **values: Any) -> None:
     runs.write_json_atomic(folder / STATE_FILE, {**_read_state(folder), **values})
 
 

@@ -30,7 +30,6 @@ class Features:
     train_y: np.ndarray
     val_x: np.ndarray
     val_y: np.ndarray
-    built_now: bool
 
 
 def cache_key(config: TrainConfig, data: TrainingData) -> str:
@@ -84,7 +83,7 @@ def load_or_build(ws: Workspace, config: TrainConfig, data: TrainingData, model:
     path = cache_path(ws, cache_key(config, data))
     if path.exists():
         with np.load(path) as saved:
-            return Features(saved["train_x"], saved["train_y"], saved["val_x"], saved["val_y"], built_now=False)
+            return Features(saved["train_x"], saved["train_y"], saved["val_x"], saved["val_y"])
     extractor = extractor_of(model)
     n = len(data.classes)
     views = [_extract(extractor, data.train, config, n, cache)]
@@ -102,4 +101,4 @@ def load_or_build(ws: Workspace, config: TrainConfig, data: TrainingData, model:
     tmp = path.with_name(path.stem + ".tmp.npz")
     np.savez(tmp, train_x=train_x, train_y=train_y, val_x=val_x, val_y=val_y)
     os.replace(tmp, path)
-    return Features(train_x, train_y, val_x, val_y, built_now=True)
+    return Features(train_x, train_y, val_x, val_y)

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]  # the repository root, where `python
 def create_run(ws: Workspace, config: TrainConfig) -> str:
     """Check the dataset can train and record a queued run; returns its id."""
     data = load_training_data(ws, config.dataset)
-    return runs.create_run(
+    return runs.insert_run(
         ws,
         dataset_id=data.dataset_id,
         dataset_name=config.dataset,

@@ -159,7 +159,3 @@ def set_unfrozen(base: Any, unfreeze: str) -> int:
     for layer in chosen:
         layer.trainable = True
     return len(chosen)
-
-
-def trainable_count(model: Any) -> int:
-    return int(sum(keras.ops.size(w) for w in model.trainable_weights))

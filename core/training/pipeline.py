@@ -129,7 +129,7 @@ def make_dataset(
     training: bool,
     seed: int,
     cache: bool,
-    augmenter: Any = None,  # a core.augment.RandomAugment, training only
+    augmenter: Any = None,  # a core.training.augment.RandomAugment, training only
     class_weights: dict[int, float] | None = None,
 ) -> Any:
     """Batches of ``(float32 pixels 0-255, one-hot labels[, sample weights])``.

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import TrainingError
+from core.i18n import stored
 from core.store.workspace import Workspace, utc_now
 
 STATUSES = ("queued", "running", "completed", "stopped", "failed", "interrupted")
@@ -31,7 +32,7 @@ class Run:
     classes: list[str]
     config: dict[str, Any]
     status: str
-    error: str
+    error: dict[str, Any] | str | None  # stored message (key, params); render with core.i18n.render
     weights_used: str
     device: dict[str, Any]
     pid: int | None
@@ -52,7 +53,7 @@ def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
-def create_run(
+def insert_run(
     ws: Workspace, *, dataset_id: int, dataset_name: str, version: int, classes: list[str], config: dict[str, Any]
 ) -> str:
     run_id = new_run_id()
@@ -84,7 +85,7 @@ def _row_to_run(row: Any) -> Run:
         classes=json.loads(row["classes_json"]),
         config=json.loads(row["config_json"]),
         status=row["status"],
-        error=row["error"],
+        error=_load_error(row["error"]),
         weights_used=row["weights_used"],
         device=json.loads(row["device_json"]),
         pid=row["pid"],
@@ -96,6 +97,17 @@ def _row_to_run(row: Any) -> Run:
         started_at=row["started_at"],
         ended_at=row["ended_at"],
     )
+
+
+def _load_error(text: str) -> dict[str, Any] | str | None:
+    """The stored error: a message (key and parameters), or plain text from before messages were keys."""
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    return value if isinstance(value, dict) else None
 
 
 def _pid_alive(pid: int | None) -> bool:
@@ -124,7 +136,7 @@ def get_run(ws: Workspace, run_id: str) -> Run:
     run = _row_to_run(row)
     if run.status in LIVE and run.pid and not _pid_alive(run.pid):
         # The worker died without saying so (killed, machine restarted): the run can be resumed.
-        update_run(ws, run_id, status="interrupted", error="the training process ended unexpectedly")
+        update_run(ws, run_id, status="interrupted", error=stored("err.worker_died"))
         return get_run(ws, run_id)
     return run
 
@@ -148,7 +160,7 @@ def live_runs(ws: Workspace) -> list[Run]:
     return [run for run in (get_run(ws, i) for i in ids) if run.status in LIVE]
 
 
-_JSON_COLUMNS = {"device": "device_json", "best": "best_json", "final": "final_json"}
+_JSON_COLUMNS = {"device": "device_json", "best": "best_json", "final": "final_json", "error": "error"}
 
 
 def update_run(ws: Workspace, run_id: str, **fields: Any) -> None:
@@ -156,7 +168,10 @@ def update_run(ws: Workspace, run_id: str, **fields: Any) -> None:
     for key, value in fields.items():
         column = _JSON_COLUMNS.get(key, key)
         sets.append(f"{column} = ?")
-        values.append(json.dumps(value, ensure_ascii=False) if key in _JSON_COLUMNS else value)
+        if key == "error" and not value:
+            values.append("")  # no error
+        else:
+            values.append(json.dumps(value, ensure_ascii=False) if key in _JSON_COLUMNS else value)
     with ws.connect() as conn:
         conn.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", (*values, run_id))
 

@@ -69,6 +69,7 @@ def test_without_a_dataset_the_page_says_where_to_start(tmp_path, monkeypatch):
     assert train_page().info[0].value == tr("train.no_dataset", "en")
 
 
+@pytest.mark.slow
 def test_start_a_run_follow_it_and_see_it_completed(ws):
     at = train_page()
     assert at.selectbox(key="train_dataset").value == "颜色"
@@ -94,6 +95,7 @@ def test_start_a_run_follow_it_and_see_it_completed(ws):
     assert not at.button(key="start").disabled
 
 
+@pytest.mark.slow
 def test_stop_button_stops_a_running_worker(ws):
     at = train_page()
     tiny_form(at, head=400, fine=0)
@@ -110,6 +112,7 @@ def test_stop_button_stops_a_running_worker(ws):
     assert at.button(key="resume")  # a stopped run offers to resume
 
 
+@pytest.mark.slow
 def test_a_run_from_the_command_line_shows_with_its_weights_and_resumes_in_a_worker(ws):
     config = TrainConfig(
         dataset="颜色", backbone="vgg16", weights="none", image_size=32, batch_size=8, head_epochs=3,
@@ -145,11 +148,39 @@ def test_invalid_settings_and_untrainable_datasets_are_explained(ws, tmp_path):
     assert "one" in at.error[0].value and runs.list_runs(ws, "one") == []
 
 
-def test_every_status_phase_weight_choice_and_preset_has_a_label():
-    from core.i18n import MESSAGES
-    from core.training.config import AUGMENT_PRESETS
+def test_every_status_phase_weight_choice_and_setting_choice_has_a_label():
+    from core.i18n import catalog
+    from core.training.config import settings
     from ui.train_views import WEIGHT_CHOICES
 
-    keys = [f"status.{s}" for s in runs.STATUSES] + [f"train.augment_{p}" for p in AUGMENT_PRESETS]
-    keys += [f"train.weights_{w}" for w in WEIGHT_CHOICES] + ["train.phase_head", "train.phase_fine_tune"]
-    assert [k for k in keys if k not in MESSAGES] == []
+    keys = [f"status.{s}" for s in runs.STATUSES] + ["train.phase_head", "train.phase_fine_tune"]
+    keys += [f"train.weights_{w}" for w in WEIGHT_CHOICES]
+    assert [k for k in keys if k not in catalog("en") or k not in catalog("zh")] == []
+    unlabelled = [
+        (f.name, value)
+        for f in settings()
+        if f.metadata["choices"] and f.name != "backbone"  # backbones show their own friendly names
+        for value in f.metadata["choices"]
+        if f"choice.{f.name}_{value}" not in catalog("zh") and f"choice.{value}" not in catalog("zh")
+    ]
+    assert unlabelled == []
+
+
+def test_the_form_has_one_widget_per_setting_with_the_fields_help_and_default(ws):
+    """The form is generated from TrainConfig: every field is there, with its help text and its default."""
+    from core.training.config import TrainConfig, settings
+
+    at = train_page()
+    widgets = {w.key: w for w in at.main if getattr(w, "key", None)}
+    defaults = TrainConfig(dataset="颜色")
+    for f in settings():
+        widget = widgets[f"tr_{f.name}"]
+        assert widget.help == tr(f"help.{f.name}", "en"), f.name
+        if f.name != "weights":
+            assert widget.value == getattr(defaults, f.name), f.name
+    at.number_input(key="tr_dropout").set_value(0.5)
+    at.selectbox(key="tr_schedule").set_value("constant").run()
+    assert not at.error and not at.button(key="start").disabled
+    at.number_input(key="tr_head_epochs").set_value(0)
+    at.number_input(key="tr_fine_tune_epochs").set_value(0).run()  # TrainConfig's own rule, shown by the form
+    assert at.error[0].value == tr("err.config_no_epochs", "en") and at.button(key="start").disabled

@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from core.cli.main import main
 from tests.builders import class_folders, make_zip
 
@@ -50,6 +52,7 @@ def test_text_output_and_other_errors(tmp_path, capsys):
     assert "missing.zip" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_train_runs_stop_and_resume_verbs(tmp_path):
     from tests.builders import separable
 
@@ -76,3 +79,27 @@ def test_train_runs_stop_and_resume_verbs(tmp_path):
     assert (
         bad.returncode == 1 and "batch_size must be between 1 and 4096" in bad.stderr and "Traceback" not in bad.stderr
     )
+
+
+def test_train_flags_come_from_the_config_fields(capsys):
+    from dataclasses import fields
+
+    from core.cli.main import build_parser
+    from core.cli.training import config_from_args
+    from core.i18n import tr
+    from core.training.config import TrainConfig, settings
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for f in settings():
+        flag = "--" + (f.metadata["flag"] or f.name).replace("_", "-")
+        assert flag in text and " ".join(tr(f"help.{f.name}", "en").split()) in text, f.name
+    assert text.count("(default:") == len(settings()) + 1  # and --workspace
+    args = build_parser().parse_args(
+        ["train", "--dataset", "猫", "--feature-cache", "off", "--xla", "on", "--tensorboard"]
+    )
+    config = config_from_args(args)
+    assert (config.feature_cache, config.jit_compile, config.tensorboard) == (False, "on", True)
+    defaults = config_from_args(build_parser().parse_args(["train", "--dataset", "猫"]))
+    assert defaults == TrainConfig(dataset="猫") and len(fields(TrainConfig)) == len(settings()) + 1

@@ -34,3 +34,10 @@ def test_tiny_classes_stay_in_train_and_a_training_image_is_always_kept():
 def test_config_is_validated(kwargs):
     with pytest.raises(ConfigError):
         SplitConfig(**kwargs)
+
+
+def test_held_out_fractions_leave_train_the_exact_rest():
+    assert SplitConfig.held_out(0.15, 0.15, 7) == SplitConfig(train=0.7, val=0.15, test=0.15, seed=7)
+    assert SplitConfig.held_out(0.1, 0.2).train == 0.7
+    with pytest.raises(ConfigError):
+        SplitConfig.held_out(0.6, 0.5)

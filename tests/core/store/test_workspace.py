@@ -1,5 +1,8 @@
 import sqlite3
 
+import pytest
+
+from core.errors import WorkspaceError
 from core.store.workspace import MIGRATIONS, Workspace, resolve_root
 
 
@@ -46,9 +49,6 @@ def test_new_migration_is_applied_to_an_old_workspace(tmp_path, monkeypatch):
 def test_unusable_workspace_is_a_clear_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    try:
+    with pytest.raises(WorkspaceError) as caught:
         Workspace.open(blocker / "ws")
-    except Exception as exc:  # noqa: BLE001 - asserting the type below
-        assert type(exc).__name__ == "WorkspaceError" and str(blocker) in str(exc)
-    else:
-        raise AssertionError("expected WorkspaceError")
+    assert str(blocker) in caught.value.message("en") and str(blocker) in caught.value.message("zh")

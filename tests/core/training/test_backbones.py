@@ -37,6 +37,7 @@ def test_names_and_unknown_backbone():
         get_backbone("inception_v3").check_size(32)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(BACKBONES))
 def test_every_backbone_builds_and_trains_one_step(name):
     backbone = BACKBONES[name]

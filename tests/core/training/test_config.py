@@ -1,15 +1,44 @@
 """TrainConfig: every setting checked in one place, with the field named in the message."""
 
+import json
+from dataclasses import fields
+
 import pytest
 
 from core.errors import ConfigError
-from core.training.config import DEFAULTS, TrainConfig
+from core.i18n import tr
+from core.training.config import TrainConfig, settings
 
 
-def test_defaults_are_valid_and_listed_once():
+def test_defaults_are_valid_and_round_trip():
     config = TrainConfig(dataset="pets")
-    assert {k: v for k, v in config.to_dict().items() if k != "dataset"} == DEFAULTS
     assert TrainConfig.from_dict({**config.to_dict(), "unknown_future_field": 1}) == config
+    assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+def test_every_setting_has_a_label_and_help_in_both_languages():
+    for f in fields(TrainConfig):
+        for key in (f"setting.{f.name}", f"help.{f.name}"):
+            assert tr(key, "en") != key and tr(key, "zh") != key and tr(key, "zh") != tr(key, "en"), key
+
+
+def test_declared_ranges_and_choices_are_enforced_for_every_field():
+    """The checks come from the fields' metadata: one value past each bound, one unknown choice."""
+    checked = 0
+    for f in settings():
+        meta = f.metadata
+        bad = []
+        if meta["choices"] is not None:
+            bad.append("no-such-choice")
+        if meta["low"] is not None:
+            kind = type(f.default)
+            bad += [kind(meta["low"]) - (1 if kind is int else meta["low"] or 1e-9), kind(meta["high"]) * 2 + 1]
+        for value in bad:
+            with pytest.raises(ConfigError) as caught:
+                TrainConfig(dataset="pets", **{f.name: value})
+            assert f.name in caught.value.message("en"), (f.name, value)
+            checked += 1
+    assert checked > 30
 
 
 @pytest.mark.parametrize(

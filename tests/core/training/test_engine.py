@@ -13,15 +13,19 @@ import pytest
 
 from core.datasets.ingest import import_archive
 from core.errors import TrainingError
+from core.i18n import render
 from core.store.workspace import Workspace
 from core.training import features, runs
 from core.training.config import TrainConfig
-from core.training.engine import create_run, execute_run, train
+from core.training.engine import execute_run, train
+from core.training.launcher import create_run
 from core.training.pipeline import load_training_data
 from tests.builders import class_folders, make_zip, separable
 
 ROOT = Path(__file__).resolve().parents[3]
 COLOURS = {"red": (200, 60, 60), "blue": (60, 60, 200), "green": (60, 200, 60)}
+
+pytestmark = pytest.mark.slow  # real backbones and training
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +145,10 @@ def test_nan_loss_fails_the_run_with_a_message(trained_ws):
 
     capture = Capture(corrupt)
     run = train(trained_ws, tiny(head_epochs=3, fine_tune_epochs=2), [capture])
-    assert run.status == "failed" and "NaN at epoch 1, batch 3" in run.error and "learning rate" in run.error
+    assert run.status == "failed" and run.error["key"] == "err.nan_loss"
+    english, chinese = render(run.error, "en"), render(run.error, "zh")
+    assert "NaN at epoch 1, batch 3" in english and "learning rate" in english
+    assert chinese != english and "1" in chinese and "3" in chinese  # the reader's language, same figures
     assert capture.batches == 3  # stopped right after the first NaN batch, fine-tuning never ran
 
 
@@ -157,7 +164,7 @@ def test_resume_after_a_crash_mid_epoch(trained_ws):
     with pytest.raises(RuntimeError, match="simulated crash"):
         execute_run(trained_ws, run_id, [Capture(crash)])
     crashed = runs.get_run(trained_ws, run_id)
-    assert crashed.status == "failed" and "simulated crash" in crashed.error
+    assert crashed.status == "failed" and "simulated crash" in render(crashed.error, "en")
     assert epoch_rows(trained_ws, run_id) == [("head", 0)]
     resumed = Capture()
     run = execute_run(trained_ws, run_id, [resumed])
@@ -283,4 +290,4 @@ def test_a_run_whose_weights_file_went_missing_fails_with_its_name(trained_ws, t
     run_id = create_run(trained_ws, tiny(weights=str(weights)))
     weights.unlink()
     run = execute_run(trained_ws, run_id)
-    assert run.status == "failed" and str(weights) in run.error
+    assert run.status == "failed" and str(weights) in render(run.error, "zh") and str(weights) in render(run.error)

@@ -5,7 +5,13 @@ import numpy as np
 import pytest
 
 from core.errors import TrainingError
-from core.training.model import build_model, set_unfrozen, trainable_count, weights_identity
+from core.training.model import build_model, set_unfrozen, weights_identity
+
+pytestmark = pytest.mark.slow  # real backbones and training
+
+
+def trainable_count(model) -> int:
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 
 
 @pytest.fixture(scope="module")
