@@ -15,8 +15,8 @@ ws = workspace()
 st.header(t("dataset.header"))
 
 
-def import_ui(first_time: bool) -> bool:
-    """The upload form (open when the workspace is empty); on success selects the new dataset."""
+def import_ui(first_time: bool) -> None:
+    """The upload form (open when the workspace is empty); on success selects the new dataset and reruns."""
     with st.expander(t("dataset.import_header"), expanded=first_time, icon="📦"):
         upload = st.file_uploader(t("dataset.upload"), type=["zip"], help=t("dataset.upload_help"), key="upload")
         name = st.text_input(t("dataset.name"), placeholder=Path(upload.name).stem if upload else "", key="new_name")
@@ -26,32 +26,33 @@ def import_ui(first_time: bool) -> bool:
         test_pct = middle.number_input(t("dataset.test_pct"), 0, 50, 15, key="test_pct")
         seed = right.number_input(t("dataset.seed"), 0, 2**31 - 1, SplitConfig.seed, key="split_seed")
         if not st.button(t("dataset.import_button"), type="primary", disabled=upload is None, key="import"):
-            return False
+            return
         bar = st.progress(0.0)
 
         def progress(done: int, total: int) -> None:
             bar.progress(done / max(total, 1), text=t("dataset.importing", done=done, total=total))
 
         try:
-            split = SplitConfig(
-                train=(100 - val_pct - test_pct) / 100, val=val_pct / 100, test=test_pct / 100, seed=int(seed)
-            )
+            split = SplitConfig.held_out(val_pct / 100, test_pct / 100, int(seed))
             result = import_archive(
                 ws, upload, archive_name=upload.name, name=name.strip() or None, split=split, progress=progress
             )
         except LabelTuneError as exc:
             bar.empty()
             show_error(exc)
-            return False
-        bar.empty()
-        st.success(t("dataset.imported", images=result.images, name=result.dataset, seconds=result.seconds))
+            return
+        # Rerun so the sidebar's dataset count (drawn before this page) includes the new dataset.
         st.session_state["dataset"] = result.dataset
-        return True
+        st.session_state["imported"] = t(
+            "dataset.imported", images=result.images, name=result.dataset, seconds=result.seconds
+        )
+        st.rerun()
 
 
+if "imported" in st.session_state:
+    st.success(st.session_state.pop("imported"))
 names = dataset_names(ws)
-if import_ui(first_time=not names):
-    names = dataset_names(ws)
+import_ui(first_time=not names)
 if not names:
     st.info(t("dataset.none_yet"))
     st.stop()

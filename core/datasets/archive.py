@@ -29,6 +29,8 @@ NESTED_ARCHIVE_EXTENSIONS = frozenset({".zip", ".tar", ".gz", ".tgz", ".bz2", ".
 METADATA_EXTENSIONS = frozenset({".csv", ".tsv", ".json"})
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _UTF8_FLAG = 0x800
+# Bytes read from each CSV/TSV to tell the archive's name encoding: a header and a few thousand rows.
+WITNESS_MAX_BYTES = 256 * 1024
 _ENCRYPTED_FLAG = 0x1
 
 
@@ -94,30 +96,106 @@ class Scan:
     entries: list[Entry]
     skipped: list[Skipped]
     total_entries: int
+    names: NameEncoding
+
+
+def _raw_name(info: zipfile.ZipInfo) -> bytes | None:
+    """The bytes of an entry name written without the UTF-8 flag (zipfile decoded them as CP437)."""
+    if info.flag_bits & _UTF8_FLAG:
+        return None
+    try:
+        return info.filename.encode("cp437")
+    except UnicodeEncodeError:
+        return None
+
+
+def _decodes(raw: bytes, encoding: str) -> bool:
+    try:
+        raw.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _reads_like_gbk_as_utf8(text: str) -> bool:
+    """A name part whose letters are all two-byte UTF-8 characters (U+0080 to U+07FF) with no plain letter
+    beside them: a GBK character read as UTF-8 is one of these ("猫" is "è", "鞋" is "Ь"). A European name
+    mixes accents with plain letters ("café"); Chinese in UTF-8 is three bytes a character."""
+    for part in text.split("/"):
+        stem = part.rsplit(".", 1)[0]
+        if any("\u0080" <= c <= "\u07ff" for c in stem) and not any(c.isascii() and c.isalpha() for c in stem):
+            return True
+    return False
+
+
+def _common_chinese(raw: bytes) -> bool:
+    """Read as GB18030, every character is in GB2312, the set of commonly used Chinese characters."""
+    try:
+        raw.decode("gb18030").encode("gb2312")
+    except UnicodeError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class NameEncoding:
+    """How the names written without the UTF-8 flag are read, for the whole archive, and why."""
+
+    encoding: str | None  # "utf-8" or "gb18030"; None: name by name (the names fit neither alone)
+    reason: str | None = None  # the warning key that tells the user, when there was a choice to make
+
+    def decode(self, info: zipfile.ZipInfo) -> str:
+        raw = _raw_name(info)
+        name = info.filename
+        if raw is not None and not raw.isascii():
+            for encoding in (self.encoding,) if self.encoding else ("utf-8", "gb18030"):
+                if _decodes(raw, encoding):
+                    name = raw.decode(encoding)
+                    break
+        return unicodedata.normalize("NFC", name)
+
+
+def choose_name_encoding(raw_names: list[bytes], witnesses: list[bytes] = ()) -> NameEncoding:
+    """One encoding for all unflagged names of an archive, never name by name when one fits them all.
+
+    Zips made on Chinese Windows carry GBK names without the UTF-8 flag; other tools write UTF-8 without
+    it. Deciding per name misreads GBK names whose bytes happen to be valid UTF-8 ("猫" is C3 A8, "è").
+    The evidence, in order: a name that is not UTF-8 but is GB18030; a manifest or class file (the
+    ``witnesses``) that is GB18030 but not UTF-8; UTF-8 readings that look like GBK misread while the
+    GB18030 readings are common Chinese characters. Otherwise UTF-8.
+    """
+    names = [r for r in raw_names if not r.isascii()]
+    if not names:
+        return NameEncoding("utf-8")
+    utf8 = all(_decodes(r, "utf-8") for r in names)
+    gbk = all(_decodes(r, "gb18030") for r in names)
+    if gbk and not utf8:
+        return NameEncoding("gb18030", "warn.names_gbk")
+    if not (gbk and utf8):
+        return NameEncoding("utf-8" if utf8 else None)
+    if any(not _decodes(w, "utf-8") and _decodes(w, "gb18030") for w in witnesses):
+        return NameEncoding("gb18030", "warn.names_gbk_manifest")
+    if any(_reads_like_gbk_as_utf8(r.decode("utf-8")) for r in names) and all(_common_chinese(r) for r in names):
+        return NameEncoding("gb18030", "warn.names_gbk_plausible")
+    return NameEncoding("utf-8", "warn.names_utf8_unflagged")
+
+
+def _witnesses(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> list[bytes]:
+    """The raw bytes of the archive's small CSV/TSV files (manifests, class lists), for the name encoding."""
+    out = []
+    for info in infos:
+        if info.filename.lower().endswith((".csv", ".tsv")) and info.file_size <= WITNESS_MAX_BYTES:
+            try:
+                with zf.open(info) as fh:
+                    out.append(fh.read(WITNESS_MAX_BYTES))
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
+                continue  # unreadable here: the import reports it where the file is used
+    return out
 
 
 def decode_name(info: zipfile.ZipInfo) -> str:
-    """The entry name as the person who zipped it wrote it.
-
-    Names flagged UTF-8 are used as they are. Unflagged names were decoded by
-    :mod:`zipfile` as CP437; their raw bytes are tried as UTF-8 (many tools omit
-    the flag) and then as GBK (Windows' Chinese code page, via its superset
-    GB18030), so Chinese class names never arrive as mojibake.
-    """
-    name = info.filename
-    if not info.flag_bits & _UTF8_FLAG:
-        try:
-            raw = name.encode("cp437")
-        except UnicodeEncodeError:
-            raw = None
-        if raw is not None:
-            for encoding in ("utf-8", "gb18030"):
-                try:
-                    name = raw.decode(encoding)
-                    break
-                except UnicodeDecodeError:
-                    continue
-    return unicodedata.normalize("NFC", name)
+    """One entry's name on its own (no archive to decide from): UTF-8 if it is, else GB18030."""
+    return NameEncoding(None).decode(info)
 
 
 def is_junk(path: PurePosixPath) -> bool:
@@ -185,8 +263,10 @@ def scan_archive(zf: zipfile.ZipFile, archive_name: str, limits: IngestLimits) -
     entries: list[Entry] = []
     skipped: list[Skipped] = []
     seen: set[PurePosixPath] = set()
+    raw_names = [r for r in map(_raw_name, infos) if r is not None]
+    names = choose_name_encoding(raw_names, _witnesses(zf, infos) if raw_names else [])
     for info in infos:
-        name = decode_name(info)
+        name = names.decode(info)
         path = safe_path(name)
         if info.is_dir() or not path.parts or is_junk(path):
             continue
@@ -210,7 +290,7 @@ def scan_archive(zf: zipfile.ZipFile, archive_name: str, limits: IngestLimits) -
         else:
             seen.add(path)
             entries.append(Entry(info, path))
-    return Scan(entries=entries, skipped=skipped, total_entries=len(infos))
+    return Scan(entries=entries, skipped=skipped, total_entries=len(infos), names=names)
 
 
 def read_entry(zf: zipfile.ZipFile, entry: Entry, max_bytes: int) -> bytes:

@@ -203,6 +203,8 @@ def import_archive(
         if scan.total_entries == 0:
             raise DatasetRejected("err.archive_no_entries", archive=archive_name)
         plan = plan_import(zf, scan.entries, limits)
+        if scan.names.reason:
+            plan.notes.insert(0, (scan.names.reason, {}))
         if not plan.images:
             raise DatasetRejected("err.no_images", archive=archive_name, skipped=len(scan.skipped) + len(plan.skipped))
         stager = _Stager(ws, limits)
@@ -273,6 +275,7 @@ def _commit(
         too_small=too_small,
         carved_val=carved_val,
         has_test=any(s == "test" for s in splits),
+        notes=plan.notes,
     )
     elapsed = time.perf_counter() - started
     moved = stager.publish()

@@ -14,8 +14,9 @@ import csv
 import io
 import json
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import Any
 
 from core.datasets.archive import Entry, EntrySkipped, IngestLimits, Skipped, read_entry, safe_path
 from core.datasets.images import IMAGE_EXTENSIONS
@@ -73,6 +74,7 @@ class Plan:
     images: list[Planned]
     descriptions: dict[str, str]
     skipped: list[Skipped]
+    notes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # warnings about how it was read
 
 
 def _is_image(entry: Entry) -> bool:
@@ -164,6 +166,30 @@ def parse_descriptions(zf: zipfile.ZipFile, entry: Entry, limits: IngestLimits) 
     }
 
 
+def _manifest_matcher(images: list[Entry], base: PurePosixPath) -> Any:
+    """Find a manifest row's image: by exact path (from the manifest's folder, or the archive's root),
+    then relative to the one folder that holds all the images (``images/``, as exported datasets do),
+    then by a base name that only one image has (with the row's folders, if any, ending its path). Returns ``(entry or None, matches)``; a base name
+    shared by several images is never guessed (``matches`` > 1)."""
+    by_path = {e.path: e for e in images}
+    folders = {e.path.parent for e in images}
+    image_folder = folders.pop() if len(folders) == 1 else None
+    by_name: dict[str, list[Entry]] = {}
+    for entry in images:
+        by_name.setdefault(entry.path.name, []).append(entry)
+
+    def find(rel: PurePosixPath) -> tuple[Entry | None, int]:
+        for candidate in (base / rel, rel, image_folder / rel if image_folder else None):
+            if candidate is not None and candidate in by_path:
+                return by_path[candidate], 1
+        # By base name, the row's folders (if it names any) ending the image's path: "b/x.jpg" finds
+        # "a/b/x.jpg" but never "c/x.jpg".
+        same = [e for e in by_name.get(rel.name, []) if e.path.parts[-len(rel.parts) :] == rel.parts]
+        return (same[0], 1) if len(same) == 1 else (None, len(same))
+
+    return find
+
+
 def _manifest_plan(
     zf: zipfile.ZipFile, manifest: Entry, images: list[Entry], limits: IngestLimits
 ) -> tuple[list[Planned], list[Skipped]]:
@@ -176,8 +202,7 @@ def _manifest_plan(
     )
     if file_col is None or label_col is None:
         raise DatasetRejected("err.manifest_columns", file=name, found=", ".join(header), expected="filename, label")
-    by_path = {e.path: e for e in images}
-    base = manifest.path.parent
+    find = _manifest_matcher(images, manifest.path.parent)
     assigned: dict[PurePosixPath, Planned] = {}
     skipped: list[Skipped] = []
     for row_number, row in enumerate(rows, start=2):
@@ -189,7 +214,10 @@ def _manifest_plan(
         except DatasetRejected:
             skipped.append(Skipped(where, "skip.manifest_outside", {"file": value}))
             continue
-        found = by_path.get(base / rel) or by_path.get(rel)
+        found, count = find(rel)
+        if count > 1:
+            skipped.append(Skipped(where, "skip.manifest_ambiguous", {"file": value, "count": count}))
+            continue
         if found is None:
             skipped.append(Skipped(where, "skip.manifest_missing", {"file": value}))
             continue

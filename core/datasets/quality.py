@@ -31,8 +31,10 @@ def build_report(
     too_small: list[str],
     carved_val: bool,
     has_test: bool,
+    notes: list[tuple[str, dict[str, Any]]] = (),
 ) -> dict[str, Any]:
-    """``stored`` holds ``(name, content_hash, label, width, height)`` per imported image."""
+    """``stored`` holds ``(name, content_hash, label, width, height)`` per imported image; ``notes`` are
+    warnings about how the archive was read (its name encoding, manifest matching), shown first."""
     names_by_hash: dict[str, list[str]] = defaultdict(list)
     labels_by_hash: dict[str, set[str]] = defaultdict(set)
     small = []
@@ -59,7 +61,7 @@ def build_report(
             "smallest": smallest,
         }
 
-    warnings = []
+    warnings = [warning(key, **params) for key, params in notes]
     if not populated:
         warnings.append(warning("warn.no_labels"))
     elif len(populated) == 1:
