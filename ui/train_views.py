@@ -47,7 +47,7 @@ def setting_widget(container: Any, f: Field, format_func: Any = None, **label_pa
             kind(meta["high"]),
             default,
             step=kind(meta["step"] or 1),
-            format="%.1e" if kind is float and meta["low"] < 1e-3 else None,
+            format="%.1e" if kind is float and 0 < meta["low"] < 1e-3 else None,  # learning rates
             key=key,
             help=help_text,
         )
