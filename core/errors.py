@@ -56,3 +56,11 @@ class ConfigError(LabelTuneError):
 
 class TrainingError(LabelTuneError):
     """A run cannot start or cannot go on (too few classes, weights unavailable, out of memory)."""
+
+
+class EvaluationError(LabelTuneError):
+    """A run cannot be evaluated (no saved model, no stored predictions, an unknown split)."""
+
+
+class PredictionError(LabelTuneError):
+    """A model cannot be loaded or an input cannot be predicted."""

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from core.cli.datasets import add_dataset_verbs
+from core.cli.evaluation import add_evaluation_verbs
 from core.cli.training import add_training_verbs
 from core.errors import LabelTuneError
 from core.i18n import cli_language
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_dataset_verbs(verbs, common)
     add_training_verbs(verbs, common)
+    add_evaluation_verbs(verbs, common)
     return parser
 
 

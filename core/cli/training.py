@@ -61,7 +61,7 @@ def add_training_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("run")
     p.set_defaults(handler=cmd_resume)
 
-    p = verbs.add_parser("worker", parents=[common], help=argparse.SUPPRESS)
+    p = verbs.add_parser("worker", parents=[common], help="(used by the app) train a queued run in this process")
     p.add_argument("run")
     p.set_defaults(handler=cmd_worker)
 

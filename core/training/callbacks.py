@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -118,21 +119,32 @@ class NanGuard(keras.callbacks.Callback):
 
 
 class BestCheckpoint(keras.callbacks.Callback):
-    """Saves the model whenever validation loss improves, atomically (temporary file, then rename)."""
+    """The run's one model: whenever validation loss beats the best so far in the run (both phases, and
+    across a resume, since ``best`` starts from what the run recorded), save the model atomically and
+    record that epoch's figures as the run's. The saved model is the one the app evaluates, serves and
+    exports, so the figures shown for a run are always that model's.
 
-    def __init__(self, path: Path, best: float = math.inf) -> None:
+    ``save`` and ``phase``/``epoch_offset`` are set by the engine for each phase: in the feature-cache
+    phase the fitted model is the head alone, and ``save`` writes the full classifier with that head.
+    """
+
+    def __init__(self, best: float, record: Callable[[dict[str, Any]], None]) -> None:
         super().__init__()
-        self.path = path
         self.best = best
-        self.best_logs: dict[str, float] = {}
+        self.record = record
+        self.save: Callable[[], None] = lambda: None
+        self.phase = "head"
+        self.epoch_offset = 0
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        val_loss = (logs or {}).get("val_loss")
-        if val_loss is None or not val_loss < self.best:
+        logs = logs or {}
+        val_loss = logs.get("val_loss")
+        if val_loss is None or not math.isfinite(val_loss) or not val_loss < self.best:
             return
         self.best = float(val_loss)
-        self.best_logs = {k: float(v) for k, v in (logs or {}).items()}
-        save_atomic(self.model, self.path)
+        self.save()
+        figures = {k: float(v) for k, v in logs.items() if k.startswith("val_")}
+        self.record({**figures, "epoch": self.epoch_offset + epoch, "phase": self.phase})
 
 
 def save_atomic(model: Any, path: Path) -> None:

@@ -28,7 +28,6 @@ from core.training.launcher import create_run
 from core.training.pipeline import TrainingData, load_training_data, make_dataset, use_memory_cache
 
 MODEL_FILE = "model.keras"
-BEST_FILE = "best.keras"
 HEAD_WEIGHTS = "head_phase.weights.h5"
 STATE_FILE = "state.json"
 
@@ -85,6 +84,7 @@ class Session:
     extra_callbacks: list[Any]
     stop: StopFlag
     nan: NanGuard
+    best: BestCheckpoint  # keeps the run's one model: the lowest validation loss over both phases
 
     @property
     def folder(self) -> Path:
@@ -107,7 +107,7 @@ class Session:
         return {**self.plan.to_dict(), "memory_cache": self.memory_cache, **extra}
 
 
-def _callbacks(ctx: Session, phase: str, steps: int, epochs: int, offset: int, model_checkpoint: bool) -> list[Any]:
+def _callbacks(ctx: Session, phase: str, steps: int, epochs: int, offset: int) -> list[Any]:
     import keras
 
     folder = runs.run_dir(ctx.ws, ctx.run_id)
@@ -124,8 +124,8 @@ def _callbacks(ctx: Session, phase: str, steps: int, epochs: int, offset: int, m
                 monitor="val_loss", patience=ctx.config.early_stopping, restore_best_weights=True
             )
         )
-    if model_checkpoint:
-        out.append(BestCheckpoint(folder / BEST_FILE))
+    ctx.best.phase, ctx.best.epoch_offset = phase, offset
+    out.append(ctx.best)
     if ctx.config.tensorboard:
         out.append(keras.callbacks.TensorBoard(log_dir=str(folder / "tensorboard" / phase)))
     return out + ctx.extra_callbacks
@@ -146,6 +146,12 @@ def _head_on_features(ctx: Session) -> None:
     head = keras.Model(inputs, head_layers(n, config.dropout, config.seed)(inputs), name="head_only")
     steps = math.ceil(len(feats.train_x) / config.batch_size)
     _compile(head, _schedule(config.lr, steps * config.head_epochs, config), config, ctx.jit)
+
+    def save_full_model() -> None:
+        model.get_layer(HEAD_LAYER).set_weights(head.get_layer(HEAD_LAYER).get_weights())
+        save_atomic(model, ctx.folder / MODEL_FILE)
+
+    ctx.best.save = save_full_model
     weights = None
     if config.class_weights == "auto":
         table = ctx.data.class_weights()
@@ -159,7 +165,7 @@ def _head_on_features(ctx: Session) -> None:
         validation_data=(feats.val_x, np.eye(n, dtype=np.float32)[feats.val_y]),
         shuffle=True,
         verbose=0,
-        callbacks=_callbacks(ctx, "head", steps, config.head_epochs, 0, model_checkpoint=False),
+        callbacks=_callbacks(ctx, "head", steps, config.head_epochs, 0),
     )
     model.get_layer(HEAD_LAYER).set_weights(head.get_layer(HEAD_LAYER).get_weights())
 
@@ -167,6 +173,7 @@ def _head_on_features(ctx: Session) -> None:
 def _fit(ctx: Session, phase: str, lr: float, epochs: int, offset: int) -> None:
     config, pipelines = ctx.config, ctx.pipelines
     steps = pipelines.steps
+    ctx.best.save = lambda: save_atomic(ctx.model, ctx.folder / MODEL_FILE)
     _compile(ctx.model, _schedule(lr, steps * epochs, config), config, ctx.jit)
     ctx.model.fit(
         pipelines.train.repeat() if config.steps_per_epoch else pipelines.train,
@@ -175,25 +182,8 @@ def _fit(ctx: Session, phase: str, lr: float, epochs: int, offset: int) -> None:
         steps_per_epoch=config.steps_per_epoch or None,
         shuffle=False,  # the tf.data pipeline shuffles (seeded) itself
         verbose=0,
-        callbacks=_callbacks(ctx, phase, steps, epochs, offset, model_checkpoint=True),
+        callbacks=_callbacks(ctx, phase, steps, epochs, offset),
     )
-
-
-def _evaluate(model: Any, pipelines: Pipelines) -> dict[str, float]:
-    out = {}
-    for split, ds in (("val", pipelines.val), ("test", pipelines.test)):
-        if ds is not None:
-            loss, accuracy = model.evaluate(ds, verbose=0)
-            out[f"{split}_loss"], out[f"{split}_accuracy"] = float(loss), float(accuracy)
-    return out
-
-
-def _best_from_metrics(ws: Workspace, run_id: str) -> dict[str, Any]:
-    epochs = [m for m in runs.read_metrics(ws, run_id) if "val_accuracy" in m]
-    if not epochs:
-        return {}
-    best = max(epochs, key=lambda m: (m["val_accuracy"], -m.get("val_loss", 0.0)))
-    return {"val_accuracy": best["val_accuracy"], "val_loss": best.get("val_loss"), "epoch": best["epoch"]}
 
 
 def execute_run(ws: Workspace, run_id: str, extra_callbacks: list[Any] | None = None) -> runs.Run:
@@ -213,7 +203,7 @@ def execute_run(ws: Workspace, run_id: str, extra_callbacks: list[Any] | None = 
         with session.strategy.scope():
             train_head(session)
             fine_tune(session)
-            finish(session)
+        finish(session)
     except TrainingError as exc:
         _fail(ws, run_id, exc.stored())
     except Exception as exc:
@@ -298,6 +288,7 @@ def prepare(ws: Workspace, run_id: str, config: TrainConfig, extra_callbacks: li
         extra_callbacks=extra_callbacks,
         stop=StopFlag(runs.run_dir(ws, run_id) / runs.STOP_FLAG),
         nan=NanGuard(),
+        best=BestCheckpoint(run.best.get("val_loss", math.inf), _recorder(ws, run_id)),
     )
     runs.update_run(ws, run_id, weights_used=built.weights_used, device=session.device_record())
     return session
@@ -332,22 +323,40 @@ def fine_tune(s: Session) -> None:
     _fit(s, "fine_tune", config.fine_tune_lr, config.fine_tune_epochs, config.head_epochs)
 
 
+def _recorder(ws: Workspace, run_id: str) -> Any:
+    """Stores the figures of each new best checkpoint as the run's, with the model's path."""
+    model_path = str((runs.run_dir(ws, run_id) / MODEL_FILE).relative_to(ws.root))
+    return lambda figures: runs.update_run(ws, run_id, best=figures, model_path=model_path)
+
+
 def finish(s: Session) -> None:
-    """Evaluate on validation and test, save the model atomically and record the outcome."""
+    """The saved checkpoint is the run's model: predict validation and test with exactly it, store the
+    predictions, and record their figures (which match the checkpoint's: same model, same images)."""
+    import keras
+
+    from core.evaluation.metrics import split_figures
+    from core.evaluation.predictions import predict_splits
+
     if s.nan.where:
         epoch, batch = s.nan.where
         raise TrainingError("err.nan_loss", epoch=epoch + 1, batch=batch + 1)
-    _compile(s.model, s.config.lr, s.config, s.jit)
-    final = _evaluate(s.model, s.pipelines)
-    save_atomic(s.model, s.folder / MODEL_FILE)
+    path = s.folder / MODEL_FILE
+    if not path.exists():  # stopped before any epoch ended: keep what there is
+        save_atomic(s.model, path)
+        _recorder(s.ws, s.run_id)({})
+    model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    found = predict_splits(s.ws, s.run_id, ("val", "test"), model=model)
+    final = {}
+    for split, predictions in found.items():
+        if len(predictions):
+            figures = split_figures(predictions)
+            final[f"{split}_accuracy"], final[f"{split}_loss"] = figures["accuracy"], figures["log_loss"]
     runs.update_run(
         s.ws,
         s.run_id,
         status="stopped" if s.stop.stopped else "completed",
         epochs_run=len({(m["phase"], m["epoch"]) for m in runs.read_metrics(s.ws, s.run_id)}),
         final=final,
-        best=_best_from_metrics(s.ws, s.run_id),
-        model_path=str((s.folder / MODEL_FILE).relative_to(s.ws.root)),
         ended_at=utc_now(),
     )
 

@@ -28,6 +28,7 @@ SHUFFLE_BUFFER = 4096
 class Split:
     paths: list[str] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
+    ids: list[int] = field(default_factory=list)  # the images' ids in the store
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -57,7 +58,7 @@ def load_training_data(ws: Workspace, dataset: str) -> TrainingData:
     summary = load_dataset(ws, dataset)
     with ws.connect() as conn:
         rows = conn.execute(
-            "SELECT i.stored_path, c.name, i.split FROM images i JOIN classes c ON c.id = i.class_id"
+            "SELECT i.id, i.stored_path, c.name, i.split FROM images i JOIN classes c ON c.id = i.class_id"
             " WHERE i.dataset_id = ? AND i.status = 'active' AND i.split IS NOT NULL ORDER BY i.id",
             (summary.id,),
         ).fetchall()
@@ -69,7 +70,8 @@ def load_training_data(ws: Workspace, dataset: str) -> TrainingData:
         raise TrainingError("err.class_without_train", dataset=dataset, classes=", ".join(no_train))
     index = {name: i for i, name in enumerate(populated)}
     splits = {"train": Split(), "val": Split(), "test": Split()}
-    for stored, name, split in rows:
+    for image_id, stored, name, split in rows:
+        splits[split].ids.append(image_id)
         splits[split].paths.append(str(ws.path_of(stored)))
         splits[split].labels.append(index[name])
     if not splits["val"]:

@@ -103,3 +103,43 @@ def test_train_flags_come_from_the_config_fields(capsys):
     assert (config.feature_cache, config.jit_compile, config.tensorboard) == (False, "on", True)
     defaults = config_from_args(build_parser().parse_args(["train", "--dataset", "猫"]))
     assert defaults == TrainConfig(dataset="猫") and len(fields(TrainConfig)) == len(settings()) + 1
+
+
+@pytest.mark.slow
+def test_evaluate_and_predict_verbs(tmp_path):
+    from core.datasets.ingest import import_archive
+    from core.evaluation.predictions import predictions_path
+    from core.store.workspace import Workspace
+    from core.training.config import TrainConfig
+    from core.training.engine import train
+    from tests.builders import separable
+
+    colours = {"红": (200, 60, 60), "蓝": (60, 60, 200)}
+    ws = Workspace.open(tmp_path / "ws")
+    import_archive(ws, make_zip(tmp_path / "c.zip", separable(colours, 12)), name="colours")
+    config = TrainConfig(
+        dataset="colours", backbone="vgg16", weights="none", image_size=32, batch_size=8, head_epochs=5,
+        fine_tune_epochs=0, lr=0.01, augment="none",
+    )  # fmt: skip
+    run = train(ws, config)
+    assert run.final["val_accuracy"] == 1.0, run.final
+    predictions_path(ws, run.id).unlink()  # as for a run saved before predictions were stored
+    common = ["--workspace", str(ws.root), "--json"]
+    out = json.loads(run_cli("evaluate", run.id, "--split", "val", *common).stdout)
+    assert {"run", "split", "images", "accuracy", "macro_f1", "per_class", "labels", "confusion_matrix", "ece"} <= set(
+        out
+    )
+    assert out["labels"] == ["红", "蓝"] and sum(map(sum, out["confusion_matrix"])) == out["images"]
+    assert out["accuracy"] == pytest.approx(run.final["val_accuracy"], abs=1e-6)
+    assert set(out["per_class"]["红"]) == {"precision", "recall", "f1", "support"}
+    images = dict(separable(colours, 14))  # 12 and 13 are new to the model
+    (tmp_path / "red.png").write_bytes(images["红/13.png"])
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    batch = make_zip(tmp_path / "batch.zip", [("x/blue.png", images["蓝/13.png"])])
+    proc = run_cli("predict", run.id, str(tmp_path / "red.png"), str(tmp_path / "broken.jpg"), str(batch), *common)
+    results = json.loads(proc.stdout)
+    assert [r["image"] for r in results] == [str(tmp_path / "red.png"), str(tmp_path / "broken.jpg"), "x/blue.png"]
+    assert results[0]["top"][0]["label"] == "红" and "error" in results[1] and results[2]["top"][0]["label"] == "蓝"
+    assert {"label", "probability"} == set(results[0]["top"][0]) and isinstance(results[0]["not_sure"], bool)
+    text = run_cli("evaluate", run.id, "--workspace", str(ws.root)).stdout
+    assert run.id in text and "红" in text

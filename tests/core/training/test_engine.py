@@ -107,8 +107,8 @@ def test_two_phases_freeze_then_unfreeze_with_batchnorm_frozen(trained_ws):
     assert run.status == "completed", run.error
     head_params = 1280 * 3 + 3
     assert capture.trainable[0] == head_params
-    built = keras.models.load_model(trained_ws.root / run.model_path)
-    base = next(layer for layer in built.layers if isinstance(layer, keras.Model))
+    # The model as fine-tuning left it (the saved one is the best epoch's, which may be the frozen one).
+    base = next(layer for layer in capture.model.layers if isinstance(layer, keras.Model))
     unfrozen = [layer for layer in base.layers if layer.trainable and layer.weights]
     assert len(unfrozen) == 4 and run.device["unfrozen_layers"] == 4
     assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in unfrozen)
@@ -134,7 +134,7 @@ def test_early_stopping_restores_and_ends_early(trained_ws):
     run = train(trained_ws, tiny(head_epochs=12, lr=5.0, schedule="constant", early_stopping=1, label_smoothing=0))
     assert run.status == "completed" and run.epochs_run < 12
     best = min(m["val_loss"] for m in runs.read_metrics(trained_ws, run.id))
-    assert run.final["val_loss"] == pytest.approx(best, rel=1e-3)
+    assert run.final["val_loss"] == pytest.approx(best, rel=1e-3, abs=1e-5)  # both clip probabilities near 0
 
 
 def test_nan_loss_fails_the_run_with_a_message(trained_ws):

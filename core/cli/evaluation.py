@@ -1,0 +1,120 @@
+"""The evaluation and prediction verbs of ``python -m core``: evaluate, predict, and the app's prediction job."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from core.errors import PredictionError
+from core.evaluation.predictions import SPLITS
+from core.i18n import cli_language, tr
+from core.prediction.predict import DEFAULT_THRESHOLD, DEFAULT_TOP_K
+from core.store.workspace import Workspace
+from core.training import runs
+
+
+def add_evaluation_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
+    p = verbs.add_parser("evaluate", parents=[common], help="metrics of a run on a split, from its saved model")
+    p.add_argument("run")
+    p.add_argument("--split", default="test", choices=SPLITS)
+    p.set_defaults(handler=cmd_evaluate)
+
+    p = verbs.add_parser("predict", parents=[common], help="classify images or zips of images with a run's model")
+    p.add_argument("run")
+    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_ZIP")
+    p.add_argument("--top-k", type=int, default=DEFAULT_TOP_K)
+    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="below it an image is 'not sure'")
+    p.set_defaults(handler=cmd_predict)
+
+    p = verbs.add_parser("predictions", parents=[common], help="(used by the app) compute a run's stored predictions")
+    p.add_argument("run")
+    p.add_argument("--split", action="append", choices=SPLITS)
+    p.set_defaults(handler=cmd_predictions)
+
+
+def _progress_file(ws: Workspace, run_id: str) -> Path:
+    from core.evaluation.predictions import PROGRESS_FILE
+
+    return runs.run_dir(ws, run_id) / PROGRESS_FILE
+
+
+def compute_predictions(ws: Workspace, run_id: str, splits: tuple[str, ...]) -> None:
+    """Predict ``splits`` with the run's model, writing progress where the app polls it."""
+    from core.evaluation.predictions import predict_splits
+
+    path = _progress_file(ws, run_id)
+
+    def progress(split: str, done: int, total: int) -> None:
+        runs.write_json_atomic(path, {"split": split, "done": done, "total": total})
+        if sys.stderr.isatty():
+            sys.stderr.write(f"\rpredict {split} {done}/{total}")
+
+    try:
+        predict_splits(ws, run_id, splits, progress=progress)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def cmd_evaluate(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
+    from core.evaluation import metrics
+    from core.evaluation.predictions import load_predictions, stored_splits
+
+    if args.split not in stored_splits(ws, args.run):
+        compute_predictions(ws, args.run, (args.split,))
+    found = load_predictions(ws, args.run, args.split)
+    out = {"run": args.run, **metrics.report(found)}
+    if not args.json:
+        lang = cli_language()
+        print(
+            tr(
+                "cli.evaluated",
+                lang,
+                run=args.run,
+                split=args.split,
+                images=out["images"],
+                accuracy=out.get("accuracy", 0.0),
+                f1=out.get("macro_f1", 0.0),
+                ece=out.get("ece", 0.0),
+            )
+        )
+        for name, row in out["per_class"].items():
+            print(f"  {name}\tP {row['precision']:.3f}\tR {row['recall']:.3f}\tF1 {row['f1']:.3f}\tn {row['support']}")
+    return out
+
+
+def cmd_predict(args: argparse.Namespace, ws: Workspace) -> list[dict[str, Any]]:
+    from core.prediction.predict import Prediction, Predictor, is_zip, predict_zip
+
+    predictor = Predictor.for_run(ws, args.run)
+    lang = cli_language()
+    results: list[Prediction] = []
+    for value in args.inputs:
+        path = Path(value)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            error = PredictionError("err.input_unreadable", file=value, reason=exc.strerror or str(exc))
+            results.append(Prediction(value, error=error.stored()))
+            continue
+        if is_zip(path.name, data):
+            results += predict_zip(predictor, str(path), path.name, args.top_k, args.threshold)
+        else:
+            results += predictor.predict([(value, data)], args.top_k, args.threshold)
+    payload = [r.to_json(lang) for r in results]
+    if not args.json:
+        for item in payload:
+            if "error" in item:
+                print(f"{item['image']}\t{tr('cli.error', lang)}: {item['error']}")
+            else:
+                top = "  ".join(f"{t['label']} {t['probability']:.3f}" for t in item["top"])
+                flag = f"\t({tr('predict.not_sure_short', lang)})" if item["not_sure"] else ""
+                print(f"{item['image']}\t{top}{flag}")
+    return payload
+
+
+def cmd_predictions(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
+    splits = tuple(args.split or ("val", "test"))
+    compute_predictions(ws, args.run, splits)
+    return {"run": args.run, "splits": list(splits)}

@@ -1,0 +1,178 @@
+"""Classify new images with a run's model, one by one or a whole zip, through the training pixels.
+
+Each image goes through the import's normalisation (``core.datasets.images.normalise_image``: format
+allow-list, pixel limit from the header, EXIF orientation, 8-bit RGB) and then the training decode
+(``core.training.pipeline.pixels_from_bytes``): the model sees exactly the pixels it would have seen
+had the image been in the dataset. A bad file becomes a result with an error, never an exception
+that stops the rest.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import numpy as np
+
+from core.datasets.archive import IngestLimits, open_zip, read_entry, scan_archive
+from core.datasets.images import IMAGE_EXTENSIONS, normalise_image
+from core.errors import LabelTuneError
+from core.i18n import render, stored
+from core.store.workspace import Workspace
+from core.training import runs
+from core.training.config import TrainConfig
+
+# Below this top probability an image is flagged "not sure" unless the user sets another threshold.
+DEFAULT_THRESHOLD = 0.5
+DEFAULT_TOP_K = 3
+# Images per forward pass in batch prediction.
+BATCH = 32
+
+
+@dataclass
+class Prediction:
+    image: str
+    top: list[tuple[str, float]] = field(default_factory=list)
+    not_sure: bool = False
+    error: dict[str, Any] | None = None  # a stored message: key and parameters
+    probs: np.ndarray | None = None
+
+    def to_json(self, lang: str = "en") -> dict[str, Any]:
+        if self.error:
+            return {"image": self.image, "error": render(self.error, lang)}
+        return {
+            "image": self.image,
+            "top": [{"label": label, "probability": round(p, 6)} for label, p in self.top],
+            "not_sure": self.not_sure,
+        }
+
+
+def model_pixels(data: bytes, name: str, size: int, resize: str) -> np.ndarray:
+    """The model input of an image given as file bytes: normalised as at import, decoded as in training."""
+    from core.training.pipeline import pixels_from_bytes
+
+    return pixels_from_bytes(normalise_image(data, name).data, size, resize)
+
+
+class Predictor:
+    """A run's model with what it needs to classify: classes, input size and resize mode."""
+
+    def __init__(self, model: Any, classes: list[str], size: int, resize: str) -> None:
+        self.model, self.classes, self.size, self.resize = model, classes, size, resize
+
+    @classmethod
+    def for_run(cls, ws: Workspace, run_id: str, model: Any = None) -> Predictor:
+        from core.prediction.models import load_run_model
+
+        run = runs.get_run(ws, run_id)
+        config = TrainConfig.from_dict(run.config)
+        return cls(model if model is not None else load_run_model(ws, run_id), run.classes, config.size, config.resize)
+
+    def pixels(self, data: bytes, name: str) -> np.ndarray:
+        return model_pixels(data, name, self.size, self.resize)
+
+    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model(batch.astype(np.float32), training=False), dtype=np.float32)
+
+    def result(self, name: str, probs: np.ndarray, top_k: int, threshold: float) -> Prediction:
+        order = np.argsort(-probs, kind="stable")[: max(1, top_k)]
+        top = [(self.classes[i], float(probs[i])) for i in order]
+        return Prediction(name, top, not_sure=top[0][1] < threshold, probs=probs)
+
+    def predict(
+        self,
+        items: Iterable[tuple[str, bytes]],
+        top_k: int = DEFAULT_TOP_K,
+        threshold: float = DEFAULT_THRESHOLD,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Prediction]:
+        """Classify ``(name, bytes)`` items in batches; a bad item gets an error result."""
+        out: list[Prediction] = []
+        pending: list[tuple[int, np.ndarray]] = []
+
+        def flush() -> None:
+            if pending:
+                probs = self.probabilities(np.stack([px for _, px in pending]))
+                for (slot, _), row in zip(pending, probs, strict=True):
+                    out[slot] = self.result(out[slot].image, row, top_k, threshold)
+                pending.clear()
+
+        for name, data in items:
+            out.append(Prediction(name))
+            try:
+                pending.append((len(out) - 1, self.pixels(data, name)))
+            except LabelTuneError as exc:
+                out[-1].error = exc.stored()
+            if len(pending) >= BATCH:
+                flush()
+            if progress:
+                progress(len(out))
+        flush()
+        return out
+
+
+def zip_images(
+    source: str | IO[bytes], archive_name: str, limits: IngestLimits | None = None
+) -> Iterator[tuple[str, bytes | None, dict[str, Any] | None]]:
+    """The images of a zip, read with the import's safety rules and limits: ``(name, bytes, None)`` or
+    ``(name, None, error)`` for an entry that is skipped. The archive itself may be rejected
+    (:class:`DatasetRejected`)."""
+    from core.datasets.archive import EntrySkipped
+
+    limits = limits or IngestLimits()
+    zf, _ = open_zip(source, archive_name, limits)
+    with zf:
+        scan = scan_archive(zf, archive_name, limits)
+        for skipped in scan.skipped:
+            yield skipped.entry, None, stored(skipped.key, entry=skipped.entry, **skipped.params)
+        for entry in scan.entries:
+            if entry.suffix not in IMAGE_EXTENSIONS:
+                continue  # manifests and class files: not for prediction
+            try:
+                yield str(entry.path), read_entry(zf, entry, limits.max_image_bytes), None
+            except EntrySkipped as exc:
+                yield str(entry.path), None, stored(exc.key, **exc.params)
+
+
+def predict_zip(
+    predictor: Predictor,
+    source: str | IO[bytes],
+    archive_name: str,
+    top_k: int = DEFAULT_TOP_K,
+    threshold: float = DEFAULT_THRESHOLD,
+    progress: Callable[[int], None] | None = None,
+) -> list[Prediction]:
+    """Every image of a zip, classified; skipped entries are results with their reason."""
+    errors: list[Prediction] = []
+
+    def readable() -> Iterator[tuple[str, bytes]]:
+        for name, data, error in zip_images(source, archive_name):
+            if error is not None:
+                errors.append(Prediction(name, error=error))
+            else:
+                yield name, data
+
+    results = predictor.predict(readable(), top_k, threshold, progress)
+    return results + errors
+
+
+def is_zip(name: str, data: bytes) -> bool:
+    return name.lower().endswith(".zip") or zipfile.is_zipfile(io.BytesIO(data))
+
+
+def to_csv(results: list[Prediction], lang: str = "en") -> str:
+    """One row per image: file, top-1, its probability, the top-k, the not-sure flag, or the error."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["file", "top1", "probability", "top_k", "not_sure", "error"])
+    for r in results:
+        if r.error:
+            writer.writerow([r.image, "", "", "", "", render(r.error, lang)])
+        else:
+            top_k = "; ".join(f"{label}:{p:.4f}" for label, p in r.top)
+            writer.writerow([r.image, r.top[0][0], f"{r.top[0][1]:.4f}", top_k, int(r.not_sure), ""])
+    return out.getvalue()
