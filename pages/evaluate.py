@@ -1,5 +1,76 @@
-"""Evaluate page: arrives with its own issue; until then it says so."""
+"""Evaluate page: is the model good, where does it fail, why does it decide so. Reads the run's stored
+predictions (no TensorFlow for the figures); Grad-CAM loads the run's model on request."""
 
-from ui.common import coming_soon
+import streamlit as st
 
-coming_soon("nav.evaluate")
+from core.datasets.catalog import load_dataset
+from core.errors import LabelTuneError
+from core.evaluation import metrics
+from core.evaluation.gradcam import DEFAULT_ALPHA
+from core.evaluation.predictions import SPLITS, load_predictions, stored_splits
+from core.training import runs
+from ui.common import show_error, t, workspace
+from ui.evaluate_views import (
+    binary_ui,
+    calibration_ui,
+    class_table_ui,
+    compare_ui,
+    confusion_ui,
+    gallery_ui,
+    headline_ui,
+    missing_predictions_ui,
+)
+from ui.models import run_picker_ui
+
+ws = workspace()
+st.header(t("eval.header"))
+run = run_picker_ui("eval_run")
+if run is None:
+    st.stop()
+split = st.radio(t("eval.split"), SPLITS, format_func=lambda s: t(f"split.{s}"), horizontal=True, key="eval_split")
+if split not in stored_splits(ws, run.id):
+    missing_predictions_ui(run.id, split)
+    st.stop()
+try:
+    p = load_predictions(ws, run.id, split)
+    descriptions = load_dataset(ws, run.dataset_name).descriptions
+except LabelTuneError as exc:
+    show_error(exc)
+    st.stop()
+if not len(p):
+    st.info(t("eval.empty_split", split=t(f"split.{split}")))
+    st.stop()
+
+headline_ui(metrics.split_figures(p), run)
+st.subheader(t("eval.per_class"))
+class_table_ui(p, descriptions)
+
+st.subheader(t("eval.confusion"))
+normalise = st.toggle(t("eval.normalise"), key="normalise")
+true, predicted = confusion_ui(p, normalise)
+alpha = st.slider(t("eval.opacity"), 0.0, 1.0, DEFAULT_ALPHA, 0.05, key="eval_alpha")
+cell = [int(i) for i in metrics.cell_images(p, true, predicted)[:24]]
+st.caption(t("eval.cell_images", count=len(cell), true=p.classes[true], predicted=p.classes[predicted]))
+gallery_ui(run.id, cell, [str(i) for i in cell], [predicted] * len(cell), "cell", alpha)
+
+st.subheader(t("eval.top_losses"))
+st.caption(t("eval.top_losses_help"))
+losses = metrics.top_losses(p)
+captions = [t("eval.loss_caption", true=x.true, predicted=x.predicted, p=x.probability) for x in losses]
+gallery_ui(
+    run.id, [x.image_id for x in losses], captions, [p.classes.index(x.predicted) for x in losses], "loss", alpha
+)
+if losses:
+    st.page_link("pages/label.py", label=t("eval.fix_labels"), icon="🏷️")
+
+st.subheader(t("eval.calibration"))
+calibration_ui(p)
+binary_ui(p)
+
+st.subheader(t("eval.compare"))
+others = [r for r in runs.model_runs(ws, run.dataset_name) if r.id != run.id and split in stored_splits(ws, r.id)]
+if not others:
+    st.caption(t("eval.compare_none"))
+else:
+    other = next(r for r in others if r.id == st.selectbox(t("eval.compare_with"), [r.id for r in others], key="cmp"))
+    compare_ui(p, load_predictions(ws, other.id, split), run.id, other.id)

@@ -1,5 +1,101 @@
-"""Predict page: arrives with its own issue; until then it says so."""
+"""Predict page: try the model on new photos (upload, camera, an example), or a whole zip or split at once."""
 
-from ui.common import coming_soon
+import streamlit as st
 
-coming_soon("nav.predict")
+from core.datasets.catalog import load_dataset, split_images
+from core.errors import LabelTuneError
+from core.evaluation.gradcam import DEFAULT_ALPHA
+from core.prediction.predict import DEFAULT_THRESHOLD, DEFAULT_TOP_K, predict_zip
+from ui.common import show_error, t, workspace
+from ui.models import predictor, run_picker_ui
+from ui.predict_views import batch_ui, result_ui
+
+IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
+EXAMPLES = 12  # test-split images offered as examples
+
+ws = workspace()
+st.header(t("predict.header"))
+run = run_picker_ui("predict_run")
+if run is None:
+    st.stop()
+try:
+    model = predictor(run.id)
+    descriptions = load_dataset(ws, run.dataset_name).descriptions
+except LabelTuneError as exc:
+    show_error(exc)
+    st.stop()
+a, b, c, d = st.columns(4)
+top_k = a.number_input(t("predict.top_k"), 1, len(run.classes), min(DEFAULT_TOP_K, len(run.classes)), key="top_k")
+threshold = b.slider(t("predict.threshold"), 0.0, 1.0, DEFAULT_THRESHOLD, 0.05, key="threshold")
+cam = c.toggle(t("eval.gradcam"), key="predict_cam", help=t("eval.gradcam_help"))
+alpha = d.slider(t("eval.opacity"), 0.0, 1.0, DEFAULT_ALPHA, 0.05, key="predict_alpha", disabled=not cam)
+
+
+def show(items: list[tuple[str, bytes]]) -> None:
+    for (_, data), result in zip(items, model.predict(items, int(top_k), threshold), strict=True):
+        st.divider()
+        result_ui(run.id, result, data, descriptions, cam, alpha)
+
+
+upload, camera, example, batch = st.tabs(
+    [t("predict.tab_upload"), t("predict.tab_camera"), t("predict.tab_example"), t("predict.tab_batch")]
+)
+with upload:
+    files = st.file_uploader(t("predict.upload"), type=IMAGE_TYPES, accept_multiple_files=True, key="images")
+    if files:
+        show([(f.name, f.getvalue()) for f in files])
+with camera:
+    shot = st.camera_input(t("predict.camera"), key="camera")
+    if shot is not None:
+        show([("camera.jpg", shot.getvalue())])
+with example:
+    examples = split_images(ws, run.dataset_name, "test", EXAMPLES)
+    if not examples:
+        st.info(t("predict.no_examples"))
+    else:
+        st.caption(t("predict.examples_help"))
+        by_id = {e.id: e for e in examples}
+        chosen = st.selectbox(t("predict.example"), list(by_id), format_func=lambda i: by_id[i].name, key="example")
+        record = by_id[chosen]
+        st.caption(t("predict.example_label", label=record.label))
+        show([(record.name, record.path.read_bytes())])
+with batch:
+    source = st.radio(
+        t("predict.batch_source"),
+        ["zip", "split"],
+        format_func=lambda s: t(f"predict.batch_{s}"),
+        key="batch_source",
+        horizontal=True,
+    )
+    if source == "zip":
+        archive = st.file_uploader(t("predict.batch_upload"), type=["zip"], key="batch_zip")
+        split = None
+    else:
+        archive = None
+        split = st.selectbox(
+            t("eval.split"), ["test", "val", "train"], format_func=lambda s: t(f"split.{s}"), key="batch_split"
+        )
+    if st.button(t("predict.run_batch"), type="primary", disabled=source == "zip" and archive is None, key="run_batch"):
+        bar = st.progress(0.0, text=t("predict.batch_progress", done=0))
+
+        total = 0  # unknown for a zip until it is read: the text counts up
+
+        def progress(done: int) -> None:
+            bar.progress(min(done / total, 1.0) if total else 0.0, text=t("predict.batch_progress", done=done))
+
+        try:
+            if archive is not None:
+                results = predict_zip(model, archive, archive.name, int(top_k), threshold, progress)
+            else:
+                records = split_images(ws, run.dataset_name, split)
+                total = len(records)
+                results = model.predict(
+                    [(r.name, r.path.read_bytes()) for r in records], int(top_k), threshold, progress
+                )
+        except LabelTuneError as exc:
+            show_error(exc)
+        else:
+            st.session_state["batch_results"] = results
+        bar.empty()
+    if st.session_state.get("batch_results"):
+        batch_ui(st.session_state["batch_results"])

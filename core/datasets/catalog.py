@@ -110,3 +110,45 @@ def sample_thumbnails(ws: Workspace, dataset_id: int, per_class: int = 8) -> dic
     for name, thumb in rows:
         out.setdefault(name, []).append(ws.path_of(thumb))
     return out
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    id: int
+    name: str  # the file's name in the archive it came from
+    path: Path  # the stored (normalised) image
+    thumb: Path
+    split: str | None
+    label: str | None
+
+
+def images_by_id(ws: Workspace, ids: list[int]) -> dict[int, ImageRecord]:
+    """The stored images with these ids (any dataset), for galleries and predictions."""
+    out: dict[int, ImageRecord] = {}
+    with ws.connect() as conn:
+        for start in range(0, len(ids), 500):  # SQLite's variable limit
+            chunk = [int(i) for i in ids[start : start + 500]]
+            rows = conn.execute(
+                "SELECT i.id, i.original_name, i.stored_path, i.thumb_path, i.split, c.name FROM images i"
+                f" LEFT JOIN classes c ON c.id = i.class_id WHERE i.id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+            for r in rows:
+                out[r[0]] = ImageRecord(r[0], r[1], ws.path_of(r[2]), ws.path_of(r[3]), r[4], r[5])
+    return out
+
+
+def split_images(ws: Workspace, dataset: str, split: str, limit: int | None = None) -> list[ImageRecord]:
+    """The labelled, active images of one split of ``dataset``, in import order."""
+    summary = load_dataset(ws, dataset)
+    with ws.connect() as conn:
+        ids = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM images WHERE dataset_id = ? AND split = ? AND status = 'active'"
+                " AND class_id IS NOT NULL ORDER BY id LIMIT ?",
+                (summary.id, split, -1 if limit is None else limit),
+            )
+        ]
+    found = images_by_id(ws, ids)
+    return [found[i] for i in ids]

@@ -110,7 +110,7 @@ def _load_error(text: str) -> dict[str, Any] | str | None:
     return value if isinstance(value, dict) else None
 
 
-def _pid_alive(pid: int | None) -> bool:
+def pid_alive(pid: int | None) -> bool:
     if not pid:
         return False
     try:
@@ -134,7 +134,7 @@ def get_run(ws: Workspace, run_id: str) -> Run:
     if row is None:
         raise TrainingError("err.run_unknown", run=run_id)
     run = _row_to_run(row)
-    if run.status in LIVE and run.pid and not _pid_alive(run.pid):
+    if run.status in LIVE and run.pid and not pid_alive(run.pid):
         # The worker died without saying so (killed, machine restarted): the run can be resumed.
         update_run(ws, run_id, status="interrupted", error=stored("err.worker_died"))
         return get_run(ws, run_id)
@@ -229,3 +229,8 @@ def write_json_atomic(path: Path, value: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(value, ensure_ascii=False, indent=2), encoding="utf-8")
     os.replace(tmp, path)
+
+
+def model_runs(ws: Workspace, dataset_name: str | None = None) -> list[Run]:
+    """Runs that ended with a saved model (completed or stopped), newest first: what Evaluate and Predict offer."""
+    return [r for r in list_runs(ws, dataset_name) if r.status in ("completed", "stopped") and r.model_path]

@@ -107,21 +107,13 @@ def test_train_flags_come_from_the_config_fields(capsys):
 
 @pytest.mark.slow
 def test_evaluate_and_predict_verbs(tmp_path):
-    from core.datasets.ingest import import_archive
     from core.evaluation.predictions import predictions_path
     from core.store.workspace import Workspace
-    from core.training.config import TrainConfig
-    from core.training.engine import train
-    from tests.builders import separable
+    from tests.builders import separable, trained_colour_run
 
     colours = {"红": (200, 60, 60), "蓝": (60, 60, 200)}
     ws = Workspace.open(tmp_path / "ws")
-    import_archive(ws, make_zip(tmp_path / "c.zip", separable(colours, 12)), name="colours")
-    config = TrainConfig(
-        dataset="colours", backbone="vgg16", weights="none", image_size=32, batch_size=8, head_epochs=5,
-        fine_tune_epochs=0, lr=0.01, augment="none",
-    )  # fmt: skip
-    run = train(ws, config)
+    run = trained_colour_run(ws, tmp_path, colours, 12, "colours", head_epochs=5)
     assert run.final["val_accuracy"] == 1.0, run.final
     predictions_path(ws, run.id).unlink()  # as for a run saved before predictions were stored
     common = ["--workspace", str(ws.root), "--json"]

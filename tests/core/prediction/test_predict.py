@@ -8,16 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.datasets.ingest import import_archive
 from core.errors import DatasetRejected, PredictionError
 from core.prediction.models import load_run_model, run_model_path
 from core.prediction.predict import Predictor, model_pixels, predict_zip, to_csv
 from core.store.workspace import Workspace
 from core.training import runs
-from core.training.config import TrainConfig
-from core.training.engine import train
 from core.training.pipeline import Split, load_training_data, make_dataset
-from tests.builders import image_bytes, make_zip, separable
+from tests.builders import image_bytes, make_zip, separable, trained_colour_run
 from tests.core.datasets.test_odd_archives import png_header_only
 
 pytestmark = pytest.mark.slow  # trains a tiny model
@@ -29,20 +26,8 @@ COLOURS = {"红": (200, 60, 60), "蓝": (60, 60, 200)}
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("predict")
     ws = Workspace.open(root / "ws")
-    import_archive(ws, make_zip(root / "c.zip", separable(COLOURS, 12)), name="colours")
-    config = TrainConfig(
-        dataset="colours",
-        backbone="vgg16",  # learns colours from scratch in a few steps (tests/core/training/test_engine.py)
-        weights="none",
-        image_size=32,
-        batch_size=8,
-        head_epochs=4,
-        fine_tune_epochs=0,
-        lr=0.01,
-        augment="none",
-    )
-    run = train(ws, config)
-    assert run.status == "completed" and run.final["val_accuracy"] == 1.0, (run.error, run.final)
+    run = trained_colour_run(ws, root, COLOURS, 12, "colours")
+    assert run.final["val_accuracy"] == 1.0, run.final
     return ws, run, Predictor.for_run(ws, run.id)
 
 

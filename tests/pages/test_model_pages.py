@@ -1,0 +1,113 @@
+"""The Evaluate and Predict pages, driven through their widgets against a real tiny trained run."""
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.evaluation.predictions import stored_splits
+from core.i18n import tr
+from core.store.workspace import Workspace
+from tests.builders import make_zip, separable, trained_colour_run
+
+pytestmark = pytest.mark.slow  # trains a tiny model and loads it in the app
+
+ROOT = Path(__file__).resolve().parents[2]
+COLOURS = {"红": (200, 60, 60), "蓝": (60, 60, 200), "绿": (60, 200, 60)}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("model_pages")
+    ws = Workspace.open(root / "ws")
+    return ws, trained_colour_run(ws, root, COLOURS, 14, "颜色")
+
+
+@pytest.fixture
+def home(trained, monkeypatch):
+    ws, run = trained
+    monkeypatch.setenv("LABELTUNE_HOME", str(ws.root))
+    monkeypatch.chdir(ROOT)
+    return ws, run
+
+
+def page(path: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    at.run()
+    at.switch_page(path).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_evaluate_shows_metrics_confusion_top_losses_and_gradcam(home):
+    ws, run = home
+    at = page("pages/evaluate.py")
+    assert at.selectbox(key="eval_run").value == run.id and at.radio(key="eval_split").value == "test"
+    labels = [m.label for m in at.metric]
+    assert tr("metric.accuracy", "en") in labels and tr("metric.macro_f1", "en") in labels
+    assert tr("eval.per_class", "en") in [s.value for s in at.subheader]
+    table = at.dataframe[0].value
+    assert list(table[tr("eval.col_class", "en")]) == run.classes
+    at.toggle(key="normalise").set_value(True).run()
+    at.selectbox(key="cell_true").set_value(1)
+    at.selectbox(key="cell_pred").set_value(1).run()
+    caption = next(c.value for c in at.caption if "predicted as" in c.value)
+    name = run.classes[1]
+    assert caption.split(" ")[0].isdigit() and f"{name} predicted as {name}" in caption
+    at.toggle(key="cell_cam").set_value(True).run()  # Grad-CAM on that cell's images: loads the model
+    assert not at.exception, [e.value for e in at.exception]
+    assert tr("eval.calibration", "en") in [s.value for s in at.subheader]
+    assert any("Expected calibration error" in c.value for c in at.caption)
+
+
+def test_evaluate_computes_missing_predictions_in_the_background(home):
+    ws, run = home
+    at = page("pages/evaluate.py")
+    at.radio(key="eval_split").set_value("train").run()
+    assert at.info[0].value.startswith(tr("eval.no_predictions", "en", split="train")[:20])
+    at.button(key="compute_predictions").click().run()
+    deadline = time.monotonic() + 120
+    while "train" not in stored_splits(ws, run.id) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert "train" in stored_splits(ws, run.id)
+    at.run()
+    assert not at.exception and tr("metric.accuracy", "en") in [m.label for m in at.metric]
+
+
+def test_predict_an_upload_a_corrupt_file_and_a_batch_zip(home, tmp_path):
+    ws, run = home
+    at = page("pages/predict.py")
+    images = dict(separable(COLOURS, 16))
+    at.file_uploader(key="images").set_value(
+        [("red.png", images["红/15.png"], "image/png"), ("broken.jpg", b"not an image", "image/jpeg")]
+    ).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.markdown[0].value.startswith("**红**")
+    assert "broken.jpg" in at.error[0].value
+    assert len(at.get("plotly_chart")) >= 1
+    at.slider(key="threshold").set_value(1.0).run()
+    assert tr("predict.not_sure", "en", p=0.5)[:10] in at.warning[0].value
+    batch = make_zip(tmp_path / "batch.zip", [("a.png", images["蓝/15.png"]), ("b.txt", b"x")]).read_bytes()
+    at.radio(key="batch_source").set_value("zip").run()
+    at.file_uploader(key="batch_zip").set_value(("batch.zip", batch, "application/zip")).run()
+    at.button(key="run_batch").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[0].value
+    assert list(table[tr("predict.col_file", "en")]) == ["a.png", "b.txt"]
+    assert table[tr("predict.col_top1", "en")][0] == "蓝"
+    assert at.get("download_button")
+
+
+def test_predict_an_example_from_the_test_split_and_a_whole_split(home):
+    ws, run = home
+    at = page("pages/predict.py")
+    assert at.selectbox(key="example").value is not None
+    assert any(c.value.startswith("Its label in the dataset") for c in at.caption)
+    at.radio(key="batch_source").set_value("split").run()
+    at.selectbox(key="batch_split").set_value("val").run()
+    at.button(key="run_batch").click().run()
+    assert not at.exception
+    from core.training.pipeline import load_training_data
+
+    assert len(at.dataframe[0].value) == len(load_training_data(ws, "颜色").val)

@@ -1,0 +1,57 @@
+"""Choosing a run with a saved model, and loading that model once per run (Evaluate and Predict)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from core.prediction.models import run_model_path
+from core.prediction.predict import Predictor
+from core.store.workspace import Workspace
+from core.training import runs
+from ui.common import t, workspace
+
+
+def run_label(run: runs.Run) -> str:
+    return t(
+        "eval.run_option",
+        run=run.id,
+        dataset=run.dataset_name,
+        backbone=run.config.get("backbone", "?"),
+        date=run.created_at[:16].replace("T", " "),
+    )
+
+
+def run_picker_ui(key: str, label_key: str = "eval.run", choices: list[runs.Run] | None = None) -> runs.Run | None:
+    """A selectbox of the runs with a saved model, newest first; None (with what to do) when there is none."""
+    choices = runs.model_runs(workspace()) if choices is None else choices
+    if not choices:
+        st.info(t("eval.no_runs"))
+        st.page_link("pages/train.py", label=t("nav.train"), icon="🏋️")
+        return None
+    by_id = {r.id: r for r in choices}
+    chosen = st.selectbox(t(label_key), list(by_id), format_func=lambda i: run_label(by_id[i]), key=key)
+    return by_id[chosen]
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _predictor(root: str, run_id: str, stamp: float) -> Predictor:
+    """Loaded once per run and model file version, then shared by every rerun and session."""
+    return Predictor.for_run(Workspace.open(root), run_id)
+
+
+def predictor(run_id: str) -> Predictor:
+    """The run's model (safe mode, from its own folder), with a spinner the first time."""
+    ws = workspace()
+    path = run_model_path(ws, run_id)
+    with st.spinner(t("predict.loading_model")):
+        return _predictor(str(ws.root), run_id, path.stat().st_mtime)
+
+
+def gradcam_image(run_id: str, pixels: Any, class_index: int, alpha: float) -> Any:
+    """The Grad-CAM overlay of model-input ``pixels`` for ``class_index``."""
+    from core.evaluation.gradcam import gradcam, overlay
+
+    cam, _ = gradcam(predictor(run_id).model, pixels, class_index)
+    return overlay(pixels, cam, alpha)

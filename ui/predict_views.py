@@ -1,0 +1,85 @@
+"""The Predict page's parts: one image's result (top-k chart, description, not-sure flag, Grad-CAM) and
+the batch result (table, CSV, summary chart)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.i18n import render
+from core.prediction.predict import Prediction, to_csv
+from ui.common import lang, t
+from ui.models import gradcam_image, predictor
+
+
+def topk_chart(result: Prediction, key: str) -> None:
+    labels = [label for label, _ in result.top][::-1]
+    values = [p for _, p in result.top][::-1]
+    fig = go.Figure(go.Bar(x=values, y=labels, orientation="h", text=[f"{v:.1%}" for v in values]))
+    fig.update_layout(
+        height=60 + 34 * len(labels),
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        xaxis_range=[0, 1],
+        xaxis_tickformat=".0%",
+    )
+    st.plotly_chart(fig, key=key)
+
+
+def result_ui(
+    run_id: str, result: Prediction, data: bytes, descriptions: dict[str, str], cam: bool, alpha: float
+) -> None:
+    """One image: the picture (or its Grad-CAM overlay), the top-k bars, the top class's description."""
+    if result.error:
+        st.error(render(result.error, lang()), icon="⚠️")
+        return
+    left, right = st.columns([1, 2])
+    top_label, top_p = result.top[0]
+    if cam:
+        model = predictor(run_id)
+        pixels = model.pixels(data, result.image)
+        left.image(
+            gradcam_image(run_id, pixels, model.classes.index(top_label), alpha), caption=t("predict.cam_caption")
+        )
+    else:
+        left.image(data, caption=result.image)
+    with right:
+        st.markdown(t("predict.top", label=top_label, p=top_p))
+        if descriptions.get(top_label):
+            st.caption(t("predict.description", text=descriptions[top_label]))
+        if result.not_sure:
+            st.warning(t("predict.not_sure", p=top_p), icon="🤔")
+        topk_chart(result, key=f"topk_{result.image}")
+
+
+def batch_ui(results: list[Prediction]) -> None:
+    """The table, a CSV download and a chart of how many images each class got."""
+    rows = [
+        {
+            t("predict.col_file"): r.image,
+            t("predict.col_top1"): r.top[0][0] if r.top else "",
+            t("predict.col_probability"): round(r.top[0][1], 4) if r.top else None,
+            t("predict.col_topk"): "; ".join(f"{label} {p:.2f}" for label, p in r.top),
+            t("predict.col_not_sure"): r.not_sure,
+            t("predict.col_error"): render(r.error, lang()) if r.error else "",
+        }
+        for r in results
+    ]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="batch_table")
+    st.download_button(
+        t("predict.download_csv"),
+        to_csv(results, lang()).encode("utf-8-sig"),  # with BOM: Excel opens Chinese names correctly
+        file_name="predictions.csv",
+        mime="text/csv",
+        key="download_csv",
+    )
+    counts = Counter(r.top[0][0] for r in results if r.top)
+    if counts:
+        fig = go.Figure(go.Bar(x=list(counts), y=list(counts.values())))
+        fig.update_layout(height=280, margin={"l": 0, "r": 0, "t": 30, "b": 0}, title=t("predict.summary"))
+        st.plotly_chart(fig, key="batch_summary")
+    failed = sum(1 for r in results if r.error)
+    unsure = sum(1 for r in results if r.not_sure)
+    st.caption(t("predict.batch_counts", total=len(results), failed=failed, unsure=unsure))
