@@ -51,12 +51,14 @@ true, predicted = confusion_ui(p, normalise)
 alpha = st.slider(t("eval.opacity"), 0.0, 1.0, DEFAULT_ALPHA, 0.05, key="eval_alpha")
 cell = [int(i) for i in metrics.cell_images(p, true, predicted)[:24]]
 st.caption(t("eval.cell_images", count=len(cell), true=p.classes[true], predicted=p.classes[predicted]))
-gallery_ui(run.id, cell, [str(i) for i in cell], [predicted] * len(cell), "cell", alpha)
+gallery_ui(run.id, cell, None, [predicted] * len(cell), "cell", alpha)
 
 st.subheader(t("eval.top_losses"))
 st.caption(t("eval.top_losses_help"))
 losses = metrics.top_losses(p)
-captions = [t("eval.loss_caption", true=x.true, predicted=x.predicted, p=x.probability) for x in losses]
+captions = [
+    t("eval.loss_caption", true=x.true, pt=x.true_probability, predicted=x.predicted, p=x.probability) for x in losses
+]
 gallery_ui(
     run.id, [x.image_id for x in losses], captions, [p.classes.index(x.predicted) for x in losses], "loss", alpha
 )

@@ -73,7 +73,7 @@ def class_table_ui(p: SplitPredictions, descriptions: dict[str, str]) -> None:
         ]
     )
     worst = fair["worst"] if fair else None
-    styled = frame.style.apply(
+    styled = frame.style.format(precision=3).apply(
         lambda row: ["background-color: #fde2e1" if row.iloc[0] == worst else "" for _ in row], axis=1
     )
     st.dataframe(styled, hide_index=True, key="class_metrics")
@@ -117,18 +117,22 @@ def confusion_ui(p: SplitPredictions, normalise: bool) -> tuple[int, int]:
     return true, predicted
 
 
-def gallery_ui(run_id: str, ids: list[int], captions: list[str], classes: list[int], key: str, alpha: float) -> None:
-    """Thumbnails with captions; with Grad-CAM on, the model's view with its heatmap for the given class."""
+def gallery_ui(
+    run_id: str, ids: list[int], captions: list[str] | None, classes: list[int], key: str, alpha: float
+) -> None:
+    """Thumbnails with captions (default: the file names); with Grad-CAM on, the model's view with its
+    heatmap for the given class."""
     if not ids:
         st.caption(t("eval.no_images"))
         return
     records = images_by_id(workspace(), ids)
     cam = st.toggle(t("eval.gradcam"), key=f"{key}_cam", help=t("eval.gradcam_help"))
     columns = st.columns(GALLERY_COLUMNS)
-    for i, (image_id, caption, cls) in enumerate(zip(ids, captions, classes, strict=True)):
+    for i, (image_id, caption, cls) in enumerate(zip(ids, captions or [None] * len(ids), classes, strict=True)):
         record = records.get(image_id)
         if record is None:
             continue
+        caption = caption or record.name.rsplit("/", 1)[-1]
         if cam:
             pixels = predictor(run_id).pixels(record.path.read_bytes(), record.name)
             columns[i % GALLERY_COLUMNS].image(gradcam_image(run_id, pixels, cls, alpha), caption=caption)

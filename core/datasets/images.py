@@ -167,11 +167,33 @@ def decode_rgb(data: bytes, name: str, max_pixels: int = MAX_IMAGE_PIXELS) -> tu
         raise ImageRejected("err.image_corrupt", name=name, reason=str(exc)) from exc
 
 
-def normalise_image(data: bytes, name: str, max_pixels: int = MAX_IMAGE_PIXELS) -> NormalisedImage:
-    """Decode, orient and convert one image; see the module docstring for the stored form."""
+def _kept_as_is(img: Image.Image, orientation: int) -> bool:
+    """An upright 8-bit RGB JPEG is stored as its own bytes: nothing to convert, nothing lost."""
+    return img.format == "JPEG" and img.mode == "RGB" and orientation == 1
+
+
+def stored_as_is(data: bytes, name: str, max_pixels: int = MAX_IMAGE_PIXELS) -> bool:
+    """Whether :func:`normalise_image` would keep ``data`` unchanged, from the header alone (no decode).
+    Prediction uses it to skip Pillow's full decode: the model's decode then reads these very bytes,
+    as training reads the stored file, and reports a corrupt body itself."""
+    size = header_size(data)
+    if size is not None and size[0] * size[1] > max_pixels:
+        raise _too_many_pixels(name, size[0], size[1], max_pixels)
+    try:
+        img = Image.open(io.BytesIO(data), formats=("JPEG",))
+        return _kept_as_is(img, img.getexif().get(EXIF_ORIENTATION, 1) or 1)
+    except PILLOW_ERRORS:
+        return False
+
+
+def normalise_image(
+    data: bytes, name: str, max_pixels: int = MAX_IMAGE_PIXELS, thumbnail: bool = True
+) -> NormalisedImage:
+    """Decode, orient and convert one image; see the module docstring for the stored form.
+    ``thumbnail=False`` (prediction) skips the thumbnail, leaving ``b""``."""
     img, rgb, orientation = decode_rgb(data, name, max_pixels)
     source_format = img.format or ""
-    if source_format == "JPEG" and img.mode == "RGB" and orientation == 1:
+    if _kept_as_is(img, orientation):
         stored, extension = data, "jpg"
     else:
         buf = io.BytesIO()
@@ -183,5 +205,5 @@ def normalise_image(data: bytes, name: str, max_pixels: int = MAX_IMAGE_PIXELS) 
         width=rgb.width,
         height=rgb.height,
         source_format=source_format,
-        thumbnail=make_thumbnail(rgb),
+        thumbnail=make_thumbnail(rgb) if thumbnail else b"",
     )

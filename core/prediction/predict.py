@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 import numpy as np
 
 from core.datasets.archive import IngestLimits, open_zip, read_entry, scan_archive
-from core.datasets.images import IMAGE_EXTENSIONS, normalise_image
-from core.errors import LabelTuneError
+from core.datasets.images import IMAGE_EXTENSIONS, normalise_image, stored_as_is
+from core.errors import ImageRejected, LabelTuneError
 from core.i18n import render, stored
 from core.store.workspace import Workspace
 from core.training import runs
@@ -31,6 +33,8 @@ DEFAULT_THRESHOLD = 0.5
 DEFAULT_TOP_K = 3
 # Images per forward pass in batch prediction.
 BATCH = 32
+# Threads decoding images while the model runs: one per core.
+PREPARE_THREADS = max(1, os.cpu_count() or 1)
 
 
 @dataclass
@@ -51,11 +55,22 @@ class Prediction:
         }
 
 
+def stored_bytes(data: bytes, name: str) -> bytes:
+    """What import would store for these bytes: an upright RGB JPEG as it is (checked from its header;
+    the training decode then reads the very bytes the stored file would hold), anything else normalised."""
+    return data if stored_as_is(data, name) else normalise_image(data, name, thumbnail=False).data
+
+
 def model_pixels(data: bytes, name: str, size: int, resize: str) -> np.ndarray:
     """The model input of an image given as file bytes: normalised as at import, decoded as in training."""
+    import tensorflow as tf
+
     from core.training.pipeline import pixels_from_bytes
 
-    return pixels_from_bytes(normalise_image(data, name).data, size, resize)
+    try:
+        return pixels_from_bytes(stored_bytes(data, name), size, resize)
+    except tf.errors.InvalidArgumentError as exc:  # a JPEG whose body is broken
+        raise ImageRejected("err.image_corrupt", name=name, reason=exc.message[:200]) from exc
 
 
 class Predictor:
@@ -63,6 +78,7 @@ class Predictor:
 
     def __init__(self, model: Any, classes: list[str], size: int, resize: str) -> None:
         self.model, self.classes, self.size, self.resize = model, classes, size, resize
+        self._decode: Any = None  # the compiled batch decode, made on first use
 
     @classmethod
     def for_run(cls, ws: Workspace, run_id: str, model: Any = None) -> Predictor:
@@ -76,12 +92,43 @@ class Predictor:
         return model_pixels(data, name, self.size, self.resize)
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model(batch.astype(np.float32), training=False), dtype=np.float32)
+        """The model on a batch, through Keras' compiled predict step (one trace, reused): several times
+        faster than calling the model eagerly, and the same arithmetic."""
+        return np.asarray(self.model.predict_on_batch(batch.astype(np.float32)), dtype=np.float32)
 
     def result(self, name: str, probs: np.ndarray, top_k: int, threshold: float) -> Prediction:
         order = np.argsort(-probs, kind="stable")[: max(1, top_k)]
         top = [(self.classes[i], float(probs[i])) for i in order]
         return Prediction(name, top, not_sure=top[0][1] < threshold, probs=probs)
+
+    def _prepare(self, name: str, data: bytes) -> bytes | dict[str, Any]:
+        try:
+            return stored_bytes(data, name)
+        except LabelTuneError as exc:
+            return exc.stored()
+
+    def _decode_batch(self, stored: list[bytes], names: list[str]) -> list[np.ndarray | dict[str, Any]]:
+        """The training decode of a batch, as one compiled graph (no Python per image); if a body is
+        broken, image by image to tell which."""
+        import tensorflow as tf
+
+        if self._decode is None:
+            from core.training.pipeline import load_pixels
+
+            self._decode = tf.function(
+                lambda b: tf.map_fn(lambda x: load_pixels(x, self.size, self.resize), b, fn_output_signature=tf.uint8),
+                reduce_retracing=True,
+            )
+        try:
+            return list(self._decode(tf.constant(stored)).numpy())
+        except tf.errors.InvalidArgumentError:
+            out: list[np.ndarray | dict[str, Any]] = []
+            for data, name in zip(stored, names, strict=True):
+                try:
+                    out.append(model_pixels(data, name, self.size, self.resize))
+                except ImageRejected as exc:
+                    out.append(exc.stored())
+            return out
 
     def predict(
         self,
@@ -90,29 +137,51 @@ class Predictor:
         threshold: float = DEFAULT_THRESHOLD,
         progress: Callable[[int], None] | None = None,
     ) -> list[Prediction]:
-        """Classify ``(name, bytes)`` items in batches; a bad item gets an error result."""
+        """Classify ``(name, bytes)`` items in batches; a bad item gets an error result.
+
+        Images are checked and normalised on a thread pool, one batch ahead (Pillow releases the GIL),
+        then each batch is decoded by one compiled graph and classified."""
         out: list[Prediction] = []
-        pending: list[tuple[int, np.ndarray]] = []
 
-        def flush() -> None:
-            if pending:
-                probs = self.probabilities(np.stack([px for _, px in pending]))
-                for (slot, _), row in zip(pending, probs, strict=True):
-                    out[slot] = self.result(out[slot].image, row, top_k, threshold)
-                pending.clear()
-
-        for name, data in items:
-            out.append(Prediction(name))
-            try:
-                pending.append((len(out) - 1, self.pixels(data, name)))
-            except LabelTuneError as exc:
-                out[-1].error = exc.stored()
-            if len(pending) >= BATCH:
-                flush()
+        def finish(names: list[str], futures: list[Future]) -> None:
+            prepared = [f.result() for f in futures]
+            good = [i for i, b in enumerate(prepared) if isinstance(b, bytes)]
+            if good:
+                decoded = self._decode_batch([prepared[i] for i in good], [names[i] for i in good])
+                for i, px in zip(good, decoded, strict=True):
+                    prepared[i] = px
+            ok = [i for i, px in enumerate(prepared) if isinstance(px, np.ndarray)]
+            probs = self.probabilities(np.stack([prepared[i] for i in ok])) if ok else []
+            rows = dict(zip(ok, probs, strict=True))
+            for i, name in enumerate(names):
+                if i in rows:
+                    out.append(self.result(name, rows[i], top_k, threshold))
+                else:
+                    out.append(Prediction(name, error=prepared[i]))
             if progress:
                 progress(len(out))
-        flush()
+
+        with ThreadPoolExecutor(max_workers=PREPARE_THREADS, thread_name_prefix="labeltune-predict") as pool:
+            previous = None
+            for chunk in _chunks(items, BATCH):
+                current = ([n for n, _ in chunk], [pool.submit(self._prepare, n, d) for n, d in chunk])
+                if previous:
+                    finish(*previous)
+                previous = current
+            if previous:
+                finish(*previous)
         return out
+
+
+def _chunks(items: Iterable[tuple[str, bytes]], size: int) -> Iterator[list[tuple[str, bytes]]]:
+    chunk: list[tuple[str, bytes]] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def zip_images(

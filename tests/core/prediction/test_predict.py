@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.errors import DatasetRejected, PredictionError
+from core.errors import DatasetRejected, ImageRejected, PredictionError
 from core.prediction.models import load_run_model, run_model_path
 from core.prediction.predict import Predictor, model_pixels, predict_zip, to_csv
 from core.store.workspace import Workspace
@@ -48,6 +48,20 @@ def test_an_upload_gets_exactly_the_pixels_training_used(trained, tmp_path):
     original = next(d for _, d in separable(COLOURS, 12) if hashlib.sha256(d).hexdigest() in path)
     np.testing.assert_array_equal(model_pixels(original, "up.png", 32, "crop").astype(np.float32), trained_pixels)
     np.testing.assert_array_equal(model_pixels(stored, "stored.png", 32, "crop").astype(np.float32), trained_pixels)
+
+
+def test_the_jpeg_fast_path_gives_the_normalised_pixels_and_catches_a_broken_body():
+    from core.datasets.images import normalise_image, stored_as_is
+    from core.training.pipeline import pixels_from_bytes
+    from tests.builders import jpeg
+
+    photo = jpeg((120, 80, 40), size=(90, 70))
+    assert stored_as_is(photo, "p.jpg") and not stored_as_is(solid((1, 2, 3)), "p.png")
+    full = pixels_from_bytes(normalise_image(photo, "p.jpg").data, 32, "crop")
+    np.testing.assert_array_equal(model_pixels(photo, "p.jpg", 32, "crop"), full)
+    with pytest.raises(ImageRejected) as caught:
+        model_pixels(photo[: len(photo) // 2], "half.jpg", 32, "crop")  # header intact, body cut
+    assert "half.jpg" in caught.value.message("en")
 
 
 def test_top_k_probabilities_and_the_not_sure_flag(trained):
