@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 from typing import Any
 
@@ -24,6 +25,22 @@ def add_dataset_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
 
     p = verbs.add_parser("datasets", parents=[common], help="list datasets")
     p.set_defaults(handler=cmd_datasets)
+
+    p = verbs.add_parser("classes", parents=[common], help="a dataset's classes: counts per split, descriptions")
+    p.add_argument("dataset")
+    p.set_defaults(handler=cmd_classes)
+
+    p = verbs.add_parser("relabel", parents=[common], help="change labels: one image, or many from a CSV")
+    p.add_argument("dataset")
+    p.add_argument("--image", type=int, action="append", help="an image id (repeatable)")
+    p.add_argument("--to", help="the class (new classes are created); empty: unlabeled")
+    p.add_argument("--from-csv", help="a CSV with columns image (id) and label, for labels made elsewhere")
+    p.set_defaults(handler=cmd_relabel)
+
+    p = verbs.add_parser("export-dataset", parents=[common], help="a zip of the dataset that import accepts again")
+    p.add_argument("dataset")
+    p.add_argument("--out", required=True, help="the .zip to write")
+    p.set_defaults(handler=cmd_export_dataset)
 
 
 class _Progress:
@@ -91,3 +108,56 @@ def cmd_datasets(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
         for d in datasets:
             print(f"{d['name']}\t{d['images']} images\t{len(d['classes'])} classes\t{d['created_at']}")
     return {"workspace": str(ws.root), "datasets": datasets}
+
+
+def cmd_classes(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
+    from core.datasets.catalog import load_dataset
+
+    summary = load_dataset(ws, args.dataset)
+    classes = [
+        {
+            "name": name,
+            "images": summary.classes[name],
+            **summary.by_split[name],
+            "description": summary.descriptions[name],
+        }
+        for name in summary.classes
+    ]
+    if not args.json:
+        for c in classes:
+            print(f"{c['name']}\t{c['train']}/{c['val']}/{c['test']}\t{c['description']}")
+    return {"dataset": args.dataset, "version": summary.version, "unlabeled": summary.unlabeled, "classes": classes}
+
+
+def cmd_relabel(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
+    from core.datasets.editing import relabel
+    from core.errors import DatasetError
+
+    groups: dict[str | None, list[int]] = {}
+    if args.from_csv:
+        with open(args.from_csv, encoding="utf-8-sig", newline="") as fh:
+            for row in csv.DictReader(fh):
+                try:
+                    groups.setdefault(row["label"].strip() or None, []).append(int(row["image"]))
+                except (KeyError, ValueError) as exc:
+                    raise DatasetError("err.relabel_csv", file=args.from_csv, row=str(row)[:80]) from exc
+    if args.image:
+        groups.setdefault(args.to.strip() if args.to else None, []).extend(args.image)
+    if not groups:
+        raise DatasetError("err.relabel_nothing")
+    version = 0
+    for label, ids in groups.items():
+        version = relabel(ws, args.dataset, ids, label)
+    changed = sum(len(ids) for ids in groups.values())
+    if not args.json:
+        print(tr("cli.relabelled", cli_language(), count=changed, dataset=args.dataset, version=version))
+    return {"dataset": args.dataset, "images": changed, "version": version}
+
+
+def cmd_export_dataset(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
+    from core.datasets.export_zip import export_dataset
+
+    counts = export_dataset(ws, args.dataset, args.out)
+    if not args.json:
+        print(tr("cli.exported", cli_language(), dataset=args.dataset, out=args.out, **counts))
+    return {"dataset": args.dataset, "out": str(args.out), **counts}

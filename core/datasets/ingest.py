@@ -295,7 +295,7 @@ def _commit(
                 class_ids[class_name] = cur.lastrowid
             conn.executemany(
                 "INSERT INTO images (dataset_id, content_hash, stored_path, thumb_path, original_name, width, height,"
-                " split, class_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " split, class_id, attributes_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         dataset_id,
@@ -307,6 +307,7 @@ def _commit(
                         s.height,
                         split_value,
                         class_ids.get(label) if label else None,
+                        quality.dumps(s.planned.attributes),
                     )
                     for s, label, split_value in zip(stored, labels, splits, strict=True)
                 ],

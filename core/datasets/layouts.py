@@ -66,6 +66,7 @@ class Planned:
     entry: Entry
     label: str | None
     split: str | None
+    attributes: dict[str, str] = field(default_factory=dict)  # a manifest's other columns (camera, site, ...)
 
 
 @dataclass
@@ -228,7 +229,9 @@ def _manifest_plan(
         split = SPLIT_ALIASES.get(split_value)
         if split_value and split is None:
             skipped.append(Skipped(where, "skip.manifest_split", {"value": cells[split_col]}))
-        assigned[found.path] = Planned(found, cells[label_col] or None, split)
+        used = {file_col, label_col, split_col}
+        attributes = {header[i]: cells[i] for i in range(len(header)) if i not in used and cells[i]}
+        assigned[found.path] = Planned(found, cells[label_col] or None, split, attributes)
     planned = [assigned.get(e.path) or Planned(e, None, None) for e in images]
     return planned, skipped
 

@@ -119,6 +119,22 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX run_metrics_run ON run_metrics (run_id, kind, id)
         """,
     ),
+    (
+        3,
+        """
+        CREATE TABLE change_log (
+            id INTEGER PRIMARY KEY,
+            dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+            version INTEGER NOT NULL,
+            action TEXT NOT NULL,
+            params_json TEXT NOT NULL,
+            images INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX change_log_dataset ON change_log (dataset_id, id);
+        ALTER TABLE images ADD COLUMN attributes_json TEXT NOT NULL DEFAULT '{}'
+        """,
+    ),
 )
 
 

@@ -111,3 +111,29 @@ def test_predict_an_example_from_the_test_split_and_a_whole_split(home):
     from core.training.pipeline import load_training_data
 
     assert len(at.dataframe[0].value) == len(load_training_data(ws, "颜色").val)
+
+
+def test_evaluate_shows_its_figures_without_loading_tensorflow(home):
+    """The metrics come from stored predictions: a fresh interpreter renders the page and never imports TF."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    ws, run = home
+    script = textwrap.dedent(
+        """
+        import sys
+        from streamlit.testing.v1 import AppTest
+        at = AppTest.from_file("streamlit_app.py", default_timeout=60).run()
+        at.switch_page("pages/evaluate.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert at.metric, "no figures shown"
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras"))
+        print("HEAVY", heavy[:5])
+        sys.exit(1 if heavy else 0)
+        """
+    )
+    env = {**os.environ, "LABELTUNE_HOME": str(ws.root)}
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]

@@ -1,0 +1,222 @@
+"""Changing a dataset after import: labels, splits, exclusions, classes and their descriptions (标签说明).
+
+Every change is one write transaction (``BEGIN IMMEDIATE``: concurrent editors queue, none loses an
+update), bumps the dataset's version (runs record the version they trained on, the feature cache
+keys on it) and appends to the change log: what changed, how many images, when.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from core.datasets.splits import SPLITS, SplitConfig
+from core.errors import DatasetError
+from core.store.workspace import Workspace, utc_now
+
+# Characters of a class name, after trimming: room for a descriptive Chinese or English name.
+MAX_CLASS_NAME = 100
+# Image ids per SQL statement (SQLite's limit on bound variables is 32,766 in current builds).
+ID_CHUNK = 900
+
+
+@dataclass(frozen=True)
+class Change:
+    version: int
+    action: str
+    params: dict[str, Any]
+    images: int
+    created_at: str
+
+
+@contextmanager
+def _edit(ws: Workspace, dataset: str) -> Iterator[tuple[sqlite3.Connection, int]]:
+    """A write transaction on ``dataset``: yields the connection and the dataset id."""
+    with ws.connect() as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        row = conn.execute("SELECT id FROM datasets WHERE name = ?", (dataset,)).fetchone()
+        if row is None:
+            raise DatasetError("err.dataset_unknown", name=dataset, known="-")
+        yield conn, row[0]
+
+
+def _log(conn: sqlite3.Connection, dataset_id: int, action: str, images: int, **params: Any) -> int:
+    """Bump the version and record the change; returns the new version."""
+    conn.execute("UPDATE datasets SET version = version + 1 WHERE id = ?", (dataset_id,))
+    version = conn.execute("SELECT version FROM datasets WHERE id = ?", (dataset_id,)).fetchone()[0]
+    conn.execute(
+        "INSERT INTO change_log (dataset_id, version, action, params_json, images, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (dataset_id, version, action, json.dumps(params, ensure_ascii=False), images, utc_now()),
+    )
+    return version
+
+
+def _clean_name(name: str) -> str:
+    cleaned = unicodedata.normalize("NFC", name or "").strip()
+    if not cleaned or len(cleaned) > MAX_CLASS_NAME:
+        raise DatasetError("err.class_name", name=cleaned[:20], limit=MAX_CLASS_NAME)
+    if any(unicodedata.category(ch).startswith("C") for ch in cleaned) or "/" in cleaned or "\\" in cleaned:
+        raise DatasetError("err.class_name", name=cleaned, limit=MAX_CLASS_NAME)
+    return cleaned
+
+
+def _class_id(conn: sqlite3.Connection, dataset_id: int, name: str, create: bool = False) -> int:
+    row = conn.execute("SELECT id FROM classes WHERE dataset_id = ? AND name = ?", (dataset_id, name)).fetchone()
+    if row is not None:
+        return row[0]
+    if not create:
+        raise DatasetError("err.class_unknown", name=name)
+    order = conn.execute("SELECT COALESCE(MAX(display_order), -1) + 1 FROM classes WHERE dataset_id = ?", (dataset_id,))
+    return conn.execute(
+        "INSERT INTO classes (dataset_id, name, display_order) VALUES (?, ?, ?)",
+        (dataset_id, _clean_name(name), order.fetchone()[0]),
+    ).lastrowid
+
+
+def _update_images(conn: sqlite3.Connection, dataset_id: int, ids: list[int], assignment: str, value: Any) -> int:
+    """``UPDATE images SET <assignment>`` for ``ids`` of this dataset; returns how many changed."""
+    changed = 0
+    unique = sorted({int(i) for i in ids})
+    for start in range(0, len(unique), ID_CHUNK):
+        chunk = unique[start : start + ID_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        cursor = conn.execute(
+            f"UPDATE images SET {assignment} WHERE dataset_id = ? AND id IN ({marks})", (value, dataset_id, *chunk)
+        )
+        changed += cursor.rowcount
+    if changed != len(unique):
+        raise DatasetError("err.images_unknown", count=len(unique) - changed)
+    return changed
+
+
+def relabel(ws: Workspace, dataset: str, image_ids: list[int], label: str | None) -> int:
+    """Give ``image_ids`` the class ``label`` (created if new), or make them unlabeled (None). Returns the version.
+
+    An image labelled for the first time has no split yet: it gets one from its content hash with the
+    default fractions (70/15/15), so it lands in the same split whoever labels it, and nothing else moves."""
+    with _edit(ws, dataset) as (conn, dataset_id):
+        class_id = None if label is None else _class_id(conn, dataset_id, _clean_name(label), create=True)
+        changed = _update_images(conn, dataset_id, image_ids, "class_id = ?", class_id)
+        if label is not None:
+            _split_new(conn, dataset_id, image_ids)
+        return _log(conn, dataset_id, "relabel", changed, label=label, ids=sorted(image_ids)[:1000])
+
+
+def split_of_hash(content_hash: str, config: SplitConfig | None = None) -> str:
+    """A stable split for one image: its hash read as a number in [0, 1) against the fractions."""
+    config = config or SplitConfig()
+    x = int(content_hash[:12], 16) / 16**12
+    return "train" if x < config.train else "val" if x < config.train + config.val else "test"
+
+
+def _split_new(conn: sqlite3.Connection, dataset_id: int, ids: list[int]) -> None:
+    unique = sorted({int(i) for i in ids})
+    for start in range(0, len(unique), ID_CHUNK):
+        chunk = unique[start : start + ID_CHUNK]
+        rows = conn.execute(
+            f"SELECT id, content_hash FROM images WHERE dataset_id = ? AND split IS NULL AND id IN ({','.join('?' * len(chunk))})",
+            (dataset_id, *chunk),
+        ).fetchall()
+        conn.executemany("UPDATE images SET split = ? WHERE id = ?", [(split_of_hash(h), i) for i, h in rows])
+
+
+def set_split(ws: Workspace, dataset: str, image_ids: list[int], split: str) -> int:
+    if split not in SPLITS:
+        raise DatasetError("err.split_unknown", split=split, known=", ".join(SPLITS))
+    with _edit(ws, dataset) as (conn, dataset_id):
+        changed = _update_images(conn, dataset_id, image_ids, "split = ?", split)
+        return _log(conn, dataset_id, "split", changed, split=split, ids=sorted(image_ids)[:1000])
+
+
+def set_excluded(ws: Workspace, dataset: str, image_ids: list[int], excluded: bool) -> int:
+    """Exclude images from training (kept, shown greyed) or restore them."""
+    status = "excluded" if excluded else "active"
+    with _edit(ws, dataset) as (conn, dataset_id):
+        changed = _update_images(conn, dataset_id, image_ids, "status = ?", status)
+        return _log(conn, dataset_id, status, changed, ids=sorted(image_ids)[:1000])
+
+
+def add_class(ws: Workspace, dataset: str, name: str, description: str = "") -> int:
+    with _edit(ws, dataset) as (conn, dataset_id):
+        name = _clean_name(name)
+        if conn.execute("SELECT 1 FROM classes WHERE dataset_id = ? AND name = ?", (dataset_id, name)).fetchone():
+            raise DatasetError("err.class_exists", name=name)
+        class_id = _class_id(conn, dataset_id, name, create=True)
+        conn.execute("UPDATE classes SET description = ? WHERE id = ?", (description.strip(), class_id))
+        return _log(conn, dataset_id, "add_class", 0, name=name)
+
+
+def rename_class(ws: Workspace, dataset: str, old: str, new: str) -> int:
+    with _edit(ws, dataset) as (conn, dataset_id):
+        class_id, new = _class_id(conn, dataset_id, old), _clean_name(new)
+        if conn.execute("SELECT 1 FROM classes WHERE dataset_id = ? AND name = ?", (dataset_id, new)).fetchone():
+            raise DatasetError("err.class_exists", name=new)
+        conn.execute("UPDATE classes SET name = ? WHERE id = ?", (new, class_id))
+        return _log(conn, dataset_id, "rename_class", 0, old=old, new=new)
+
+
+def merge_classes(ws: Workspace, dataset: str, source: str, target: str) -> int:
+    """All images of ``source`` become ``target``; ``source`` goes (its description is kept on ``target``
+    if ``target`` had none)."""
+    with _edit(ws, dataset) as (conn, dataset_id):
+        src, dst = _class_id(conn, dataset_id, source), _class_id(conn, dataset_id, target)
+        if src == dst:
+            raise DatasetError("err.class_merge_self", name=source)
+        moved = conn.execute("UPDATE images SET class_id = ? WHERE class_id = ?", (dst, src)).rowcount
+        conn.execute(
+            "UPDATE classes SET description = (SELECT description FROM classes WHERE id = ?)"
+            " WHERE id = ? AND description = ''",
+            (src, dst),
+        )
+        conn.execute("DELETE FROM classes WHERE id = ?", (src,))
+        return _log(conn, dataset_id, "merge_classes", moved, source=source, target=target)
+
+
+def delete_class(ws: Workspace, dataset: str, name: str) -> int:
+    """Delete a class; its images become unlabeled (never deleted)."""
+    with _edit(ws, dataset) as (conn, dataset_id):
+        class_id = _class_id(conn, dataset_id, name)
+        freed = conn.execute("UPDATE images SET class_id = NULL WHERE class_id = ?", (class_id,)).rowcount
+        conn.execute("DELETE FROM classes WHERE id = ?", (class_id,))
+        return _log(conn, dataset_id, "delete_class", freed, name=name)
+
+
+def describe_class(ws: Workspace, dataset: str, name: str, description: str) -> int:
+    """Set a class's description (标签说明)."""
+    with _edit(ws, dataset) as (conn, dataset_id):
+        class_id = _class_id(conn, dataset_id, name)
+        conn.execute("UPDATE classes SET description = ? WHERE id = ?", (description.strip(), class_id))
+        return _log(conn, dataset_id, "describe_class", 0, name=name)
+
+
+def class_images(ws: Workspace, dataset: str, name: str | None) -> list[int]:
+    """Ids of the images of a class (None: the unlabeled ones), active or excluded."""
+    with ws.connect() as conn:
+        row = conn.execute("SELECT id FROM datasets WHERE name = ?", (dataset,)).fetchone()
+        if row is None:
+            raise DatasetError("err.dataset_unknown", name=dataset, known="-")
+        if name is None:
+            query, args = "SELECT id FROM images WHERE dataset_id = ? AND class_id IS NULL", (row[0],)
+        else:
+            query = (
+                "SELECT i.id FROM images i JOIN classes c ON c.id = i.class_id WHERE i.dataset_id = ? AND c.name = ?"
+            )
+            args = (row[0], name)
+        return [r[0] for r in conn.execute(query + " ORDER BY 1", args)]
+
+
+def change_log(ws: Workspace, dataset: str, limit: int = 100) -> list[Change]:
+    """The dataset's changes, newest first."""
+    with ws.connect() as conn:
+        rows = conn.execute(
+            "SELECT l.version, l.action, l.params_json, l.images, l.created_at FROM change_log l"
+            " JOIN datasets d ON d.id = l.dataset_id WHERE d.name = ? ORDER BY l.id DESC LIMIT ?",
+            (dataset, limit),
+        ).fetchall()
+    return [Change(v, a, json.loads(p), n, c) for v, a, p, n, c in rows]

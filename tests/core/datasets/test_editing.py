@@ -1,0 +1,151 @@
+"""Editing a dataset after import, the change log and versions, concurrent editors, and the export round trip."""
+
+import threading
+import zipfile
+
+import pytest
+
+from core.datasets import editing
+from core.datasets.catalog import load_dataset
+from core.datasets.export_zip import export_dataset
+from core.datasets.ingest import import_archive
+from core.errors import DatasetError
+from tests.builders import jpeg, make_zip
+from tests.core.cli.test_cli import run_cli
+
+
+def manifest_dataset(ws, tmp_path, name="宠物"):
+    """Folders per split and class, a manifest with attributes, Chinese names, descriptions, unlabeled images."""
+    rows, entries = [], []
+    for i in range(18):
+        label = ["猫", "狗", "兔子"][i % 3]
+        split = ["train", "train", "val", "test"][i % 4]
+        file = f"imgs/{label}_{i}.jpg"
+        entries.append((file, jpeg((20 * i % 256, 40 * (i % 3), 90), size=(40 + i, 36))))
+        rows.append(f"{file},{label},{split},{['佳能', 'nikon'][i % 2]},{'室内' if i % 4 else ''}")
+    for i in range(3):
+        entries.append((f"imgs/new_{i}.jpg", jpeg((250, 20 * i, 10))))
+        rows.append(f"imgs/new_{i}.jpg,,,phone,")
+    entries.append(("labels.csv", ("file,label,split,camera,场景\n" + "\n".join(rows) + "\n").encode()))
+    entries.append(("classes.csv", "类别,标签说明\n猫,家猫，不含老虎\n狗,家犬\n兔子,\n".encode()))
+    import_archive(ws, make_zip(tmp_path / f"{name}.zip", entries), name=name)
+    return load_dataset(ws, name)
+
+
+def images(ws, dataset):
+    """Each active image's bytes (by content), label, split and attributes."""
+    import json
+
+    summary = load_dataset(ws, dataset)
+    with ws.connect() as conn:
+        rows = conn.execute(
+            "SELECT i.stored_path, c.name, i.split, i.attributes_json FROM images i LEFT JOIN classes c"
+            " ON c.id = i.class_id WHERE i.dataset_id = ? AND i.status = 'active'",
+            (summary.id,),
+        ).fetchall()
+    return sorted(
+        (ws.path_of(p).read_bytes(), label, split if label else None, tuple(sorted(json.loads(a).items())))
+        for p, label, split, a in rows
+    )
+
+
+def test_relabel_classes_and_descriptions_bump_the_version_and_are_logged(ws, tmp_path):
+    before = manifest_dataset(ws, tmp_path)
+    cats = editing.class_images(ws, "宠物", "猫")
+    v1 = editing.relabel(ws, "宠物", cats[:2], "狗")
+    assert v1 == before.version + 1 and load_dataset(ws, "宠物").classes["狗"] == 8
+    editing.rename_class(ws, "宠物", "兔子", "兔")
+    editing.merge_classes(ws, "宠物", "狗", "猫")
+    summary = load_dataset(ws, "宠物")
+    assert summary.classes == {"猫": 12, "兔": 6} and summary.descriptions["猫"] == "家猫，不含老虎"
+    editing.describe_class(ws, "宠物", "兔", "长耳朵")
+    unlabeled = editing.class_images(ws, "宠物", None)
+    editing.relabel(ws, "宠物", unlabeled, "鸟")  # new class, first labels: each gets a stable split
+    summary = load_dataset(ws, "宠物")
+    assert summary.unlabeled == 0 and summary.classes["鸟"] == 3 and summary.descriptions["兔"] == "长耳朵"
+    editing.delete_class(ws, "宠物", "鸟")
+    assert load_dataset(ws, "宠物").unlabeled == 3
+    editing.set_excluded(ws, "宠物", cats[:1], True)
+    assert load_dataset(ws, "宠物").images == 20
+    log = editing.change_log(ws, "宠物")
+    assert [c.action for c in log][:3] == ["excluded", "delete_class", "relabel"]
+    assert log[0].version == load_dataset(ws, "宠物").version and log[-1].images == 2
+
+
+def test_bad_edits_name_the_problem_and_change_nothing(ws, tmp_path):
+    before = manifest_dataset(ws, tmp_path)
+    for call, key in [
+        (lambda: editing.relabel(ws, "宠物", [999_999], "猫"), "err.images_unknown"),
+        (lambda: editing.rename_class(ws, "宠物", "猫", "狗"), "err.class_exists"),
+        (lambda: editing.merge_classes(ws, "宠物", "猫", "猫"), "err.class_merge_self"),
+        (lambda: editing.relabel(ws, "宠物", [1], "a/b"), "err.class_name"),
+        (lambda: editing.set_split(ws, "宠物", [1], "holdout"), "err.split_unknown"),
+        (lambda: editing.delete_class(ws, "宠物", "狮子"), "err.class_unknown"),
+    ]:
+        with pytest.raises(DatasetError) as caught:
+            call()
+        assert caught.value.key == key
+    assert load_dataset(ws, "宠物").version == before.version and editing.change_log(ws, "宠物") == []
+
+
+def test_two_concurrent_editors_lose_no_update(ws, tmp_path):
+    manifest_dataset(ws, tmp_path)
+    ids = editing.class_images(ws, "宠物", "猫") + editing.class_images(ws, "宠物", "狗")
+    start = load_dataset(ws, "宠物").version
+    errors = []
+
+    def editor(part, label):
+        try:
+            for image_id in part:
+                editing.relabel(ws, "宠物", [image_id], label)
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=editor, args=(ids[0::2], "兔子")),
+        threading.Thread(target=editor, args=(ids[1::2], "狐")),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    summary = load_dataset(ws, "宠物")
+    assert summary.classes["兔子"] == 6 + len(ids[0::2]) and summary.classes["狐"] == len(ids[1::2])
+    assert summary.version == start + len(ids) and len(editing.change_log(ws, "宠物", 100)) == len(ids)
+
+
+def test_import_edit_export_import_is_exact(ws, tmp_path):
+    manifest_dataset(ws, tmp_path)
+    editing.relabel(ws, "宠物", editing.class_images(ws, "宠物", "狗")[:2], "猫")
+    editing.set_split(ws, "宠物", editing.class_images(ws, "宠物", "兔子")[:2], "test")
+    editing.describe_class(ws, "宠物", "兔子", "长耳朵，不含野兔")
+    counts = export_dataset(ws, "宠物", tmp_path / "out.zip")
+    assert counts == {"images": 21, "classes": 3, "attributes": 2}
+    with zipfile.ZipFile(tmp_path / "out.zip") as zf:
+        names = zf.namelist()
+    assert "labels.csv" in names and "classes.csv" in names and any(n.startswith("train/猫/") for n in names)
+    import_archive(ws, tmp_path / "out.zip", name="again")
+    assert images(ws, "again") == images(ws, "宠物")
+    assert load_dataset(ws, "again").descriptions == load_dataset(ws, "宠物").descriptions
+
+
+def test_cli_classes_relabel_and_export(ws, tmp_path):
+    manifest_dataset(ws, tmp_path)
+    common = ["--workspace", str(ws.root), "--json"]
+    import json
+
+    out = json.loads(run_cli("classes", "宠物", *common).stdout)
+    assert [c["name"] for c in out["classes"]] == ["兔子", "狗", "猫"] and out["unlabeled"] == 3
+    assert out["classes"][2]["description"] == "家猫，不含老虎"
+    first = editing.class_images(ws, "宠物", None)
+    done = json.loads(run_cli("relabel", "宠物", "--image", str(first[0]), "--to", "鸟", *common).stdout)
+    assert done["images"] == 1 and load_dataset(ws, "宠物").classes["鸟"] == 1
+    sheet = tmp_path / "labels.csv"
+    sheet.write_text("image,label\n" + "".join(f"{i},狗\n" for i in first[1:]), encoding="utf-8")
+    json.loads(run_cli("relabel", "宠物", "--from-csv", str(sheet), *common).stdout)
+    assert load_dataset(ws, "宠物").unlabeled == 0
+    exported = json.loads(run_cli("export-dataset", "宠物", "--out", str(tmp_path / "e.zip"), *common).stdout)
+    assert exported["images"] == 21 and (tmp_path / "e.zip").is_file()
+    bad = run_cli("relabel", "宠物", *common)
+    assert bad.returncode == 1 and "--image" in bad.stderr
