@@ -1,5 +1,103 @@
-"""Label page: arrives with its own issue; until then it says so."""
+"""Label page: browse and relabel a dataset, manage its classes and their descriptions (标签说明), label
+unlabeled images fast, undo, export. Every change goes through core.datasets.editing."""
 
-from ui.common import coming_soon
+import tempfile
+from pathlib import Path
 
-coming_soon("nav.label")
+import pandas as pd
+import streamlit as st
+
+from core.datasets import editing
+from core.datasets.catalog import dataset_names, load_dataset
+from core.datasets.export_zip import export_dataset
+from core.errors import LabelTuneError
+from ui.common import show_error, t, workspace
+from ui.label_queue import queue_ui
+from ui.label_views import actions_ui, filter_ui, gallery_ui, open_image_ui, undo
+
+ws = workspace()
+st.header(t("nav.label"))
+names = dataset_names(ws)
+if not names:
+    st.info(t("train.no_dataset"))
+    st.page_link("pages/dataset.py", label=t("nav.dataset"), icon="🗂️")
+    st.stop()
+if st.session_state.get("label_dataset") not in names:
+    chosen = st.session_state.get("dataset")
+    st.session_state["label_dataset"] = chosen if chosen in names else names[0]
+dataset = st.selectbox(t("train.dataset"), names, key="label_dataset")
+summary = load_dataset(ws, dataset)
+classes = list(summary.classes)
+st.caption(t("label.summary", version=summary.version, unlabeled=summary.unlabeled, classes=len(classes)))
+
+gallery, queue, manage, export = st.tabs(
+    [t("label.tab_gallery"), t("label.tab_queue"), t("label.tab_classes"), t("label.tab_export")]
+)
+with gallery:
+    f = filter_ui(classes, dataset)
+    selected = gallery_ui(dataset, f)
+    actions_ui(dataset, classes, selected, f)
+    if st.button(t("label.undo"), key="undo"):
+        st.toast(t("label.undone", count=undo(dataset)))
+        st.rerun()
+    open_image_ui(dataset, summary.descriptions)
+with queue:
+    queue_ui(dataset, classes, summary.descriptions)
+with manage:
+    table = pd.DataFrame(
+        [
+            {
+                t("eval.col_class"): c,
+                t("eval.col_support"): summary.classes[c],
+                t("eval.col_description"): summary.descriptions[c],
+            }
+            for c in classes
+        ]
+    )
+    st.dataframe(table, hide_index=True, key="class_table")
+    try:
+        described = st.selectbox(t("label.describe"), classes, key="describe_class")
+        text = st.text_area(
+            t("eval.col_description"),
+            summary.descriptions.get(described, ""),
+            help=t("label.description_help"),
+            key=f"desc_{described}",
+        )
+        if st.button(t("label.save_descriptions"), disabled=described is None, key="save_description"):
+            editing.describe_class(ws, dataset, described, text)
+            st.rerun()
+        a, b = st.columns(2)
+        new_class = a.text_input(t("label.add_class"), key="add_class")
+        if a.button(t("label.add"), disabled=not new_class.strip(), key="add"):
+            editing.add_class(ws, dataset, new_class)
+            st.rerun()
+        old = b.selectbox(t("label.rename_from"), classes, key="rename_from")
+        new_name = b.text_input(t("label.rename_to"), key="rename_to")
+        if b.button(t("label.rename"), disabled=not new_name.strip(), key="rename"):
+            editing.rename_class(ws, dataset, old, new_name)
+            st.rerun()
+        source = a.selectbox(t("label.merge_from"), classes, key="merge_from")
+        target = a.selectbox(t("label.merge_into"), [c for c in classes if c != source], key="merge_into")
+        if a.button(t("label.merge"), disabled=target is None, key="merge"):
+            editing.merge_classes(ws, dataset, source, target)
+            st.rerun()
+        doomed = b.selectbox(t("label.delete_class"), classes, key="delete_class")
+        sure = b.checkbox(
+            t("label.delete_confirm", count=summary.classes.get(doomed, 0), name=doomed), key="delete_sure"
+        )
+        if b.button(t("label.delete"), disabled=not sure, key="delete"):
+            editing.delete_class(ws, dataset, doomed)
+            st.rerun()
+    except LabelTuneError as exc:
+        show_error(exc)
+with export:
+    st.caption(t("label.export_help"))
+    if st.button(t("label.export"), key="export"):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / f"{dataset}.zip"
+            export_dataset(ws, dataset, out)
+            st.session_state["export_bytes"] = out.read_bytes()
+    if st.session_state.get("export_bytes"):
+        st.download_button(
+            t("label.download"), st.session_state["export_bytes"], f"{dataset}.zip", "application/zip", key="download"
+        )

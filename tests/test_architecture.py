@@ -97,8 +97,9 @@ def test_dataset_label_and_train_pages_never_load_tensorflow(tmp_path):
         f"""
         import sys
         from streamlit.testing.v1 import AppTest
-        for page in ("streamlit_app.py", *[f"pages/{{p}}.py" for p in {LIGHT_PAGES!r}]):
-            at = AppTest.from_file(page, default_timeout=60).run()
+        at = AppTest.from_file("streamlit_app.py", default_timeout=60).run()
+        for page in [f"pages/{{p}}.py" for p in {LIGHT_PAGES!r}]:
+            at.switch_page(page).run()
             assert not at.exception, (page, [e.value for e in at.exception])
         heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras"))
         print("HEAVY", heavy[:5])

@@ -68,8 +68,3 @@ def language_ui() -> str:
 
 def show_error(exc: LabelTuneError) -> None:
     st.error(exc.message(lang()), icon="⚠️")
-
-
-def coming_soon(title_key: str) -> None:
-    st.header(t(title_key))
-    st.info(t("app.coming_soon"))

@@ -96,10 +96,10 @@ def test_language_switch_changes_the_page_and_is_remembered(home, tmp_path):
     assert app().header[0].value == "数据集"  # a new session starts in the saved language
 
 
-def test_label_page_opens_without_crashing(home):
+def test_label_page_without_a_dataset_says_where_to_start(home):
     at = app("pages/label.py")
     assert at.header[0].value == tr("nav.label", "en")
-    assert at.info[0].value == tr("app.coming_soon", "en")
+    assert at.info[0].value == tr("train.no_dataset", "en")
 
 
 @pytest.mark.parametrize("page,key", [("pages/evaluate.py", "eval.header"), ("pages/predict.py", "predict.header")])

@@ -1,0 +1,133 @@
+"""The Label page's gallery: one page of a dataset's images at a time, filtered in SQL, so a dataset of
+tens of thousands of images shows as fast as a small one; and each image's details and label history."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.datasets.catalog import load_dataset
+from core.store.workspace import Workspace
+
+UNLABELED_FILTER = "\x00unlabeled"  # the class filter that selects images without a label
+# Thumbnails per gallery page: a 6 x 10 grid, a screenful on a laptop.
+PAGE_SIZE = 60
+
+
+@dataclass(frozen=True)
+class GalleryFilter:
+    label: str | None = None  # a class name, UNLABELED_FILTER, or None for all
+    split: str | None = None
+    status: str = "active"  # "active", "excluded" or "all"
+    search: str = ""  # part of the original file name
+    attribute: tuple[str, str] | None = None  # (name, value)
+
+
+@dataclass(frozen=True)
+class GalleryImage:
+    id: int
+    name: str
+    thumb: Path
+    path: Path
+    label: str | None
+    split: str | None
+    excluded: bool
+    width: int
+    height: int
+    attributes: dict[str, Any]
+
+
+def _where(dataset_id: int, f: GalleryFilter) -> tuple[str, list[Any]]:
+    clauses, args = ["i.dataset_id = ?"], [dataset_id]
+    if f.label == UNLABELED_FILTER:
+        clauses.append("i.class_id IS NULL")
+    elif f.label is not None:
+        clauses.append("c.name = ?")
+        args.append(f.label)
+    if f.split:
+        clauses.append("i.split = ?")
+        args.append(f.split)
+    if f.status != "all":
+        clauses.append("i.status = ?")
+        args.append(f.status)
+    if f.search.strip():
+        clauses.append("i.original_name LIKE ? ESCAPE '\\'")
+        escaped = f.search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        args.append(f"%{escaped}%")
+    if f.attribute:
+        clauses.append("json_extract(i.attributes_json, ?) = ?")
+        args += [f"$.{json.dumps(f.attribute[0], ensure_ascii=False)}", f.attribute[1]]
+    return " AND ".join(clauses), args
+
+
+_FROM = "FROM images i LEFT JOIN classes c ON c.id = i.class_id"
+
+
+def gallery_page(
+    ws: Workspace, dataset: str, f: GalleryFilter, page: int = 0, per_page: int = PAGE_SIZE
+) -> tuple[list[GalleryImage], int]:
+    """The images of one page (import order) and how many match the filter in all."""
+    summary = load_dataset(ws, dataset)
+    where, args = _where(summary.id, f)
+    with ws.connect() as conn:
+        total = conn.execute(f"SELECT COUNT(*) {_FROM} WHERE {where}", args).fetchone()[0]
+        rows = conn.execute(
+            "SELECT i.id, i.original_name, i.thumb_path, i.stored_path, c.name, i.split, i.status, i.width,"
+            f" i.height, i.attributes_json {_FROM} WHERE {where} ORDER BY i.id LIMIT ? OFFSET ?",
+            [*args, per_page, page * per_page],
+        ).fetchall()
+    images = [
+        GalleryImage(
+            r[0], r[1], ws.path_of(r[2]), ws.path_of(r[3]), r[4], r[5], r[6] == "excluded", r[7], r[8], json.loads(r[9])
+        )
+        for r in rows
+    ]
+    return images, total
+
+
+def matching_ids(ws: Workspace, dataset: str, f: GalleryFilter) -> list[int]:
+    """Every image id the filter matches (for "apply to all that match")."""
+    summary = load_dataset(ws, dataset)
+    where, args = _where(summary.id, f)
+    with ws.connect() as conn:
+        return [r[0] for r in conn.execute(f"SELECT i.id {_FROM} WHERE {where} ORDER BY i.id", args)]
+
+
+def labels_of(ws: Workspace, ids: list[int]) -> dict[int, str | None]:
+    """The current label of each image (for undo)."""
+    out: dict[int, str | None] = {}
+    with ws.connect() as conn:
+        for start in range(0, len(ids), 900):
+            chunk = [int(i) for i in ids[start : start + 900]]
+            marks = ",".join("?" * len(chunk))
+            for image_id, name in conn.execute(f"SELECT i.id, c.name {_FROM} WHERE i.id IN ({marks})", chunk):
+                out[image_id] = name
+    return out
+
+
+def attribute_values(ws: Workspace, dataset: str) -> dict[str, list[str]]:
+    """Every attribute name of the dataset with its values, for the filter."""
+    summary = load_dataset(ws, dataset)
+    with ws.connect() as conn:
+        rows = conn.execute(
+            "SELECT DISTINCT j.key, j.value FROM images i, json_each(i.attributes_json) j WHERE i.dataset_id = ?"
+            " ORDER BY j.key, j.value",
+            (summary.id,),
+        ).fetchall()
+    out: dict[str, list[str]] = {}
+    for key, value in rows:
+        out.setdefault(key, []).append(str(value))
+    return out
+
+
+def label_history(ws: Workspace, dataset: str, image_id: int) -> list[dict[str, Any]]:
+    """The relabels that named this image, newest first (the change log keeps up to 1,000 ids a change)."""
+    from core.datasets.editing import change_log
+
+    return [
+        {"version": c.version, "label": c.params.get("label"), "at": c.created_at}
+        for c in change_log(ws, dataset, limit=10_000)
+        if c.action == "relabel" and image_id in c.params.get("ids", [])
+    ]

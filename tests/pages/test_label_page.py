@@ -1,0 +1,83 @@
+"""The Label page, driven through its widgets against a real workspace."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.datasets import editing
+from core.datasets.catalog import load_dataset
+from core.i18n import tr
+from core.store.workspace import Workspace
+from tests.core.datasets.test_editing import manifest_dataset
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def ws(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABELTUNE_HOME", str(tmp_path / "ws"))
+    monkeypatch.chdir(ROOT)
+    ws = Workspace.open(tmp_path / "ws")
+    manifest_dataset(ws, tmp_path)
+    return ws
+
+
+def label_page() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/label.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_filter_open_relabel_a_selection_and_undo(ws):
+    at = label_page()
+    at.selectbox(key="f_class").set_value("猫").run()
+    cats = editing.class_images(ws, "宠物", "猫")
+    shown = [c.key for c in at.checkbox if c.key.startswith("sel_")]
+    assert shown == [f"sel_{i}" for i in cats] and len(cats) == 6
+    at.selectbox(key="open").set_value(cats[0]).run()
+    assert any("**猫**" in m.value for m in at.markdown) and any(c.value == "家猫，不含老虎" for c in at.caption)
+    at.checkbox(key=f"sel_{cats[0]}").check()
+    at.checkbox(key=f"sel_{cats[1]}").check().run()
+    at.text_input(key="new_target").input("老虎")
+    at.button(key="move").click().run()
+    assert not at.exception and load_dataset(ws, "宠物").classes["老虎"] == 2
+    at.button(key="undo").click().run()
+    assert load_dataset(ws, "宠物").classes["老虎"] == 0 and load_dataset(ws, "宠物").classes["猫"] == 6
+    at.text_input(key="f_search").input("兔子_1").run()
+    at.selectbox(key="f_class").set_value(None).run()
+    assert len([c for c in at.checkbox if c.key.startswith("sel_")]) == 3  # 兔子_11, 兔子_14, 兔子_17
+
+
+def test_rename_merge_describe_and_export(ws):
+    at = label_page()
+    at.selectbox(key="rename_from").set_value("兔子")
+    at.text_input(key="rename_to").input("兔").run()
+    at.button(key="rename").click().run()
+    assert "兔" in load_dataset(ws, "宠物").classes
+    at.selectbox(key="merge_from").set_value("狗").run()
+    at.selectbox(key="merge_into").set_value("猫").run()
+    at.button(key="merge").click().run()
+    assert set(load_dataset(ws, "宠物").classes) == {"兔", "猫"}
+    at.selectbox(key="describe_class").set_value("兔").run()
+    at.text_area(key="desc_兔").input("长耳朵，不含野兔").run()
+    at.button(key="save_description").click().run()
+    assert load_dataset(ws, "宠物").descriptions["兔"] == "长耳朵，不含野兔"
+    at.button(key="export").click().run()
+    assert not at.exception and at.get("download_button")
+
+
+def test_label_three_unlabeled_images_by_their_buttons_then_undo(ws):
+    at = label_page()
+    assert load_dataset(ws, "宠物").unlabeled == 3
+    classes = list(load_dataset(ws, "宠物").classes)
+    for _ in range(3):
+        at.button(key="q_0").click().run()  # the "1" key
+        assert not at.exception, [e.value for e in at.exception]
+    summary = load_dataset(ws, "宠物")
+    assert summary.unlabeled == 0 and summary.classes[classes[0]] == 9
+    assert any(tr("label.queue_done", "en") == s.value for s in at.success)
+    at.button(key="q_undo").click().run()
+    assert load_dataset(ws, "宠物").unlabeled == 1

@@ -1,0 +1,166 @@
+"""The Label page's gallery: filters, one page of thumbnails with selection, actions on a selection or on
+everything the filter matches, one image opened large, and undo of the last label changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from core.datasets import editing
+from core.datasets.gallery import (
+    PAGE_SIZE,
+    UNLABELED_FILTER,
+    GalleryFilter,
+    attribute_values,
+    gallery_page,
+    label_history,
+    labels_of,
+    matching_ids,
+)
+from core.datasets.splits import SPLITS
+from core.errors import LabelTuneError
+from ui.common import show_error, t, workspace
+
+COLUMNS = 6
+UNDO_KEY = "label_undo"
+UNDO_DEPTH = 50  # label changes kept for undo in this browser session
+
+
+def relabel_with_undo(dataset: str, ids: list[int], label: str | None) -> None:
+    """Relabel through core, remembering the previous labels so the change can be undone."""
+    before = labels_of(workspace(), ids)
+    editing.relabel(workspace(), dataset, ids, label)
+    stack = st.session_state.setdefault(UNDO_KEY, [])
+    stack.append(before)
+    del stack[:-UNDO_DEPTH]
+
+
+def undo(dataset: str) -> int:
+    """Put back the labels of the last change; returns how many images it touched (0: nothing to undo)."""
+    stack = st.session_state.get(UNDO_KEY, [])
+    if not stack:
+        return 0
+    before: dict[int, str | None] = stack.pop()
+    by_label: dict[str | None, list[int]] = {}
+    for image_id, label in before.items():
+        by_label.setdefault(label, []).append(image_id)
+    for label, ids in by_label.items():
+        editing.relabel(workspace(), dataset, ids, label)
+    return len(before)
+
+
+def filter_ui(classes: list[str], dataset: str) -> GalleryFilter:
+    a, b, c, d = st.columns(4)
+    options = [None, UNLABELED_FILTER, *classes]
+    label = a.selectbox(t("label.filter_class"), options, format_func=_class_option, key="f_class")
+    split = b.selectbox(t("label.filter_split"), [None, *SPLITS], format_func=_split_option, key="f_split")
+    status = c.selectbox(
+        t("label.filter_status"),
+        ["active", "excluded", "all"],
+        format_func=lambda s: t(f"label.status_{s}"),
+        key="f_status",
+    )
+    search = d.text_input(t("label.search"), key="f_search")
+    attributes = attribute_values(workspace(), dataset)
+    pairs = [None, *((k, v) for k, values in attributes.items() for v in values)]
+    attribute = None
+    if len(pairs) > 1:
+        attribute = st.selectbox(
+            t("label.filter_attribute"),
+            pairs,
+            format_func=lambda p: t("label.all") if p is None else f"{p[0]} = {p[1]}",
+            key="f_attr",
+        )
+    return GalleryFilter(label, split, status, search, attribute)
+
+
+def _class_option(value: str | None) -> str:
+    return t("label.all") if value is None else t("label.unlabeled") if value == UNLABELED_FILTER else value
+
+
+def _split_option(value: str | None) -> str:
+    return t("label.all") if value is None else t(f"split.{value}")
+
+
+def gallery_ui(dataset: str, f: GalleryFilter) -> list[int]:
+    """One page of thumbnails, each with a checkbox; returns the ids selected on this page."""
+    _, total = gallery_page(workspace(), dataset, f, 0, 1)
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = st.number_input(t("label.page", pages=pages, total=total), 1, pages, 1, key="page") - 1
+    images, _ = gallery_page(workspace(), dataset, f, int(page), PAGE_SIZE)
+    columns = st.columns(COLUMNS)
+    selected = []
+    for i, image in enumerate(images):
+        column = columns[i % COLUMNS]
+        column.image(str(image.thumb), caption=_caption(image))
+        if column.checkbox(t("label.select"), key=f"sel_{image.id}", label_visibility="collapsed"):
+            selected.append(image.id)
+    st.session_state["page_images"] = {image.id: image for image in images}
+    return selected
+
+
+def _caption(image: Any) -> str:
+    text = f"{image.label or t('label.unlabeled')} · {t(f'split.{image.split}') if image.split else '–'}"
+    return f"~~{text}~~" if image.excluded else text
+
+
+def actions_ui(dataset: str, classes: list[str], selected: list[int], f: GalleryFilter) -> None:
+    """Move, exclude, restore or re-split the selection, or everything the filter matches."""
+    scope = st.radio(
+        t("label.scope"), ["selected", "matching"], horizontal=True, key="scope",
+        format_func=lambda s: t(f"label.scope_{s}", count=len(selected)),
+    )  # fmt: skip
+    ids = selected if scope == "selected" else matching_ids(workspace(), dataset, f)
+    a, b, c = st.columns([2, 1, 1])
+    target = a.selectbox(
+        t("label.move_to"), [*classes, None], format_func=lambda c: c or t("label.unlabeled"), key="target"
+    )
+    new = a.text_input(t("label.new_class"), key="new_target")
+    try:
+        if b.button(t("label.move"), type="primary", disabled=not ids, key="move"):
+            relabel_with_undo(dataset, ids, new.strip() or target)
+            st.rerun()
+        if b.button(t("label.exclude"), disabled=not ids, key="exclude"):
+            editing.set_excluded(workspace(), dataset, ids, True)
+            st.rerun()
+        if b.button(t("label.restore"), disabled=not ids, key="restore"):
+            editing.set_excluded(workspace(), dataset, ids, False)
+            st.rerun()
+        split = c.selectbox(t("label.filter_split"), SPLITS, format_func=lambda s: t(f"split.{s}"), key="new_split")
+        if c.button(t("label.set_split"), disabled=not ids, key="set_split"):
+            editing.set_split(workspace(), dataset, ids, split)
+            st.rerun()
+    except LabelTuneError as exc:
+        show_error(exc)
+
+
+def open_image_ui(dataset: str, descriptions: dict[str, str]) -> None:
+    images = st.session_state.get("page_images", {})
+    if not images:
+        return
+    chosen = st.selectbox(
+        t("label.open"), [None, *images], format_func=lambda i: "–" if i is None else images[i].name, key="open"
+    )
+    if chosen is None:
+        return
+    image = images[chosen]
+    left, right = st.columns([2, 1])
+    left.image(str(image.path), caption=image.name)
+    right.markdown(
+        t(
+            "label.details",
+            label=image.label or t("label.unlabeled"),
+            split=image.split or "–",
+            w=image.width,
+            h=image.height,
+        )
+    )
+    if image.label and descriptions.get(image.label):
+        right.caption(descriptions[image.label])
+    if image.attributes:
+        right.json(image.attributes)
+    history = label_history(workspace(), dataset, image.id)
+    right.caption(t("label.history", count=len(history)))
+    for entry in history[:10]:
+        right.caption(f"v{entry['version']} · {entry['label'] or t('label.unlabeled')} · {entry['at'][:16]}")
