@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from core.datasets.catalog import load_dataset
+from core.errors import DatasetError
 from core.store.workspace import Workspace
 
 UNLABELED_FILTER = "\x00unlabeled"  # the class filter that selects images without a label
@@ -39,13 +40,15 @@ class GalleryImage:
     attributes: dict[str, Any]
 
 
-def _where(dataset_id: int, f: GalleryFilter) -> tuple[str, list[Any]]:
+def _where(dataset_id: int, f: GalleryFilter, class_ids: dict[str, int]) -> tuple[str, list[Any]]:
+    """The filter as SQL on ``images`` alone (no join: a class is matched by its id), so the count and the
+    page read only the images table and its indexes."""
     clauses, args = ["i.dataset_id = ?"], [dataset_id]
     if f.label == UNLABELED_FILTER:
         clauses.append("i.class_id IS NULL")
     elif f.label is not None:
-        clauses.append("c.name = ?")
-        args.append(f.label)
+        clauses.append("i.class_id = ?")
+        args.append(class_ids.get(f.label, -1))
     if f.split:
         clauses.append("i.split = ?")
         args.append(f.split)
@@ -62,25 +65,43 @@ def _where(dataset_id: int, f: GalleryFilter) -> tuple[str, list[Any]]:
     return " AND ".join(clauses), args
 
 
-_FROM = "FROM images i LEFT JOIN classes c ON c.id = i.class_id"
+_FROM = "FROM images i"
+
+
+def _scope(conn: Any, dataset: str, f: GalleryFilter) -> tuple[str, list[Any], dict[int, str]]:
+    """The WHERE clause for ``f`` and the dataset's class names by id."""
+    row = conn.execute("SELECT id FROM datasets WHERE name = ?", (dataset,)).fetchone()
+    if row is None:
+        raise DatasetError("err.dataset_unknown", name=dataset, known="-")
+    names = dict(conn.execute("SELECT id, name FROM classes WHERE dataset_id = ?", (row[0],)).fetchall())
+    where, args = _where(row[0], f, {name: i for i, name in names.items()})
+    return where, args, names
 
 
 def gallery_page(
     ws: Workspace, dataset: str, f: GalleryFilter, page: int = 0, per_page: int = PAGE_SIZE
 ) -> tuple[list[GalleryImage], int]:
     """The images of one page (import order) and how many match the filter in all."""
-    summary = load_dataset(ws, dataset)
-    where, args = _where(summary.id, f)
     with ws.connect() as conn:
+        where, args, names = _scope(conn, dataset, f)
         total = conn.execute(f"SELECT COUNT(*) {_FROM} WHERE {where}", args).fetchone()[0]
         rows = conn.execute(
-            "SELECT i.id, i.original_name, i.thumb_path, i.stored_path, c.name, i.split, i.status, i.width,"
+            "SELECT i.id, i.original_name, i.thumb_path, i.stored_path, i.class_id, i.split, i.status, i.width,"
             f" i.height, i.attributes_json {_FROM} WHERE {where} ORDER BY i.id LIMIT ? OFFSET ?",
             [*args, per_page, page * per_page],
         ).fetchall()
     images = [
         GalleryImage(
-            r[0], r[1], ws.path_of(r[2]), ws.path_of(r[3]), r[4], r[5], r[6] == "excluded", r[7], r[8], json.loads(r[9])
+            r[0],
+            r[1],
+            ws.path_of(r[2]),
+            ws.path_of(r[3]),
+            names.get(r[4]),
+            r[5],
+            r[6] == "excluded",
+            r[7],
+            r[8],
+            json.loads(r[9]),
         )
         for r in rows
     ]
@@ -89,9 +110,8 @@ def gallery_page(
 
 def matching_ids(ws: Workspace, dataset: str, f: GalleryFilter) -> list[int]:
     """Every image id the filter matches (for "apply to all that match")."""
-    summary = load_dataset(ws, dataset)
-    where, args = _where(summary.id, f)
     with ws.connect() as conn:
+        where, args, _ = _scope(conn, dataset, f)
         return [r[0] for r in conn.execute(f"SELECT i.id {_FROM} WHERE {where} ORDER BY i.id", args)]
 
 
@@ -102,7 +122,10 @@ def labels_of(ws: Workspace, ids: list[int]) -> dict[int, str | None]:
         for start in range(0, len(ids), 900):
             chunk = [int(i) for i in ids[start : start + 900]]
             marks = ",".join("?" * len(chunk))
-            for image_id, name in conn.execute(f"SELECT i.id, c.name {_FROM} WHERE i.id IN ({marks})", chunk):
+            query = (
+                f"SELECT i.id, c.name FROM images i LEFT JOIN classes c ON c.id = i.class_id WHERE i.id IN ({marks})"
+            )
+            for image_id, name in conn.execute(query, chunk):
                 out[image_id] = name
     return out
 

@@ -132,6 +132,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             created_at TEXT NOT NULL
         );
         CREATE INDEX change_log_dataset ON change_log (dataset_id, id);
+        CREATE INDEX images_gallery ON images (dataset_id, status, id);
         ALTER TABLE images ADD COLUMN attributes_json TEXT NOT NULL DEFAULT '{}'
         """,
     ),
