@@ -12,6 +12,7 @@ from core.datasets.catalog import dataset_names, load_dataset
 from core.datasets.export_zip import export_dataset
 from core.errors import LabelTuneError
 from ui.common import show_error, t, workspace
+from ui.dataset_views import class_chart
 from ui.label_queue import queue_ui
 from ui.label_views import actions_ui, filter_ui, gallery_ui, open_image_ui, undo
 
@@ -29,6 +30,8 @@ dataset = st.selectbox(t("train.dataset"), names, key="label_dataset")
 summary = load_dataset(ws, dataset)
 classes = list(summary.classes)
 st.caption(t("label.summary", version=summary.version, unlabeled=summary.unlabeled, classes=len(classes)))
+with st.expander(t("label.balance"), icon="📊"):
+    class_chart(summary)
 
 gallery, queue, manage, export = st.tabs(
     [t("label.tab_gallery"), t("label.tab_queue"), t("label.tab_classes"), t("label.tab_export")]

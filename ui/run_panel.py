@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.datasets.catalog import load_dataset
 from core.errors import LabelTuneError
 from core.i18n import render
+from core.store.workspace import Workspace
 from core.training import runs
 from core.training.backbones import BACKBONES
 from core.training.launcher import resume_run
@@ -27,6 +29,13 @@ def device_text(device: dict) -> str:
     if device.get("mixed_precision"):
         parts.append("mixed_float16")
     return " · ".join(parts)
+
+
+def dataset_version(ws: Workspace, name: str) -> int | None:
+    try:
+        return load_dataset(ws, name).version
+    except LabelTuneError:  # the dataset was deleted since
+        return None
 
 
 def run_panel(run_id: str) -> None:
@@ -53,6 +62,9 @@ def _panel(run_id: str, was_live: bool) -> None:
     )
     if run.error:
         st.error(render(run.error, lang()), icon="⚠️")
+    version = dataset_version(ws, run.dataset_name)
+    if version != run.dataset_version:
+        st.caption(t("train.dataset_changed", trained=run.dataset_version, now=version or "–"))
     if run.status in runs.LIVE:
         _live(run)
     else:

@@ -52,17 +52,23 @@ def dataset_names(ws: Workspace) -> list[str]:
 
 def load_dataset(ws: Workspace, name: str) -> DatasetSummary:
     with ws.connect() as conn:
-        row = conn.execute("SELECT * FROM datasets WHERE name = ?", (name,)).fetchone()
-        if row is None:
-            raise DatasetError("err.dataset_unknown", name=name, known=", ".join(dataset_names(ws)) or "-")
-        classes = conn.execute(
-            "SELECT id, name, description FROM classes WHERE dataset_id = ? ORDER BY display_order, name", (row["id"],)
-        ).fetchall()
-        counts = conn.execute(
-            "SELECT class_id, split, COUNT(*) FROM images WHERE dataset_id = ? AND status = 'active'"
-            " GROUP BY class_id, split",
-            (row["id"],),
-        ).fetchall()
+        return read_dataset(conn, name)
+
+
+def read_dataset(conn: Any, name: str) -> DatasetSummary:
+    """The summary, read on ``conn`` (so a caller can read it and more in one snapshot)."""
+    row = conn.execute("SELECT * FROM datasets WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        known = [r[0] for r in conn.execute("SELECT name FROM datasets ORDER BY created_at DESC, id DESC")]
+        raise DatasetError("err.dataset_unknown", name=name, known=", ".join(known) or "-")
+    classes = conn.execute(
+        "SELECT id, name, description FROM classes WHERE dataset_id = ? ORDER BY display_order, name", (row["id"],)
+    ).fetchall()
+    counts = conn.execute(
+        "SELECT class_id, split, COUNT(*) FROM images WHERE dataset_id = ? AND status = 'active'"
+        " GROUP BY class_id, split",
+        (row["id"],),
+    ).fetchall()
     names = {c["id"]: c["name"] for c in classes}
     by_split: dict[str, dict[str, int]] = {c["name"]: {"train": 0, "val": 0, "test": 0} for c in classes}
     unlabeled = 0

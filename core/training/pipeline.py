@@ -53,10 +53,13 @@ class TrainingData:
 
 def load_training_data(ws: Workspace, dataset: str) -> TrainingData:
     """The labelled, active images of ``dataset`` by split; refuses what cannot train."""
-    from core.datasets.catalog import load_dataset
+    from core.datasets.catalog import read_dataset
 
-    summary = load_dataset(ws, dataset)
     with ws.connect() as conn:
+        # One read transaction: the version and the labels come from one snapshot (WAL), so a relabel
+        # racing this read gives either the old version with the old labels or the new with the new.
+        conn.execute("BEGIN")
+        summary = read_dataset(conn, dataset)
         rows = conn.execute(
             "SELECT i.id, i.stored_path, c.name, i.split FROM images i JOIN classes c ON c.id = i.class_id"
             " WHERE i.dataset_id = ? AND i.status = 'active' AND i.split IS NOT NULL ORDER BY i.id",

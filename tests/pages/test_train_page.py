@@ -184,3 +184,15 @@ def test_the_form_has_one_widget_per_setting_with_the_fields_help_and_default(ws
     at.number_input(key="tr_head_epochs").set_value(0)
     at.number_input(key="tr_fine_tune_epochs").set_value(0).run()  # TrainConfig's own rule, shown by the form
     assert at.error[0].value == tr("err.config_no_epochs", "en") and at.button(key="start").disabled
+
+
+def test_a_run_says_when_its_dataset_changed_since(ws):
+    from core.datasets import editing
+
+    run_id = create_run(ws, TrainConfig(dataset="颜色", backbone="vgg16", weights="none", image_size=32))
+    at = train_page()
+    assert at.selectbox(key="run").value == run_id
+    assert not any("has changed since" in c.value for c in at.caption)
+    editing.relabel(ws, "颜色", editing.class_images(ws, "颜色", "红色")[:1], "蓝色")
+    at.run()
+    assert any(c.value == tr("train.dataset_changed", "en", trained=1, now=2) for c in at.caption)

@@ -48,3 +48,25 @@ def test_class_weights_and_cache_choice(ws, tmp_path):
     assert sum(weights[i] * counts[i] for i in range(2)) == pytest.approx(len(data.train))  # mean weight 1
     assert use_memory_cache("auto", 1000, 224) and not use_memory_cache("auto", 10_000, 224)
     assert use_memory_cache("memory", 10_000, 224) and not use_memory_cache("none", 10, 32)
+
+
+def test_a_relabel_racing_the_data_load_gives_one_consistent_version(ws, tmp_path, monkeypatch):
+    from core.datasets import catalog, editing
+
+    import_archive(ws, make_zip(tmp_path / "r.zip", class_folders({"a": 8, "b": 8})), name="r")
+    moved = editing.class_images(ws, "r", "a")[:3]
+    original = catalog.read_dataset
+
+    def racing(conn, name):
+        summary = original(conn, name)
+        editing.relabel(ws, name, moved, "b")  # another editor writes between the two reads
+        return summary
+
+    monkeypatch.setattr(catalog, "read_dataset", racing)
+    data = load_training_data(ws, "r")
+    labels = data.train.labels + data.val.labels + data.test.labels
+    assert labels.count(data.classes.index("b")) == 8  # the labels of the version it recorded
+    monkeypatch.setattr(catalog, "read_dataset", original)
+    after = load_training_data(ws, "r")
+    assert after.version == data.version + 1
+    assert (after.train.labels + after.val.labels + after.test.labels).count(after.classes.index("b")) == 11
