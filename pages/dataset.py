@@ -9,6 +9,7 @@ from core.datasets.ingest import import_archive
 from core.datasets.splits import SplitConfig
 from core.errors import LabelTuneError
 from ui.common import show_error, t, workspace
+from ui.dataset_manage import manage_ui
 from ui.dataset_views import class_chart, class_table, quality_report, samples
 
 ws = workspace()
@@ -56,6 +57,8 @@ import_ui(first_time=not names)
 if not names:
     st.info(t("dataset.none_yet"))
     st.stop()
+if "select_dataset" in st.session_state:
+    st.session_state["dataset"] = st.session_state.pop("select_dataset")
 if st.session_state.get("dataset") not in names:
     st.session_state["dataset"] = names[0]
 selected = st.selectbox(t("dataset.choose"), names, key="dataset")
@@ -85,5 +88,6 @@ with chart:
 with table:
     class_table(summary)
 quality_report(summary.report)
+manage_ui(selected)
 st.subheader(t("dataset.samples_header"))
 samples(sample_thumbnails(ws, summary.id))

@@ -63,8 +63,10 @@ def _panel(run_id: str, was_live: bool) -> None:
     if run.error:
         st.error(render(run.error, lang()), icon="⚠️")
     version = dataset_version(ws, run.dataset_name)
-    if version != run.dataset_version:
-        st.caption(t("train.dataset_changed", trained=run.dataset_version, now=version or "–"))
+    if version is None:
+        st.caption(t("train.dataset_deleted"))
+    elif version != run.dataset_version:
+        st.caption(t("train.dataset_changed", trained=run.dataset_version, now=version))
     if run.status in runs.LIVE:
         _live(run)
     else:

@@ -220,3 +220,45 @@ def change_log(ws: Workspace, dataset: str, limit: int = 100) -> list[Change]:
             (dataset, limit),
         ).fetchall()
     return [Change(v, a, json.loads(p), n, c) for v, a, p, n, c in rows]
+
+
+def rename_dataset(ws: Workspace, old: str, new: str) -> None:
+    """Rename a dataset; its runs follow (their rows and configs name the new dataset)."""
+    from core.datasets.catalog import validate_dataset_name
+
+    new = validate_dataset_name(new)
+    with _edit(ws, old) as (conn, dataset_id):
+        if conn.execute("SELECT 1 FROM datasets WHERE name = ?", (new,)).fetchone():
+            raise DatasetError("err.dataset_exists", name=new)
+        conn.execute("UPDATE datasets SET name = ? WHERE id = ?", (new, dataset_id))
+        conn.execute(
+            "UPDATE runs SET dataset_name = ?, config_json = json_set(config_json, '$.dataset', ?) WHERE dataset_id = ?",
+            (new, new, dataset_id),
+        )
+        _log(conn, dataset_id, "rename_dataset", 0, old=old, new=new)
+
+
+def delete_dataset(ws: Workspace, name: str, delete_runs: bool = False) -> dict[str, int]:
+    """Delete a dataset: its rows, the image files no other dataset uses, its feature caches, and its runs
+    if asked (otherwise they stay listed, as trained on a deleted dataset). Returns what was removed."""
+    import shutil
+
+    with _edit(ws, name) as (conn, dataset_id):
+        files = conn.execute(
+            "SELECT stored_path, thumb_path FROM images i WHERE dataset_id = ? AND NOT EXISTS"
+            " (SELECT 1 FROM images j WHERE j.content_hash = i.content_hash AND j.dataset_id != i.dataset_id)",
+            (dataset_id,),
+        ).fetchall()
+        run_ids = [r[0] for r in conn.execute("SELECT id FROM runs WHERE dataset_id = ?", (dataset_id,))]
+        if delete_runs:
+            conn.execute("DELETE FROM runs WHERE dataset_id = ?", (dataset_id,))
+        conn.execute("DELETE FROM datasets WHERE id = ?", (dataset_id,))
+    # The rows are gone (committed); now the files, which nothing refers to any more.
+    for stored, thumb in files:
+        ws.path_of(stored).unlink(missing_ok=True)
+        ws.path_of(thumb).unlink(missing_ok=True)
+    shutil.rmtree(ws.feature_cache_dir(dataset_id), ignore_errors=True)
+    if delete_runs:
+        for run_id in run_ids:
+            shutil.rmtree(ws.runs_dir / run_id, ignore_errors=True)
+    return {"images": len(files), "runs": len(run_ids) if delete_runs else 0}

@@ -190,6 +190,10 @@ class Workspace:
     def staging_dir(self) -> Path:
         return self.root / "staging"
 
+    def feature_cache_dir(self, dataset_id: int) -> Path:
+        """The training feature caches of one dataset (``core.training.features``)."""
+        return self.cache_dir / "features" / str(dataset_id)
+
     def path_of(self, relative: str) -> Path:
         """Absolute path of a file recorded relative to the workspace root."""
         return self.root / relative

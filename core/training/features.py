@@ -51,8 +51,9 @@ def cache_key(config: TrainConfig, data: TrainingData) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def cache_path(ws: Workspace, key: str) -> Path:
-    return ws.cache_dir / "features" / f"{key}.npz"
+def cache_path(ws: Workspace, key: str, dataset_id: int) -> Path:
+    """One folder per dataset, so deleting a dataset deletes its caches."""
+    return ws.feature_cache_dir(dataset_id) / f"{key}.npz"
 
 
 def extractor_of(model: Any) -> Any:
@@ -80,7 +81,7 @@ def _extract(
 
 def load_or_build(ws: Workspace, config: TrainConfig, data: TrainingData, model: Any, cache: bool) -> Features:
     """Cached features for ``config`` and ``data``, computing and saving them if missing."""
-    path = cache_path(ws, cache_key(config, data))
+    path = cache_path(ws, cache_key(config, data), data.dataset_id)
     if path.exists():
         with np.load(path) as saved:
             return Features(saved["train_x"], saved["train_y"], saved["val_x"], saved["val_y"])

@@ -107,3 +107,18 @@ def test_model_pages_without_a_model_say_where_to_get_one(home, page, key):
     at = app(page)
     assert at.header[0].value == tr(key, "en")
     assert at.info[0].value == tr("eval.no_runs", "en")
+
+
+def test_dataset_page_renames_and_deletes_a_dataset(home, tmp_path):
+    ws = Workspace.open(home)
+    import_archive(ws, make_zip(tmp_path / "d.zip", class_folders({"a": 3, "b": 3})), name="d")
+    at = app()
+    at.text_input(key="rename_dataset_to").input("数据").run()
+    at.button(key="rename_dataset").click().run()
+    assert dataset_names(ws) == ["数据"] and at.selectbox(key="dataset").value == "数据"
+    at.text_input(key="delete_dataset_name").input("wrong").run()
+    assert at.button(key="delete_dataset").disabled
+    at.text_input(key="delete_dataset_name").input("数据").run()
+    at.button(key="delete_dataset").click().run()
+    assert not at.exception and dataset_names(ws) == []
+    assert at.success[0].value.startswith("Deleted “数据”")

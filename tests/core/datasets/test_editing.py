@@ -149,3 +149,49 @@ def test_cli_classes_relabel_and_export(ws, tmp_path):
     assert exported["images"] == 21 and (tmp_path / "e.zip").is_file()
     bad = run_cli("relabel", "宠物", *common)
     assert bad.returncode == 1 and "--image" in bad.stderr
+
+
+def test_rename_and_delete_a_dataset_with_its_files_caches_and_runs(ws, tmp_path):
+    from core.datasets.catalog import dataset_names
+    from core.training import runs
+    from tests.builders import class_folders
+
+    manifest_dataset(ws, tmp_path)
+    shared = make_zip(tmp_path / "other.zip", class_folders({"a": 3, "b": 3}))
+    import_archive(ws, shared, name="other")
+    summary = load_dataset(ws, "宠物")
+    run_id = runs.insert_run(
+        ws, dataset_id=summary.id, dataset_name="宠物", version=1, classes=["狗", "猫"], config={"dataset": "宠物"}
+    )
+    editing.rename_dataset(ws, "宠物", "宠物照片")
+    assert "宠物照片" in dataset_names(ws) and runs.get_run(ws, run_id).config["dataset"] == "宠物照片"
+    with pytest.raises(DatasetError):
+        editing.rename_dataset(ws, "宠物照片", "other")
+    cache = ws.feature_cache_dir(summary.id)
+    cache.mkdir(parents=True)
+    (cache / "x.npz").write_bytes(b"x")
+    with ws.connect() as conn:
+        mine = [
+            ws.path_of(r[0]) for r in conn.execute("SELECT stored_path FROM images WHERE dataset_id = ?", (summary.id,))
+        ]
+    removed = editing.delete_dataset(ws, "宠物照片")
+    assert removed == {"images": 21, "runs": 0} and not any(p.exists() for p in mine) and not cache.exists()
+    assert dataset_names(ws) == ["other"] and load_dataset(ws, "other").images == 6  # other's files untouched
+    kept = runs.get_run(ws, run_id)
+    assert kept.dataset_name == "宠物照片" and runs.run_dir(ws, run_id).exists()
+
+
+def test_deleting_with_runs_removes_their_folders_and_shared_images_stay(ws, tmp_path):
+    from core.training import runs
+    from tests.builders import class_folders
+
+    entries = class_folders({"a": 3, "b": 3})
+    import_archive(ws, make_zip(tmp_path / "one.zip", entries), name="one")
+    import_archive(ws, make_zip(tmp_path / "two.zip", entries), name="two")  # the same images
+    summary = load_dataset(ws, "one")
+    run_id = runs.insert_run(ws, dataset_id=summary.id, dataset_name="one", version=1, classes=["a", "b"], config={})
+    assert editing.delete_dataset(ws, "one", delete_runs=True) == {"images": 0, "runs": 1}
+    assert not runs.run_dir(ws, run_id).exists() and runs.list_runs(ws) == []
+    assert all(
+        r.path.exists() for r in __import__("core.datasets.catalog", fromlist=["x"]).split_images(ws, "two", "train")
+    )

@@ -182,7 +182,7 @@ def test_feature_cache_matches_the_plain_path(trained_ws):
     assert abs(plain.final["val_accuracy"] - cached.final["val_accuracy"]) <= 0.1
     assert abs(plain.final["val_loss"] - cached.final["val_loss"]) <= 0.15
     # The cached vectors are exactly what the frozen model computes.
-    path = features.cache_path(trained_ws, features.cache_key(config, data))
+    path = features.cache_path(trained_ws, features.cache_key(config, data), data.dataset_id)
     model = keras.models.load_model(trained_ws.root / cached.model_path)
     saved = np.load(path)
     extractor = features.extractor_of(model)

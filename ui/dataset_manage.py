@@ -1,0 +1,29 @@
+"""Renaming and deleting a dataset (the Dataset page's "manage" section)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.datasets import editing
+from core.errors import LabelTuneError
+from ui.common import show_error, t, workspace
+
+
+def manage_ui(dataset: str) -> None:
+    with st.expander(t("dataset.manage"), icon="🛠️"):
+        left, right = st.columns(2)
+        new = left.text_input(t("dataset.rename_to"), key="rename_dataset_to")
+        try:
+            if left.button(t("label.rename"), disabled=not new.strip(), key="rename_dataset"):
+                editing.rename_dataset(workspace(), dataset, new)
+                st.session_state["select_dataset"] = new.strip()  # applied before the selectbox, next run
+                st.rerun()
+            typed = right.text_input(t("dataset.delete_type", name=dataset), key="delete_dataset_name")
+            with_runs = right.toggle(t("dataset.delete_runs"), key="delete_dataset_runs")
+            if right.button(t("label.delete"), disabled=typed != dataset, key="delete_dataset"):
+                removed = editing.delete_dataset(workspace(), dataset, with_runs)
+                st.session_state.pop("dataset", None)
+                st.session_state["imported"] = t("dataset.deleted", name=dataset, **removed)
+                st.rerun()
+        except LabelTuneError as exc:
+            show_error(exc)
