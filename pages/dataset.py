@@ -9,7 +9,7 @@ from core.datasets.ingest import import_archive
 from core.datasets.splits import SplitConfig
 from core.errors import LabelTuneError
 from ui.common import show_error, t, workspace
-from ui.dataset_manage import manage_ui
+from ui.dataset_manage import add_images_ui, manage_ui
 from ui.dataset_views import class_chart, class_table, quality_report, samples
 
 ws = workspace()
@@ -88,6 +88,7 @@ with chart:
 with table:
     class_table(summary)
 quality_report(summary.report)
+add_images_ui(selected)
 manage_ui(selected)
 st.subheader(t("dataset.samples_header"))
 samples(sample_thumbnails(ws, summary.id))

@@ -5,8 +5,25 @@ from __future__ import annotations
 import streamlit as st
 
 from core.datasets import editing
+from core.datasets.ingest import add_archive
 from core.errors import LabelTuneError
 from ui.common import show_error, t, workspace
+
+
+def add_images_ui(dataset: str) -> None:
+    """Another zip into this dataset: new classes appear, duplicates are reported, nothing moves."""
+    with st.expander(t("dataset.add_header"), icon="➕"):
+        upload = st.file_uploader(t("dataset.upload"), type=["zip"], help=t("dataset.add_help"), key="add_upload")
+        if st.button(t("dataset.add_button"), disabled=upload is None, key="add_images"):
+            try:
+                result = add_archive(workspace(), upload, dataset, archive_name=upload.name)
+            except LabelTuneError as exc:
+                show_error(exc)
+            else:
+                st.session_state["imported"] = t(
+                    "dataset.added", images=result.images, name=dataset, skipped=len(result.skipped)
+                )
+                st.rerun()
 
 
 def manage_ui(dataset: str) -> None:

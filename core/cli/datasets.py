@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from core.datasets.catalog import list_datasets
-from core.datasets.ingest import import_archive
+from core.datasets.ingest import add_archive, import_archive
 from core.datasets.splits import SplitConfig
 from core.i18n import cli_language, tr
 from core.store.workspace import Workspace
@@ -21,6 +21,7 @@ def add_dataset_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--val", type=float, default=SplitConfig.val, help="validation fraction when the zip has no split")
     p.add_argument("--test", type=float, default=SplitConfig.test, help="test fraction when the zip has no split")
     p.add_argument("--seed", type=int, default=SplitConfig.seed, help="split seed")
+    p.add_argument("--into", metavar="DATASET", help="add the zip's images to this existing dataset instead")
     p.set_defaults(handler=cmd_import)
 
     p = verbs.add_parser("datasets", parents=[common], help="list datasets")
@@ -62,10 +63,12 @@ class _Progress:
 
 
 def cmd_import(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
-    split = SplitConfig.held_out(args.val, args.test, args.seed)
-    result = import_archive(
-        ws, args.zip, name=args.name, split=split, progress=None if args.json else _Progress("import")
-    )
+    progress = None if args.json else _Progress("import")
+    if args.into:
+        result = add_archive(ws, args.zip, args.into, progress=progress)
+    else:
+        split = SplitConfig.held_out(args.val, args.test, args.seed)
+        result = import_archive(ws, args.zip, name=args.name, split=split, progress=progress)
     if not args.json:
         lang = cli_language()
         print(

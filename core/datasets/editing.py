@@ -45,7 +45,7 @@ def _edit(ws: Workspace, dataset: str) -> Iterator[tuple[sqlite3.Connection, int
         yield conn, row[0]
 
 
-def _log(conn: sqlite3.Connection, dataset_id: int, action: str, images: int, **params: Any) -> int:
+def log_change(conn: sqlite3.Connection, dataset_id: int, action: str, images: int, **params: Any) -> int:
     """Bump the version and record the change; returns the new version."""
     conn.execute("UPDATE datasets SET version = version + 1 WHERE id = ?", (dataset_id,))
     version = conn.execute("SELECT version FROM datasets WHERE id = ?", (dataset_id,)).fetchone()[0]
@@ -105,7 +105,7 @@ def relabel(ws: Workspace, dataset: str, image_ids: list[int], label: str | None
         changed = _update_images(conn, dataset_id, image_ids, "class_id = ?", class_id)
         if label is not None:
             _split_new(conn, dataset_id, image_ids)
-        return _log(conn, dataset_id, "relabel", changed, label=label, ids=sorted(image_ids)[:1000])
+        return log_change(conn, dataset_id, "relabel", changed, label=label, ids=sorted(image_ids)[:1000])
 
 
 def split_of_hash(content_hash: str, config: SplitConfig | None = None) -> str:
@@ -131,7 +131,7 @@ def set_split(ws: Workspace, dataset: str, image_ids: list[int], split: str) -> 
         raise DatasetError("err.split_unknown", split=split, known=", ".join(SPLITS))
     with _edit(ws, dataset) as (conn, dataset_id):
         changed = _update_images(conn, dataset_id, image_ids, "split = ?", split)
-        return _log(conn, dataset_id, "split", changed, split=split, ids=sorted(image_ids)[:1000])
+        return log_change(conn, dataset_id, "split", changed, split=split, ids=sorted(image_ids)[:1000])
 
 
 def set_excluded(ws: Workspace, dataset: str, image_ids: list[int], excluded: bool) -> int:
@@ -139,7 +139,7 @@ def set_excluded(ws: Workspace, dataset: str, image_ids: list[int], excluded: bo
     status = "excluded" if excluded else "active"
     with _edit(ws, dataset) as (conn, dataset_id):
         changed = _update_images(conn, dataset_id, image_ids, "status = ?", status)
-        return _log(conn, dataset_id, status, changed, ids=sorted(image_ids)[:1000])
+        return log_change(conn, dataset_id, status, changed, ids=sorted(image_ids)[:1000])
 
 
 def add_class(ws: Workspace, dataset: str, name: str, description: str = "") -> int:
@@ -149,7 +149,7 @@ def add_class(ws: Workspace, dataset: str, name: str, description: str = "") -> 
             raise DatasetError("err.class_exists", name=name)
         class_id = _class_id(conn, dataset_id, name, create=True)
         conn.execute("UPDATE classes SET description = ? WHERE id = ?", (description.strip(), class_id))
-        return _log(conn, dataset_id, "add_class", 0, name=name)
+        return log_change(conn, dataset_id, "add_class", 0, name=name)
 
 
 def rename_class(ws: Workspace, dataset: str, old: str, new: str) -> int:
@@ -158,7 +158,7 @@ def rename_class(ws: Workspace, dataset: str, old: str, new: str) -> int:
         if conn.execute("SELECT 1 FROM classes WHERE dataset_id = ? AND name = ?", (dataset_id, new)).fetchone():
             raise DatasetError("err.class_exists", name=new)
         conn.execute("UPDATE classes SET name = ? WHERE id = ?", (new, class_id))
-        return _log(conn, dataset_id, "rename_class", 0, old=old, new=new)
+        return log_change(conn, dataset_id, "rename_class", 0, old=old, new=new)
 
 
 def merge_classes(ws: Workspace, dataset: str, source: str, target: str) -> int:
@@ -175,7 +175,7 @@ def merge_classes(ws: Workspace, dataset: str, source: str, target: str) -> int:
             (src, dst),
         )
         conn.execute("DELETE FROM classes WHERE id = ?", (src,))
-        return _log(conn, dataset_id, "merge_classes", moved, source=source, target=target)
+        return log_change(conn, dataset_id, "merge_classes", moved, source=source, target=target)
 
 
 def delete_class(ws: Workspace, dataset: str, name: str) -> int:
@@ -184,7 +184,7 @@ def delete_class(ws: Workspace, dataset: str, name: str) -> int:
         class_id = _class_id(conn, dataset_id, name)
         freed = conn.execute("UPDATE images SET class_id = NULL WHERE class_id = ?", (class_id,)).rowcount
         conn.execute("DELETE FROM classes WHERE id = ?", (class_id,))
-        return _log(conn, dataset_id, "delete_class", freed, name=name)
+        return log_change(conn, dataset_id, "delete_class", freed, name=name)
 
 
 def describe_class(ws: Workspace, dataset: str, name: str, description: str) -> int:
@@ -192,7 +192,7 @@ def describe_class(ws: Workspace, dataset: str, name: str, description: str) -> 
     with _edit(ws, dataset) as (conn, dataset_id):
         class_id = _class_id(conn, dataset_id, name)
         conn.execute("UPDATE classes SET description = ? WHERE id = ?", (description.strip(), class_id))
-        return _log(conn, dataset_id, "describe_class", 0, name=name)
+        return log_change(conn, dataset_id, "describe_class", 0, name=name)
 
 
 def class_images(ws: Workspace, dataset: str, name: str | None) -> list[int]:
@@ -235,7 +235,7 @@ def rename_dataset(ws: Workspace, old: str, new: str) -> None:
             "UPDATE runs SET dataset_name = ?, config_json = json_set(config_json, '$.dataset', ?) WHERE dataset_id = ?",
             (new, new, dataset_id),
         )
-        _log(conn, dataset_id, "rename_dataset", 0, old=old, new=new)
+        log_change(conn, dataset_id, "rename_dataset", 0, old=old, new=new)
 
 
 def delete_dataset(ws: Workspace, name: str, delete_runs: bool = False) -> dict[str, int]:

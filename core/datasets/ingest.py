@@ -348,3 +348,130 @@ def _commit(
         seconds=time.perf_counter() - started,
         entries=total_entries,
     )
+
+
+def add_archive(
+    ws: Workspace,
+    source: str | os.PathLike[str] | IO[bytes],
+    dataset: str,
+    *,
+    archive_name: str | None = None,
+    limits: IngestLimits | None = None,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Add the images of another zip to an existing dataset, with the import's safety rules and limits.
+
+    New classes are created and existing ones grow; an image already in the dataset (same content) is
+    reported and not added twice; new labelled images without a split in the archive are split with the
+    dataset's seed, and no existing image moves. One new dataset version, logged as ``add_images``."""
+    from core.datasets.catalog import load_dataset
+
+    started = time.perf_counter()
+    limits = limits or IngestLimits()
+    summary = load_dataset(ws, dataset)
+    if archive_name is None:
+        archive_name = Path(source).name if isinstance(source, (str, os.PathLike)) else "upload.zip"
+    src = os.fspath(source) if isinstance(source, (str, os.PathLike)) else source
+    zf, _ = open_zip(src, archive_name, limits)
+    with zf:
+        scan = scan_archive(zf, archive_name, limits)
+        plan = plan_import(zf, scan.entries, limits)
+        if not plan.images:
+            raise DatasetRejected("err.no_images", archive=archive_name, skipped=len(scan.skipped) + len(plan.skipped))
+        stager = _Stager(ws, limits)
+        try:
+            stored, image_skips = _process_all(zf, plan, stager, limits, progress)
+            with ws.connect() as conn:
+                known = {
+                    r[0] for r in conn.execute("SELECT content_hash FROM images WHERE dataset_id = ?", (summary.id,))
+                }
+            seen: set[str] = set()
+            fresh = []
+            for s in stored:
+                if s.content_hash in known or s.content_hash in seen:
+                    image_skips.append(Skipped(str(s.planned.entry.path), "skip.already_in_dataset"))
+                else:
+                    seen.add(s.content_hash)
+                    fresh.append(s)
+            skipped = scan.skipped + plan.skipped + image_skips
+            if not fresh:
+                raise DatasetRejected("err.no_new_images", archive=archive_name, dataset=dataset, skipped=len(skipped))
+            return _commit_addition(ws, stager, summary, plan, fresh, skipped, started)
+        finally:
+            stager.discard()
+
+
+def _commit_addition(
+    ws: Workspace,
+    stager: _Stager,
+    summary: Any,
+    plan: Plan,
+    stored: list[StoredImage],
+    skipped: list[Skipped],
+    started: float,
+) -> ImportResult:
+    from core.datasets.editing import log_change
+
+    labels = [_clean_label(s.planned.label) for s in stored]
+    splits: list[str | None] = [s.planned.split if label else None for s, label in zip(stored, labels, strict=True)]
+    with ws.connect() as conn:
+        seed = conn.execute("SELECT split_seed FROM datasets WHERE id = ?", (summary.id,)).fetchone()[0]
+    to_split = [
+        (s.content_hash, i, label)
+        for i, (s, label) in enumerate(zip(stored, labels, strict=True))
+        if label and not splits[i]
+    ]
+    assigned, _ = assign_splits(to_split, SplitConfig(seed=seed if seed is not None else SplitConfig.seed))
+    for index, value in assigned.items():
+        splits[index] = value
+    moved = stager.publish()
+    try:
+        with ws.connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            class_ids = dict(
+                conn.execute("SELECT name, id FROM classes WHERE dataset_id = ?", (summary.id,)).fetchall()
+            )
+            order = len(class_ids)
+            for name in sorted({label for label in labels if label} | set(plan.descriptions)):
+                if name not in class_ids:
+                    class_ids[name] = conn.execute(
+                        "INSERT INTO classes (dataset_id, name, description, display_order) VALUES (?, ?, ?, ?)",
+                        (summary.id, name, plan.descriptions.get(name, ""), order),
+                    ).lastrowid
+                    order += 1
+                elif plan.descriptions.get(name):
+                    conn.execute(
+                        "UPDATE classes SET description = ? WHERE id = ? AND description = ''",
+                        (plan.descriptions[name], class_ids[name]),
+                    )
+            conn.executemany(
+                "INSERT INTO images (dataset_id, content_hash, stored_path, thumb_path, original_name, width, height,"
+                " split, class_id, attributes_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (summary.id, s.content_hash, s.stored_path, s.thumb_path, str(s.planned.entry.path), s.width,
+                     s.height, split, class_ids[label] if label else None, quality.dumps(s.planned.attributes))
+                    for s, label, split in zip(stored, labels, splits, strict=True)
+                ],
+            )  # fmt: skip
+            log_change(conn, summary.id, "add_images", len(stored), skipped=len(skipped))
+    except BaseException:
+        stager.unpublish(moved)
+        raise
+    counts = Counter(label for label in labels if label)
+    split_counts = Counter(s for s in splits if s)
+    warnings = [quality.warning(key, **params) for key, params in plan.notes]
+    if skipped:
+        warnings.append(quality.warning("warn.skipped", count=len(skipped)))
+    return ImportResult(
+        dataset=summary.name,
+        dataset_id=summary.id,
+        layout=plan.layout,
+        images=len(stored),
+        classes=dict(counts),
+        splits={k: split_counts.get(k, 0) for k in ("train", "val", "test")},
+        unlabeled=sum(1 for label in labels if not label),
+        skipped=skipped,
+        warnings=warnings,
+        report={},
+        seconds=time.perf_counter() - started,
+    )

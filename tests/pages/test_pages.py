@@ -122,3 +122,18 @@ def test_dataset_page_renames_and_deletes_a_dataset(home, tmp_path):
     at.button(key="delete_dataset").click().run()
     assert not at.exception and dataset_names(ws) == []
     assert at.success[0].value.startswith("Deleted “数据”")
+
+
+def test_dataset_page_adds_a_zip_to_a_dataset(home, tmp_path):
+    ws = Workspace.open(home)
+    import_archive(ws, make_zip(tmp_path / "d.zip", class_folders({"a": 3, "b": 3})), name="d")
+    from tests.builders import jpeg
+
+    new = [(f"c/{i}.jpg", jpeg((250, 10 * i, 90))) for i in range(4)] + [("a/dup.jpg", class_folders({"a": 1})[0][1])]
+    more = make_zip(tmp_path / "more.zip", new).read_bytes()
+    at = app()
+    at.file_uploader(key="add_upload").set_value(("more.zip", more, "application/zip")).run()
+    at.button(key="add_images").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.success[0].value == tr("dataset.added", "en", images=4, name="d", skipped=1)  # the copy of a/0
+    assert load_dataset(ws, "d").classes == {"a": 3, "b": 3, "c": 4}

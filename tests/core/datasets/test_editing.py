@@ -9,7 +9,7 @@ from core.datasets import editing
 from core.datasets.catalog import load_dataset
 from core.datasets.export_zip import export_dataset
 from core.datasets.ingest import import_archive
-from core.errors import DatasetError
+from core.errors import DatasetError, DatasetRejected
 from tests.builders import jpeg, make_zip
 from tests.core.cli.test_cli import run_cli
 
@@ -195,3 +195,27 @@ def test_deleting_with_runs_removes_their_folders_and_shared_images_stay(ws, tmp
     assert all(
         r.path.exists() for r in __import__("core.datasets.catalog", fromlist=["x"]).split_images(ws, "two", "train")
     )
+
+
+def test_adding_a_zip_grows_classes_skips_duplicates_and_moves_nothing(ws, tmp_path):
+    from core.datasets.ingest import add_archive
+    from tests.builders import class_folders, snapshot
+
+    first = class_folders({"猫": 6, "狗": 6})
+    import_archive(ws, make_zip(tmp_path / "first.zip", first), name="d")
+    before = images(ws, "d")
+    version = load_dataset(ws, "d").version
+    extra = [(f"猫/new_{i}.jpg", jpeg((i * 30, 200, 10))) for i in range(4)]
+    extra += [(f"鸟/{i}.jpg", jpeg((10, i * 40, 200))) for i in range(5)]
+    extra.append(("狗/copy.jpg", first[7][1]))  # an image the dataset already has
+    result = add_archive(ws, make_zip(tmp_path / "more.zip", extra), "d")
+    assert result.images == 9 and [s.key for s in result.skipped] == ["skip.already_in_dataset"]
+    summary = load_dataset(ws, "d")
+    assert summary.classes == {"狗": 6, "猫": 10, "鸟": 5} and summary.version == version + 1
+    after = images(ws, "d")
+    assert all(row in after for row in before)  # no existing image changed label or split
+    assert editing.change_log(ws, "d")[0].action == "add_images"
+    snap = snapshot(ws.root)
+    with pytest.raises(DatasetRejected) as caught:
+        add_archive(ws, make_zip(tmp_path / "same.zip", extra), "d")
+    assert caught.value.key == "err.no_new_images" and snapshot(ws.root) == snap
