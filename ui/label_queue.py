@@ -9,7 +9,10 @@ import streamlit as st
 
 from core.datasets.catalog import images_by_id
 from core.datasets.gallery import UNLABELED_FILTER, GalleryFilter, matching_ids
+from core.datasets.suggestions import confident, most_uncertain_first, suggestion_run, suggestions
 from core.errors import LabelTuneError
+from core.evaluation.jobs import job_state, start_prediction_job
+from core.evaluation.predictions import UNLABELED
 from ui.common import show_error, t, workspace
 from ui.label_views import relabel_with_undo, undo
 
@@ -31,6 +34,9 @@ def queue_ui(dataset: str, classes: list[str], descriptions: dict[str, str]) -> 
     state = _state(dataset)
     unlabeled = GalleryFilter(UNLABELED_FILTER)
     waiting = [i for i in matching_ids(workspace(), dataset, unlabeled) if i not in state["skipped"]]
+    found = suggestions_ui(dataset, classes)
+    if found:
+        waiting = most_uncertain_first(waiting, found)
     minutes = max((time.monotonic() - state["started"]) / 60, 1e-6)
     st.progress(
         min(state["labeled"] / max(state["total"], 1), 1.0),
@@ -45,6 +51,9 @@ def queue_ui(dataset: str, classes: list[str], descriptions: dict[str, str]) -> 
         image = images_by_id(workspace(), waiting[:1])[waiting[0]]
         left, right = st.columns([3, 2])
         left.image(str(image.path), caption=image.name)
+        if found and image.id in found:
+            guess = " · ".join(f"{label} {p:.0%}" for label, p in found[image.id].top)
+            left.caption(t("label.suggestion", guess=guess))
         with right:
             for n, name in enumerate(classes):
                 shortcut = str(n + 1) if n < SHORTCUT_CLASSES else None
@@ -69,3 +78,30 @@ def _label(dataset: str, image_id: int, name: str, state: dict) -> None:
         return
     state["labeled"] += 1
     st.rerun()
+
+
+def suggestions_ui(dataset: str, classes: list[str]) -> dict | None:
+    """The newest model's suggestions: computed on request (a background job), then offered image by image
+    and in bulk ("accept all of a class above P")."""
+    run = suggestion_run(workspace(), dataset)
+    if run is None:
+        st.caption(t("label.suggest_no_model"))
+        return None
+    found = suggestions(workspace(), dataset)
+    if found is None:
+        state = job_state(workspace(), run.id)
+        if state.running:
+            st.caption(t("eval.computing", split=state.split or "…", done=state.done, total=state.total))
+        elif st.button(t("label.suggest"), key="suggest"):
+            start_prediction_job(workspace(), run.id, (UNLABELED,))
+            st.rerun()
+        return None
+    with st.expander(t("label.accept_header", run=run.id, count=len(found))):
+        a, b = st.columns(2)
+        label = a.selectbox(t("label.move_to"), run.classes, key="accept_class")
+        threshold = b.slider(t("label.accept_threshold"), 0.5, 1.0, 0.9, 0.01, key="accept_threshold")
+        chosen = confident(found, label, threshold)
+        if st.button(t("label.accept", count=len(chosen), label=label), disabled=not chosen, key="accept"):
+            relabel_with_undo(dataset, chosen, label)
+            st.rerun()
+    return found

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import PredictionError
-from core.evaluation.predictions import SPLITS
+from core.evaluation.predictions import SPLITS, UNLABELED
 from core.i18n import cli_language, tr
 from core.prediction.predict import DEFAULT_THRESHOLD, DEFAULT_TOP_K
 from core.store.workspace import Workspace
@@ -30,7 +30,7 @@ def add_evaluation_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
 
     p = verbs.add_parser("predictions", parents=[common], help="(used by the app) compute a run's stored predictions")
     p.add_argument("run")
-    p.add_argument("--split", action="append", choices=SPLITS)
+    p.add_argument("--split", action="append", choices=[*SPLITS, UNLABELED])
     p.set_defaults(handler=cmd_predictions)
 
 

@@ -26,6 +26,7 @@ from core.training import runs
 PREDICTIONS_FILE = "predictions.npz"
 PROGRESS_FILE = "predictions.progress.json"
 SPLITS = ("test", "val", "train")
+UNLABELED = "unlabeled"  # the dataset's images without a label: the model's suggestions (labels are -1)
 # Images per prediction batch: large enough to keep a CPU busy, small enough for 224 px on a laptop.
 PREDICT_BATCH = 32
 
@@ -56,7 +57,7 @@ def stored_splits(ws: Workspace, run_id: str) -> list[str]:
     if not path.exists():
         return []
     with np.load(path) as data:
-        return [s for s in SPLITS if f"{s}_probs" in data.files]
+        return [s for s in (*SPLITS, UNLABELED) if f"{s}_probs" in data.files]
 
 
 def load_predictions(ws: Workspace, run_id: str, split: str) -> SplitPredictions:
@@ -142,15 +143,31 @@ def predict_splits(
     index = {name: i for i, name in enumerate(run.classes)}
     found = {}
     for split in splits:
-        current: Split = getattr(data, split)
-        keep = [i for i, label in enumerate(current.labels) if data.classes[label] in index]
-        subset = Split(
-            [current.paths[i] for i in keep],
-            [index[data.classes[current.labels[i]]] for i in keep],
-            [current.ids[i] for i in keep],
-        )
+        if split == UNLABELED:
+            subset = _unlabeled(ws, config.dataset)
+        else:
+            current: Split = getattr(data, split)
+            keep = [i for i, label in enumerate(current.labels) if data.classes[label] in index]
+            subset = Split(
+                [current.paths[i] for i in keep],
+                [index[data.classes[current.labels[i]]] for i in keep],
+                [current.ids[i] for i in keep],
+            )
         report = (lambda done, total, s=split: progress(s, done, total)) if progress else None
         probs = predict_split(model, subset, config, report)
         found[split] = SplitPredictions(split, run.classes, np.asarray(subset.ids), np.asarray(subset.labels), probs)
     save_predictions(ws, run_id, found)
     return found
+
+
+def _unlabeled(ws: Workspace, dataset: str) -> Any:
+    """The dataset's active images without a label, as a split whose labels are all -1."""
+    from core.training.pipeline import Split
+
+    with ws.connect() as conn:
+        rows = conn.execute(
+            "SELECT i.id, i.stored_path FROM images i JOIN datasets d ON d.id = i.dataset_id"
+            " WHERE d.name = ? AND i.class_id IS NULL AND i.status = 'active' ORDER BY i.id",
+            (dataset,),
+        ).fetchall()
+    return Split([str(ws.path_of(p)) for _, p in rows], [-1] * len(rows), [i for i, _ in rows])

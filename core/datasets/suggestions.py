@@ -1,0 +1,59 @@
+"""Model-assisted labeling (半自动标注): the newest model of a dataset suggests a label for each unlabeled
+image, the queue puts the most uncertain images first (they teach the next model most), and suggestions
+above a probability can be accepted for a class in one action. Read from the run's stored predictions
+(``core.evaluation.predictions``, split ``unlabeled``): no TensorFlow here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.datasets import editing
+from core.evaluation.predictions import UNLABELED, load_predictions, stored_splits
+from core.store.workspace import Workspace
+from core.training import runs
+
+TOP = 3
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    image_id: int
+    top: list[tuple[str, float]]
+
+    @property
+    def confidence(self) -> float:
+        return self.top[0][1]
+
+
+def suggestion_run(ws: Workspace, dataset: str) -> runs.Run | None:
+    """The newest run of the dataset with a saved model, whose classes the suggestions use."""
+    candidates = runs.model_runs(ws, dataset)
+    return candidates[0] if candidates else None
+
+
+def suggestions(ws: Workspace, dataset: str) -> dict[int, Suggestion] | None:
+    """Suggestions for the images still unlabeled; None when the newest model has not predicted them yet."""
+    run = suggestion_run(ws, dataset)
+    if run is None or UNLABELED not in stored_splits(ws, run.id):
+        return None
+    p = load_predictions(ws, run.id, UNLABELED)
+    still = set(editing.class_images(ws, dataset, None))
+    out = {}
+    for image_id, probs in zip(p.ids.tolist(), p.probs, strict=True):
+        if image_id in still:
+            order = np.argsort(-probs, kind="stable")[:TOP]
+            out[image_id] = Suggestion(image_id, [(run.classes[i], float(probs[i])) for i in order])
+    return out
+
+
+def most_uncertain_first(ids: list[int], found: dict[int, Suggestion]) -> list[int]:
+    """The queue with the least confident suggestions first; images without one keep their place at the end."""
+    with_one = sorted((i for i in ids if i in found), key=lambda i: (found[i].confidence, i))
+    return with_one + [i for i in ids if i not in found]
+
+
+def confident(found: dict[int, Suggestion], label: str, threshold: float) -> list[int]:
+    """Images whose top suggestion is ``label`` with at least ``threshold``."""
+    return sorted(i for i, s in found.items() if s.top[0][0] == label and s.confidence >= threshold)
