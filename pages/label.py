@@ -14,6 +14,7 @@ from core.errors import LabelTuneError
 from ui.common import show_error, t, workspace
 from ui.dataset_views import class_chart
 from ui.label_queue import queue_ui
+from ui.label_review import review_ui
 from ui.label_views import actions_ui, filter_ui, gallery_ui, open_image_ui, undo
 
 ws = workspace()
@@ -33,8 +34,8 @@ st.caption(t("label.summary", version=summary.version, unlabeled=summary.unlabel
 with st.expander(t("label.balance"), icon="📊"):
     class_chart(summary)
 
-gallery, queue, manage, export = st.tabs(
-    [t("label.tab_gallery"), t("label.tab_queue"), t("label.tab_classes"), t("label.tab_export")]
+gallery, queue, review, manage, export = st.tabs(
+    [t("label.tab_gallery"), t("label.tab_queue"), t("label.tab_review"), t("label.tab_classes"), t("label.tab_export")]
 )
 with gallery:
     f = filter_ui(classes, dataset)
@@ -46,6 +47,8 @@ with gallery:
     open_image_ui(dataset, summary.descriptions)
 with queue:
     queue_ui(dataset, classes, summary.descriptions)
+with review:
+    review_ui(dataset, classes)
 with manage:
     table = pd.DataFrame(
         [

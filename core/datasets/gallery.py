@@ -154,3 +154,48 @@ def label_history(ws: Workspace, dataset: str, image_id: int) -> list[dict[str, 
         for c in change_log(ws, dataset, limit=10_000)
         if c.action == "relabel" and image_id in c.params.get("ids", [])
     ]
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    content_hash: str
+    images: list[GalleryImage]
+
+    @property
+    def labels(self) -> list[str | None]:
+        return sorted({i.label for i in self.images}, key=lambda x: (x is None, x or ""))
+
+    @property
+    def conflict(self) -> bool:
+        return len(self.labels) > 1
+
+
+def duplicate_groups(ws: Workspace, dataset: str) -> list[DuplicateGroup]:
+    """Images of the dataset that are byte-identical, grouped, label conflicts first (live, not the import's report)."""
+    with ws.connect() as conn:
+        where, args, names = _scope(conn, dataset, GalleryFilter())
+        rows = conn.execute(
+            "SELECT i.content_hash, i.id, i.original_name, i.thumb_path, i.stored_path, i.class_id, i.split, i.status,"
+            f" i.width, i.height, i.attributes_json {_FROM} WHERE {where} AND i.content_hash IN"
+            f" (SELECT content_hash {_FROM} WHERE {where} GROUP BY content_hash HAVING COUNT(*) > 1)"
+            " ORDER BY i.content_hash, i.id",
+            [*args, *args],
+        ).fetchall()
+    groups: dict[str, list[GalleryImage]] = {}
+    for r in rows:
+        groups.setdefault(r[0], []).append(
+            GalleryImage(
+                r[1],
+                r[2],
+                ws.path_of(r[3]),
+                ws.path_of(r[4]),
+                names.get(r[5]),
+                r[6],
+                r[7] == "excluded",
+                r[8],
+                r[9],
+                json.loads(r[10]),
+            )  # fmt: skip
+        )
+    found = [DuplicateGroup(h, images) for h, images in groups.items()]
+    return sorted(found, key=lambda g: (not g.conflict, g.content_hash))

@@ -81,3 +81,25 @@ def test_label_three_unlabeled_images_by_their_buttons_then_undo(ws):
     assert any(tr("label.queue_done", "en") == s.value for s in at.success)
     at.button(key="q_undo").click().run()
     assert load_dataset(ws, "宠物").unlabeled == 1
+
+
+def test_review_resolves_a_label_conflict_between_identical_images(tmp_path, monkeypatch):
+    from core.datasets.ingest import import_archive
+    from tests.builders import jpeg, make_zip
+
+    monkeypatch.setenv("LABELTUNE_HOME", str(tmp_path / "ws"))
+    monkeypatch.chdir(ROOT)
+    ws = Workspace.open(tmp_path / "ws")
+    same = jpeg((10, 200, 30))
+    entries = [("猫/a.jpg", same), ("狗/b.jpg", same), ("狗/c.jpg", same)]
+    entries += [(f"猫/{i}.jpg", jpeg((i * 20, 30, 90))) for i in range(4)] + [
+        (f"狗/{i}.jpg", jpeg((90, i * 20, 9))) for i in range(4)
+    ]
+    import_archive(ws, make_zip(tmp_path / "c.zip", entries), name="c")
+    at = label_page()
+    assert any(c.value == tr("label.review_counts", "en", groups=1, conflicts=1) for c in at.caption)
+    at.selectbox(key="keep_0").set_value("狗").run()
+    at.button(key="keep_btn_0").click().run()
+    assert load_dataset(ws, "c").classes == {"狗": 7, "猫": 4}
+    at.button(key="keep_one_0").click().run()
+    assert load_dataset(ws, "c").images == 9  # two copies excluded
