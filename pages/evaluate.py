@@ -1,9 +1,11 @@
 """Evaluate page: is the model good, where does it fail, why does it decide so. Reads the run's stored
 predictions (no TensorFlow for the figures); Grad-CAM loads the run's model on request."""
 
+import pandas as pd
 import streamlit as st
 
-from core.datasets.catalog import load_dataset
+from core.datasets.catalog import attribute_of, load_dataset
+from core.datasets.gallery import attribute_values
 from core.errors import LabelTuneError
 from core.evaluation import metrics
 from core.evaluation.gradcam import DEFAULT_ALPHA
@@ -44,6 +46,12 @@ if not len(p):
 headline_ui(metrics.split_figures(p), run)
 st.subheader(t("eval.per_class"))
 class_table_ui(p, descriptions)
+
+attributes = attribute_values(ws, run.dataset_name)
+if attributes:
+    name = st.selectbox(t("eval.slice"), list(attributes), key="slice")
+    rows = metrics.by_attribute(p, attribute_of(ws, p.ids.tolist(), name))
+    st.dataframe(pd.DataFrame(rows).round(3), hide_index=True, key="slices")
 
 st.subheader(t("eval.confusion"))
 normalise = st.toggle(t("eval.normalise"), key="normalise")

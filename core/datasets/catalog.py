@@ -158,3 +158,17 @@ def split_images(ws: Workspace, dataset: str, split: str, limit: int | None = No
         ]
     found = images_by_id(ws, ids)
     return [found[i] for i in ids]
+
+
+def attribute_of(ws: Workspace, ids: list[int], name: str) -> dict[int, str]:
+    """One attribute's value for each of these images that has it."""
+    out: dict[int, str] = {}
+    with ws.connect() as conn:
+        for start in range(0, len(ids), 900):
+            chunk = [int(i) for i in ids[start : start + 900]]
+            rows = conn.execute(
+                f"SELECT id, json_extract(attributes_json, ?) FROM images WHERE id IN ({','.join('?' * len(chunk))})",
+                [f"$.{json.dumps(name, ensure_ascii=False)}", *chunk],
+            ).fetchall()
+            out.update({i: str(v) for i, v in rows if v is not None})
+    return out

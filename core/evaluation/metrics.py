@@ -179,3 +179,24 @@ def compare(a: SplitPredictions, b: SplitPredictions) -> dict[str, Any]:
     for row in rows:
         row["f1_diff"] = row["f1_b"] - row["f1_a"]
     return {"headline": head, "per_class": rows}
+
+
+def by_attribute(p: SplitPredictions, values: dict[int, str]) -> list[dict[str, Any]]:
+    """Accuracy and macro F1 per value of an image attribute (``values``: image id -> value; images
+    without the attribute form the group ""): whether the model works as well for every camera, site, ..."""
+    groups: dict[str, list[int]] = {}
+    for row, image_id in enumerate(p.ids.tolist()):
+        groups.setdefault(values.get(image_id, ""), []).append(row)
+    labels = np.arange(len(p.classes))
+    out = []
+    for value, rows in sorted(groups.items()):
+        y, pred = p.labels[rows], p.predicted[rows]
+        out.append(
+            {
+                "value": value,
+                "images": len(rows),
+                "accuracy": float(skm.accuracy_score(y, pred)),
+                "macro_f1": float(skm.f1_score(y, pred, labels=labels, average="macro", zero_division=0)),
+            }
+        )
+    return out

@@ -137,3 +137,19 @@ def test_evaluate_shows_its_figures_without_loading_tensorflow(home):
     env = {**os.environ, "LABELTUNE_HOME": str(ws.root)}
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+def test_evaluate_slices_metrics_by_an_image_attribute(home):
+    ws, run = home
+    with ws.connect() as conn:
+        conn.execute("UPDATE images SET attributes_json = json_object('相机', CASE WHEN id % 2 THEN 'a' ELSE 'b' END)")
+    at = page("pages/evaluate.py")
+    assert at.selectbox(key="slice").value == "相机"
+    table = next(d.value for d in at.dataframe if "value" in d.value.columns)
+    assert set(table["value"]) == {"a", "b"} and table["images"].sum() == len(load_predictions_for(ws, run.id))
+
+
+def load_predictions_for(ws, run_id):
+    from core.evaluation.predictions import load_predictions
+
+    return load_predictions(ws, run_id, "test")

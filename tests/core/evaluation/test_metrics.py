@@ -92,3 +92,10 @@ def test_report_has_what_the_cli_promises_and_compare_diffs():
     diff = metrics.compare(THREE, better)
     assert diff["headline"]["accuracy"]["diff"] == pytest.approx(1 - 4 / 6)
     assert [r["class"] for r in diff["per_class"]] == ["猫", "狗", "鸟"]
+
+
+def test_metrics_by_attribute_value():
+    values = {100: "佳能", 101: "佳能", 102: "nikon", 103: "nikon", 104: "nikon"}  # 105 has none
+    rows = metrics.by_attribute(THREE, values)
+    assert [(r["value"], r["images"]) for r in rows] == [("", 1), ("nikon", 3), ("佳能", 2)]
+    assert rows[2]["accuracy"] == 0.5 and rows[1]["accuracy"] == 1.0 and rows[0]["accuracy"] == 0.0
