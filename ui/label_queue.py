@@ -57,7 +57,7 @@ def queue_ui(dataset: str, classes: list[str], descriptions: dict[str, str]) -> 
         with right:
             for n, name in enumerate(classes):
                 shortcut = str(n + 1) if n < SHORTCUT_CLASSES else None
-                if st.button(f"{shortcut or ''} {name}".strip(), key=f"q_{n}", shortcut=shortcut, width="stretch"):
+                if st.button(name, key=f"q_{n}", shortcut=shortcut, width="stretch"):
                     _label(dataset, image.id, name, state)
                 if descriptions.get(name):
                     st.caption(descriptions[name])
