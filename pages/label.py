@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from core.datasets import editing
-from core.datasets.catalog import dataset_names, load_dataset
+from core.datasets.catalog import dataset_names, images_by_id, load_dataset
 from core.datasets.export_zip import export_dataset
 from core.errors import LabelTuneError
 from ui.common import show_error, t, workspace
@@ -71,6 +71,16 @@ with manage:
         )
         if st.button(t("label.save_descriptions"), disabled=described is None, key="save_description"):
             editing.describe_class(ws, dataset, described, text)
+            st.rerun()
+        examples = editing.class_examples(ws, dataset).get(described, [])
+        if examples:
+            st.image([str(r.thumb) for r in images_by_id(ws, examples).values()], width=96, caption=None)
+        up, down, _ = st.columns([1, 1, 4])
+        if up.button(t("label.move_up"), key="class_up"):
+            editing.move_class(ws, dataset, described, -1)
+            st.rerun()
+        if down.button(t("label.move_down"), key="class_down"):
+            editing.move_class(ws, dataset, described, 1)
             st.rerun()
         a, b = st.columns(2)
         new_class = a.text_input(t("label.add_class"), key="add_class")

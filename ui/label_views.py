@@ -9,6 +9,7 @@ import streamlit as st
 
 from core.datasets import editing
 from core.datasets.gallery import (
+    FLAGS,
     PAGE_SIZE,
     UNLABELED_FILTER,
     GalleryFilter,
@@ -62,17 +63,24 @@ def filter_ui(classes: list[str], dataset: str) -> GalleryFilter:
         key="f_status",
     )
     search = d.text_input(t("label.search"), key="f_search")
+    left, right = st.columns(2)
+    flag = left.selectbox(
+        t("label.filter_flag"),
+        [None, *FLAGS],
+        format_func=lambda f: t("label.all") if f is None else t(f"label.flag_{f}"),
+        key="f_flag",
+    )
     attributes = attribute_values(workspace(), dataset)
     pairs = [None, *((k, v) for k, values in attributes.items() for v in values)]
     attribute = None
     if len(pairs) > 1:
-        attribute = st.selectbox(
+        attribute = right.selectbox(
             t("label.filter_attribute"),
             pairs,
             format_func=lambda p: t("label.all") if p is None else f"{p[0]} = {p[1]}",
             key="f_attr",
         )
-    return GalleryFilter(label, split, status, search, attribute)
+    return GalleryFilter(label, split, status, search, attribute, flag)
 
 
 def _class_option(value: str | None) -> str:
@@ -127,6 +135,9 @@ def actions_ui(dataset: str, classes: list[str], selected: list[int], f: Gallery
         if b.button(t("label.restore"), disabled=not ids, key="restore"):
             editing.set_excluded(workspace(), dataset, ids, False)
             st.rerun()
+        if b.button(t("label.as_examples"), disabled=not selected or target is None, key="as_examples"):
+            editing.set_examples(workspace(), dataset, target, selected)
+            st.toast(t("label.examples_set", count=len(selected), name=target))
         split = c.selectbox(t("label.filter_split"), SPLITS, format_func=lambda s: t(f"split.{s}"), key="new_split")
         if c.button(t("label.set_split"), disabled=not ids, key="set_split"):
             editing.set_split(workspace(), dataset, ids, split)

@@ -195,6 +195,49 @@ def describe_class(ws: Workspace, dataset: str, name: str, description: str) -> 
         return log_change(conn, dataset_id, "describe_class", 0, name=name)
 
 
+def move_class(ws: Workspace, dataset: str, name: str, step: int) -> int:
+    """Move a class ``step`` places up (negative) or down in the display order (buttons, charts, exports)."""
+    with _edit(ws, dataset) as (conn, dataset_id):
+        order = [r[0] for r in conn.execute(
+            "SELECT name FROM classes WHERE dataset_id = ? ORDER BY display_order, name", (dataset_id,)
+        )]  # fmt: skip
+        if name not in order:
+            raise DatasetError("err.class_unknown", name=name)
+        at = order.index(name)
+        order.insert(max(0, min(len(order) - 1, at + step)), order.pop(at))
+        conn.executemany(
+            "UPDATE classes SET display_order = ? WHERE dataset_id = ? AND name = ?",
+            [(i, dataset_id, n) for i, n in enumerate(order)],
+        )
+        return log_change(conn, dataset_id, "move_class", 0, name=name, step=step)
+
+
+def set_examples(ws: Workspace, dataset: str, name: str, image_ids: list[int]) -> int:
+    """Example images of a class, shown beside its description (标签说明)."""
+    with _edit(ws, dataset) as (conn, dataset_id):
+        class_id = _class_id(conn, dataset_id, name)
+        unique = sorted({int(i) for i in image_ids})
+        if unique:
+            marks = ",".join("?" * len(unique))
+            found = conn.execute(
+                f"SELECT COUNT(*) FROM images WHERE dataset_id = ? AND id IN ({marks})", (dataset_id, *unique)
+            )
+            missing = len(unique) - found.fetchone()[0]
+            if missing:
+                raise DatasetError("err.images_unknown", count=missing)
+        conn.execute("UPDATE classes SET examples_json = ? WHERE id = ?", (json.dumps(unique), class_id))
+        return log_change(conn, dataset_id, "set_examples", len(unique), name=name)
+
+
+def class_examples(ws: Workspace, dataset: str) -> dict[str, list[int]]:
+    with ws.connect() as conn:
+        rows = conn.execute(
+            "SELECT c.name, c.examples_json FROM classes c JOIN datasets d ON d.id = c.dataset_id WHERE d.name = ?",
+            (dataset,),
+        ).fetchall()
+    return {name: json.loads(examples) for name, examples in rows}
+
+
 def class_images(ws: Workspace, dataset: str, name: str | None) -> list[int]:
     """Ids of the images of a class (None: the unlabeled ones), active or excluded."""
     with ws.connect() as conn:

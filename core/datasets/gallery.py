@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from core.datasets.catalog import load_dataset
+from core.datasets.quality import SMALL_IMAGE_SIDE
 from core.errors import DatasetError
 from core.store.workspace import Workspace
 
-UNLABELED_FILTER = "\x00unlabeled"  # the class filter that selects images without a label
+UNLABELED_FILTER = "\x00unlabeled"
+FLAGS = ("duplicate", "conflict", "small")  # the class filter that selects images without a label
 # Thumbnails per gallery page: a 6 x 10 grid, a screenful on a laptop.
 PAGE_SIZE = 60
 
@@ -24,6 +26,7 @@ class GalleryFilter:
     status: str = "active"  # "active", "excluded" or "all"
     search: str = ""  # part of the original file name
     attribute: tuple[str, str] | None = None  # (name, value)
+    flag: str | None = None  # one of FLAGS: the quality report's findings, live
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,20 @@ def _where(dataset_id: int, f: GalleryFilter, class_ids: dict[str, int]) -> tupl
         clauses.append("i.original_name LIKE ? ESCAPE '\\'")
         escaped = f.search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         args.append(f"%{escaped}%")
+    if f.flag == "duplicate":
+        clauses.append(
+            "i.content_hash IN (SELECT content_hash FROM images WHERE dataset_id = ? GROUP BY content_hash HAVING COUNT(*) > 1)"
+        )
+        args.append(dataset_id)
+    elif f.flag == "conflict":
+        clauses.append(
+            "i.content_hash IN (SELECT content_hash FROM images WHERE dataset_id = ? AND class_id IS NOT NULL"
+            " GROUP BY content_hash HAVING COUNT(DISTINCT class_id) > 1)"
+        )
+        args.append(dataset_id)
+    elif f.flag == "small":
+        clauses.append("MIN(i.width, i.height) < ?")
+        args.append(SMALL_IMAGE_SIDE)
     if f.attribute:
         clauses.append("json_extract(i.attributes_json, ?) = ?")
         args += [f"$.{json.dumps(f.attribute[0], ensure_ascii=False)}", f.attribute[1]]

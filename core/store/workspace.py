@@ -133,7 +133,8 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         CREATE INDEX change_log_dataset ON change_log (dataset_id, id);
         CREATE INDEX images_gallery ON images (dataset_id, status, id);
-        ALTER TABLE images ADD COLUMN attributes_json TEXT NOT NULL DEFAULT '{}'
+        ALTER TABLE images ADD COLUMN attributes_json TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE classes ADD COLUMN examples_json TEXT NOT NULL DEFAULT '[]'
         """,
     ),
 )

@@ -103,3 +103,24 @@ def test_review_resolves_a_label_conflict_between_identical_images(tmp_path, mon
     assert load_dataset(ws, "c").classes == {"狗": 7, "猫": 4}
     at.button(key="keep_one_0").click().run()
     assert load_dataset(ws, "c").images == 9  # two copies excluded
+
+
+def test_flag_filter_examples_and_class_order(ws):
+    at = label_page()
+    at.selectbox(key="f_flag").set_value("small").run()
+    assert len([c for c in at.checkbox if c.key.startswith("sel_")]) == 21  # every image here is 36 px high
+    at.selectbox(key="f_flag").set_value("duplicate").run()
+    assert [c for c in at.checkbox if c.key.startswith("sel_")] == []
+    at.selectbox(key="f_flag").set_value(None).run()
+    cats = editing.class_images(ws, "宠物", "猫")
+    at.checkbox(key=f"sel_{cats[0]}").check()
+    at.checkbox(key=f"sel_{cats[1]}").check().run()
+    at.selectbox(key="target").set_value("猫").run()
+    at.button(key="as_examples").click().run()
+    assert editing.class_examples(ws, "宠物")["猫"] == cats[:2]
+    at.selectbox(key="describe_class").set_value("狗").run()
+    without = len(at.get("image"))
+    at.selectbox(key="describe_class").set_value("猫").run()
+    assert len(at.get("image")) == without + 1  # the examples beside the description
+    at.button(key="class_up").click().run()
+    assert list(load_dataset(ws, "宠物").classes)[1] == "猫"

@@ -219,3 +219,25 @@ def test_adding_a_zip_grows_classes_skips_duplicates_and_moves_nothing(ws, tmp_p
     with pytest.raises(DatasetRejected) as caught:
         add_archive(ws, make_zip(tmp_path / "same.zip", extra), "d")
     assert caught.value.key == "err.no_new_images" and snapshot(ws.root) == snap
+
+
+def test_gallery_flags_class_order_and_examples(ws, tmp_path):
+    from core.datasets.gallery import GalleryFilter, gallery_page
+
+    same = jpeg((10, 200, 30))
+    entries = [("猫/a.jpg", same), ("狗/b.jpg", same), ("猫/tiny.jpg", jpeg((9, 9, 9), size=(40, 30)))]
+    entries += [(f"狗/{i}.jpg", jpeg((90, i * 20, 9), size=(80, 70))) for i in range(4)]
+    import_archive(ws, make_zip(tmp_path / "f.zip", entries), name="f")
+    names = lambda flag: sorted(i.name for i in gallery_page(ws, "f", GalleryFilter(flag=flag))[0])  # noqa: E731
+    assert names("duplicate") == names("conflict") == ["狗/b.jpg", "猫/a.jpg"]
+    assert "猫/tiny.jpg" in names("small") and "狗/0.jpg" not in names("small")
+    editing.relabel(ws, "f", [i.id for i in gallery_page(ws, "f", GalleryFilter(flag="conflict"))[0]], "猫")
+    assert names("conflict") == [] and names("duplicate") == ["狗/b.jpg", "猫/a.jpg"]
+    assert list(load_dataset(ws, "f").classes) == ["狗", "猫"]
+    editing.move_class(ws, "f", "猫", -1)
+    assert list(load_dataset(ws, "f").classes) == ["猫", "狗"]
+    some = editing.class_images(ws, "f", "猫")[:2]
+    editing.set_examples(ws, "f", "猫", some)
+    assert editing.class_examples(ws, "f")["猫"] == sorted(some)
+    with pytest.raises(DatasetError):
+        editing.set_examples(ws, "f", "猫", [987_654])
