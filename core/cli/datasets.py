@@ -24,6 +24,12 @@ def add_dataset_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--into", metavar="DATASET", help="add the zip's images to this existing dataset instead")
     p.set_defaults(handler=cmd_import)
 
+    p = verbs.add_parser(
+        "sample-dataset", parents=[common], help="import the bundled sample dataset (4 clothing classes)"
+    )
+    p.add_argument("--name", default="clothing-sample")
+    p.set_defaults(handler=cmd_sample)
+
     p = verbs.add_parser("datasets", parents=[common], help="list datasets")
     p.set_defaults(handler=cmd_datasets)
 
@@ -60,6 +66,16 @@ class _Progress:
         if done >= total:
             sys.stderr.write("\n")
         sys.stderr.flush()
+
+
+def cmd_sample(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
+    from core.datasets.sample import import_sample
+
+    result = import_sample(ws, args.name)
+    if not args.json:
+        print(tr("cli.imported", cli_language(), images=result.images, dataset=result.dataset,
+                 classes=len(result.classes), skipped=len(result.skipped), seconds=result.seconds))  # fmt: skip
+    return result.to_json()
 
 
 def cmd_import(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:

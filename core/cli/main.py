@@ -8,7 +8,9 @@ archive, 1 for other problems, 2 for bad arguments.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -50,7 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     code = 0
     try:
         ws = Workspace.open(args.workspace)
-        payload = handler(args, ws)
+        # With --json, stdout holds the one JSON object alone: anything a library prints there (Keras'
+        # "Downloading data from ...") goes to stderr instead.
+        with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+            payload = handler(args, ws)
         if isinstance(payload, tuple):  # (payload, exit code): a run that failed still reports itself
             payload, code = payload
     except LabelTuneError as exc:
@@ -59,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the output was piped into a command that stopped reading (head)
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the interpreter's final flush
+        return 0
     if args.json:
         print(json.dumps(payload, ensure_ascii=False))
     return code

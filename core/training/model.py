@@ -23,6 +23,8 @@ from core.errors import TrainingError
 from core.training.backbones import CAFFE_MEAN_BGR, Backbone, get_backbone
 
 HEAD_LAYER = "head"
+# ImageNet weights shipped with the project for offline first runs (README.md there says what and whence).
+BUNDLED_WEIGHTS = Path(__file__).resolve().parent / "weights"
 POOL_LAYER = "pool"
 
 
@@ -90,6 +92,10 @@ def build_base(backbone: Backbone, size: int, weights: str) -> tuple[Any, str]:
             if match is None and not isinstance(exc, OSError):
                 raise
             url = match.group(0) if match else "?"
+            bundled = BUNDLED_WEIGHTS / url.rsplit("/", 1)[-1]
+            if match and bundled.is_file():  # offline, and the project ships exactly the file Keras wants
+                base, _ = build_base(backbone, size, str(bundled))
+                return base, f"imagenet (bundled {weights_identity(str(bundled))[len('file:') :]})"
             raise TrainingError(
                 "err.weights_offline",
                 backbone=backbone.name,
