@@ -11,6 +11,7 @@ from core.errors import LabelTuneError
 from ui.common import show_error, t, workspace
 from ui.dataset_manage import add_images_ui, manage_ui
 from ui.dataset_views import class_chart, class_table, quality_report, samples
+from ui.welcome import sample_button_ui, welcome_ui
 
 ws = workspace()
 st.header(t("dataset.header"))
@@ -53,6 +54,9 @@ def import_ui(first_time: bool) -> None:
 if "imported" in st.session_state:
     st.success(st.session_state.pop("imported"))
 names = dataset_names(ws)
+if not names:
+    welcome_ui()
+    sample_button_ui()
 import_ui(first_time=not names)
 if not names:
     st.info(t("dataset.none_yet"))

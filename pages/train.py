@@ -15,6 +15,7 @@ st.header(t("train.header"))
 names = dataset_names(ws)
 if not names:
     st.info(t("train.no_dataset"))
+    st.page_link("pages/dataset.py", label=t("nav.dataset"), icon="🗂️")
     st.stop()
 if st.session_state.get("train_dataset") not in names:
     chosen = st.session_state.get("dataset")

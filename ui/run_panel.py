@@ -110,6 +110,9 @@ def _finished(run: runs.Run) -> None:
     cols[3].metric(t("train.epochs_run"), run.epochs_run)
     if run.model_path:
         st.caption(t("train.model_saved", path=run.model_path))
+        left, right = st.columns(2)
+        left.page_link("pages/evaluate.py", label=t("train.next_evaluate"), icon="📊")
+        right.page_link("pages/predict.py", label=t("train.next_predict"), icon="🔮")
     if run.status in runs.RESUMABLE and st.button(t("train.resume"), key="resume"):
         try:
             resume_run(workspace(), run.id)

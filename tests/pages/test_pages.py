@@ -137,3 +137,12 @@ def test_dataset_page_adds_a_zip_to_a_dataset(home, tmp_path):
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.success[0].value == tr("dataset.added", "en", images=4, name="d", skipped=1)  # the copy of a/0
     assert load_dataset(ws, "d").classes == {"a": 3, "b": 3, "c": 4}
+
+
+def test_an_empty_workspace_opens_on_a_welcome_with_the_sample_dataset(home):
+    at = app()
+    assert at.markdown[0].value == tr("welcome.intro", "en")
+    at.button(key="sample").click().run()
+    assert not at.exception and at.selectbox(key="dataset").value == "clothing-sample"
+    assert dataset_names(Workspace.open(home)) == ["clothing-sample"]
+    assert at.success[0].value.startswith("Imported 100 images")
