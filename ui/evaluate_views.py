@@ -16,13 +16,10 @@ from core.evaluation.predictions import SplitPredictions
 from core.training import runs
 from ui.common import t, workspace
 from ui.models import gradcam_image, predictor
+from ui.train_views import pct
 
 POLL_S = 1.5
 GALLERY_COLUMNS = 6
-
-
-def pct(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1%}"
 
 
 def missing_predictions_ui(run_id: str, split: str) -> None:
@@ -72,12 +69,14 @@ def class_table_ui(p: SplitPredictions, descriptions: dict[str, str]) -> None:
             for r in rows
         ]
     )
-    worst = fair["worst"] if fair else None
+    worst = fair["worst"] if fair and not fair["even"] else None
     styled = frame.style.format(precision=3).apply(
         lambda row: ["background-color: #fde2e1" if row.iloc[0] == worst else "" for _ in row], axis=1
     )
     st.dataframe(styled, hide_index=True, key="class_metrics")
-    if fair:
+    if fair and fair["even"]:
+        st.caption(t("eval.fairness_even", f1=fair["worst_f1"]))
+    elif fair:
         st.caption(t("eval.fairness", worst=fair["worst"], f1=fair["worst_f1"], **_spread(fair)))
 
 

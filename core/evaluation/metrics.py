@@ -65,6 +65,7 @@ def fairness(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
         "worst_recall_class": low["class"],
         "worst_recall": low["recall"],
         "recall_spread": best["recall"] - low["recall"],
+        "even": max(r["f1"] for r in present) - worst["f1"] < 1e-9,  # no class is weaker than another
     }
 
 

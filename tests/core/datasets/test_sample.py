@@ -21,6 +21,7 @@ def test_the_sample_is_small_licensed_and_imports_with_descriptions(ws):
     assert result.images == 100 and result.classes == {"dress": 25, "hat": 25, "pants": 25, "shoes": 25}
     descriptions = load_dataset(ws, "clothing-sample").descriptions
     assert all("：" in d and " / " in d for d in descriptions.values())  # Chinese and English
+    assert descriptions["shoes"].endswith("one or a pair; not socks.")  # quoted commas kept
 
 
 @pytest.mark.slow
