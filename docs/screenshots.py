@@ -53,10 +53,14 @@ def main() -> None:
                     viewport={"width": 1280, "height": 900}, locale="zh-CN" if args.lang == "zh" else "en-US"
                 )
                 page.goto(f"http://localhost:{PORT}/")
-                page.wait_for_timeout(6000)
+                page.wait_for_timeout(8000)
                 for name in PAGES:
                     page.goto(f"http://localhost:{PORT}/{name}")
                     page.wait_for_timeout(9000 if name in ("evaluate", "predict") else 5000)
+                    if page.get_by_text("Page not found").count():  # the server was still starting: again
+                        page.keyboard.press("Escape")
+                        page.goto(f"http://localhost:{PORT}/{name}")
+                        page.wait_for_timeout(8000)
                     if name == "predict":
                         sample = next((ROOT / "core/datasets/sample_data/shoes").glob("*.jpg"))
                         page.set_input_files(".st-key-images input[type=file]", str(sample))

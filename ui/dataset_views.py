@@ -32,7 +32,11 @@ def class_chart(summary: DatasetSummary) -> None:
         color_discrete_map=colours,
         labels={"class": t("dataset.col_class"), "images": t("dataset.col_images"), "split": ""},
     )
-    fig.update_layout(height=320, margin={"l": 0, "r": 0, "t": 10, "b": 0}, legend_orientation="h")
+    fig.update_layout(
+        height=320,
+        margin={"l": 0, "r": 0, "t": 30, "b": 0},
+        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"},
+    )
     st.plotly_chart(fig, key="class_chart")
 
 
