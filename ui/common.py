@@ -14,6 +14,7 @@ from core.i18n import DEFAULT_LANGUAGE, LANGUAGES, tr
 from core.store.workspace import Workspace, resolve_root
 
 LANG_KEY = "lang"
+LANG_CHOICE_KEY = "lang_choice"
 LANG_SETTING = "ui.language"
 
 
@@ -51,17 +52,23 @@ def t(key: str, **params: Any) -> str:
 
 
 def save_language() -> None:
+    st.session_state[LANG_KEY] = st.session_state[LANG_CHOICE_KEY]
     workspace().set_setting(LANG_SETTING, st.session_state[LANG_KEY])
 
 
 def language_ui() -> str:
-    lang()
+    """The sidebar's language switch. The language itself lives in ``LANG_KEY``, not in the widget's
+    state: a browser rerun that re-creates the widget (after ``st.rerun`` in a page) would otherwise
+    reset it to its first option, Chinese, as seen in Chromium after an import."""
+    current = lang()
+    options = list(LANGUAGES)
     return st.sidebar.radio(
-        tr("app.language", st.session_state[LANG_KEY]),
-        options=list(LANGUAGES),
+        tr("app.language", current),
+        options=options,
+        index=options.index(current),
         format_func=LANGUAGES.__getitem__,
         horizontal=True,
-        key=LANG_KEY,
+        key=LANG_CHOICE_KEY,
         on_change=save_language,
     )
 

@@ -90,7 +90,7 @@ def test_language_switch_changes_the_page_and_is_remembered(home, tmp_path):
     import_archive(ws, make_zip(tmp_path / "d.zip", class_folders({"a": 3, "b": 3})))
     at = app()
     assert at.header[0].value == "Dataset"
-    at.sidebar.radio(key="lang").set_value("zh").run()
+    at.sidebar.radio(key="lang_choice").set_value("zh").run()
     assert at.header[0].value == "数据集"
     assert ws.get_setting("ui.language") == "zh"
     assert app().header[0].value == "数据集"  # a new session starts in the saved language
