@@ -8,10 +8,10 @@ import pandas as pd
 import streamlit as st
 
 from core.datasets import editing
-from core.datasets.catalog import dataset_names, images_by_id, load_dataset
+from core.datasets.catalog import images_by_id, load_dataset
 from core.datasets.export_zip import export_dataset
 from core.errors import LabelTuneError
-from ui.common import show_error, t, workspace
+from ui.common import dataset_picker_ui, show_error, t, workspace
 from ui.dataset_views import class_chart
 from ui.label_queue import queue_ui
 from ui.label_review import review_ui
@@ -19,15 +19,7 @@ from ui.label_views import actions_ui, filter_ui, gallery_ui, open_image_ui, und
 
 ws = workspace()
 st.header(t("nav.label"))
-names = dataset_names(ws)
-if not names:
-    st.info(t("train.no_dataset"))
-    st.page_link("pages/dataset.py", label=t("nav.dataset"), icon="🗂️")
-    st.stop()
-if st.session_state.get("label_dataset") not in names:
-    chosen = st.session_state.get("dataset")
-    st.session_state["label_dataset"] = chosen if chosen in names else names[0]
-dataset = st.selectbox(t("train.dataset"), names, key="label_dataset")
+dataset = dataset_picker_ui("label_dataset")
 summary = load_dataset(ws, dataset)
 classes = list(summary.classes)
 st.caption(t("label.summary", version=summary.version, unlabeled=summary.unlabeled, classes=len(classes)))

@@ -2,25 +2,16 @@
 
 import streamlit as st
 
-from core.datasets.catalog import dataset_names
 from core.errors import LabelTuneError
 from core.training import runs
 from core.training.launcher import start_run
-from ui.common import show_error, t, workspace
+from ui.common import dataset_picker_ui, show_error, t, workspace
 from ui.run_panel import run_panel
 from ui.train_views import config_form, run_table
 
 ws = workspace()
 st.header(t("train.header"))
-names = dataset_names(ws)
-if not names:
-    st.info(t("train.no_dataset"))
-    st.page_link("pages/dataset.py", label=t("nav.dataset"), icon="🗂️")
-    st.stop()
-if st.session_state.get("train_dataset") not in names:
-    chosen = st.session_state.get("dataset")
-    st.session_state["train_dataset"] = chosen if chosen in names else names[0]
-dataset = st.selectbox(t("train.dataset"), names, key="train_dataset")
+dataset = dataset_picker_ui("train_dataset")
 history = runs.list_runs(ws, dataset)
 
 with st.expander(t("train.new_run"), expanded=not history, icon="🚀"):

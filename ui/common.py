@@ -75,3 +75,19 @@ def language_ui() -> str:
 
 def show_error(exc: LabelTuneError) -> None:
     st.error(exc.message(lang()), icon="⚠️")
+
+
+def dataset_picker_ui(key: str) -> str:
+    """The dataset this page works on (the one chosen on the Dataset page first); without any dataset,
+    says where to make one and stops the page."""
+    from core.datasets.catalog import dataset_names
+
+    names = dataset_names(workspace())
+    if not names:
+        st.info(t("train.no_dataset"))
+        st.page_link("pages/dataset.py", label=t("nav.dataset"), icon="🗂️")
+        st.stop()
+    if st.session_state.get(key) not in names:
+        chosen = st.session_state.get("dataset")
+        st.session_state[key] = chosen if chosen in names else names[0]
+    return st.selectbox(t("train.dataset"), names, key=key)
