@@ -12,6 +12,7 @@ from core.evaluation.gradcam import DEFAULT_ALPHA
 from core.evaluation.predictions import SPLITS, load_predictions, stored_splits
 from core.training import runs
 from ui.common import show_error, t, workspace
+from ui.evaluate_fix import loss_caption, relabel_ui
 from ui.evaluate_views import (
     binary_ui,
     calibration_ui,
@@ -64,13 +65,12 @@ gallery_ui(run.id, cell, None, [predicted] * len(cell), "cell", alpha)
 st.subheader(t("eval.top_losses"))
 st.caption(t("eval.top_losses_help"))
 losses = metrics.top_losses(p)
-captions = [
-    t("eval.loss_caption", true=x.true, pt=x.true_probability, predicted=x.predicted, p=x.probability) for x in losses
-]
+captions = [loss_caption(x) for x in losses]
 gallery_ui(
     run.id, [x.image_id for x in losses], captions, [p.classes.index(x.predicted) for x in losses], "loss", alpha
 )
 if losses:
+    relabel_ui(run.dataset_name, losses, run.classes)
     st.page_link("pages/label.py", label=t("eval.fix_labels"), icon="🏷️")
 
 st.subheader(t("eval.calibration"))

@@ -153,3 +153,20 @@ def load_predictions_for(ws, run_id):
     from core.evaluation.predictions import load_predictions
 
     return load_predictions(ws, run_id, "test")
+
+
+def test_a_mistake_can_be_relabelled_from_the_evaluate_page(tmp_path, monkeypatch):
+    from core.datasets.catalog import images_by_id
+
+    ws = Workspace.open(tmp_path / "ws")
+    run = trained_colour_run(ws, tmp_path, COLOURS, 10, "weak", head_epochs=1, lr=1e-6)  # a model that errs
+    monkeypatch.setenv("LABELTUNE_HOME", str(ws.root))
+    monkeypatch.chdir(ROOT)
+    at = page("pages/evaluate.py")
+    image_id = at.selectbox(key="fix_image").value
+    assert image_id is not None, "the weak model made no mistake"
+    before = images_by_id(ws, [image_id])[image_id].label
+    other = next(c for c in run.classes if c != before)
+    at.selectbox(key="fix_to").set_value(other).run()
+    at.button(key="fix").click().run()
+    assert not at.exception and images_by_id(ws, [image_id])[image_id].label == other
