@@ -270,6 +270,7 @@ def rename_dataset(ws: Workspace, old: str, new: str) -> None:
     from core.datasets.catalog import validate_dataset_name
 
     new = validate_dataset_name(new)
+    _refuse_if_training(ws, old)
     with _edit(ws, old) as (conn, dataset_id):
         if conn.execute("SELECT 1 FROM datasets WHERE name = ?", (new,)).fetchone():
             raise DatasetError("err.dataset_exists", name=new)
@@ -286,6 +287,7 @@ def delete_dataset(ws: Workspace, name: str, delete_runs: bool = False) -> dict[
     if asked (otherwise they stay listed, as trained on a deleted dataset). Returns what was removed."""
     import shutil
 
+    _refuse_if_training(ws, name)
     with _edit(ws, name) as (conn, dataset_id):
         files = conn.execute(
             "SELECT stored_path, thumb_path FROM images i WHERE dataset_id = ? AND NOT EXISTS"
@@ -305,3 +307,12 @@ def delete_dataset(ws: Workspace, name: str, delete_runs: bool = False) -> dict[
         for run_id in run_ids:
             shutil.rmtree(ws.runs_dir / run_id, ignore_errors=True)
     return {"images": len(files), "runs": len(run_ids) if delete_runs else 0}
+
+
+def _refuse_if_training(ws: Workspace, dataset: str) -> None:
+    """A run queued or training on the dataset needs it under its name until it ends."""
+    from core.training import runs
+
+    busy = [r.id for r in runs.live_runs(ws) if r.dataset_name == dataset]
+    if busy:
+        raise DatasetError("err.dataset_in_use", name=dataset, run=busy[0])

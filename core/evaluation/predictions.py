@@ -126,11 +126,14 @@ def predict_splits(
     splits: tuple[str, ...] = ("val", "test"),
     model: Any = None,
     progress: Callable[[str, int, int], None] | None = None,
+    data: Any = None,
 ) -> dict[str, SplitPredictions]:
     """Predict ``splits`` with the run's saved model (loaded here unless given) and store them.
 
-    Images are the dataset's current labelled images of those splits whose class the run knows; a
-    run trained on an older version of the dataset is evaluated on today's labels (the page says so).
+    ``data`` is the ``TrainingData`` the run trained on (the worker passes it, so a relabel during
+    training does not change what the run is evaluated on); without it, the dataset's current labelled
+    images are used (an older run is then evaluated on today's labels; the Train page says when the
+    dataset changed since).
     """
     from core.prediction.models import load_run_model
     from core.training.config import TrainConfig
@@ -139,7 +142,7 @@ def predict_splits(
     run = runs.get_run(ws, run_id)
     config = TrainConfig.from_dict(run.config)
     model = model if model is not None else load_run_model(ws, run_id)
-    data = load_training_data(ws, config.dataset)
+    data = data if data is not None else load_training_data(ws, config.dataset)
     index = {name: i for i, name in enumerate(run.classes)}
     found = {}
     for split in splits:

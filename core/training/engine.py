@@ -345,7 +345,7 @@ def finish(s: Session) -> None:
         save_atomic(s.model, path)
         _recorder(s.ws, s.run_id)({})
     model = keras.saving.load_model(path, compile=False, safe_mode=True)
-    found = predict_splits(s.ws, s.run_id, ("val", "test"), model=model)
+    found = predict_splits(s.ws, s.run_id, ("val", "test"), model=model, data=s.data)
     final = {}
     for split, predictions in found.items():
         if len(predictions):

@@ -163,6 +163,7 @@ def test_rename_and_delete_a_dataset_with_its_files_caches_and_runs(ws, tmp_path
     run_id = runs.insert_run(
         ws, dataset_id=summary.id, dataset_name="宠物", version=1, classes=["狗", "猫"], config={"dataset": "宠物"}
     )
+    runs.update_run(ws, run_id, status="completed")  # a finished run: the dataset may change under it
     editing.rename_dataset(ws, "宠物", "宠物照片")
     assert "宠物照片" in dataset_names(ws) and runs.get_run(ws, run_id).config["dataset"] == "宠物照片"
     with pytest.raises(DatasetError):
@@ -190,6 +191,7 @@ def test_deleting_with_runs_removes_their_folders_and_shared_images_stay(ws, tmp
     import_archive(ws, make_zip(tmp_path / "two.zip", entries), name="two")  # the same images
     summary = load_dataset(ws, "one")
     run_id = runs.insert_run(ws, dataset_id=summary.id, dataset_name="one", version=1, classes=["a", "b"], config={})
+    runs.update_run(ws, run_id, status="stopped")
     assert editing.delete_dataset(ws, "one", delete_runs=True) == {"images": 0, "runs": 1}
     assert not runs.run_dir(ws, run_id).exists() and runs.list_runs(ws) == []
     assert all(
@@ -241,3 +243,17 @@ def test_gallery_flags_class_order_and_examples(ws, tmp_path):
     assert editing.class_examples(ws, "f")["猫"] == sorted(some)
     with pytest.raises(DatasetError):
         editing.set_examples(ws, "f", "猫", [987_654])
+
+
+def test_a_dataset_with_a_queued_run_cannot_be_renamed_or_deleted(ws, tmp_path):
+    from core.training.config import TrainConfig
+    from core.training.launcher import create_run
+    from tests.builders import class_folders
+
+    import_archive(ws, make_zip(tmp_path / "q.zip", class_folders({"a": 6, "b": 6})), name="q")
+    run_id = create_run(ws, TrainConfig(dataset="q", backbone="vgg16", weights="none", image_size=32))
+    for call in (lambda: editing.rename_dataset(ws, "q", "r"), lambda: editing.delete_dataset(ws, "q")):
+        with pytest.raises(DatasetError) as caught:
+            call()
+        assert caught.value.key == "err.dataset_in_use" and run_id in caught.value.message("zh")
+    assert load_dataset(ws, "q").images == 12

@@ -291,3 +291,21 @@ def test_a_run_whose_weights_file_went_missing_fails_with_its_name(trained_ws, t
     weights.unlink()
     run = execute_run(trained_ws, run_id)
     assert run.status == "failed" and str(weights) in render(run.error, "zh") and str(weights) in render(run.error)
+
+
+def test_a_relabel_during_training_does_not_change_what_the_run_is_evaluated_on(tmp_path):
+    from core.datasets import editing
+    from core.evaluation.predictions import load_predictions
+
+    ws = Workspace.open(tmp_path / "ws")
+    import_archive(ws, make_zip(tmp_path / "c.zip", separable(COLOURS, 10)), name="colours")
+    data = load_training_data(ws, "colours")
+    moved = data.val.ids[0]
+
+    def relabel(capture, batch):
+        if capture.batches == 1:  # while the run trains, someone relabels a validation image
+            editing.relabel(ws, "colours", [moved], "green" if data.classes[data.val.labels[0]] != "green" else "red")
+
+    run = train(ws, tiny(head_epochs=1), [Capture(relabel)])
+    stored = load_predictions(ws, run.id, "val")
+    assert stored.ids.tolist() == data.val.ids and stored.labels.tolist() == data.val.labels  # the trained version
