@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import DatasetError
-from core.store.workspace import Workspace
+from core.store.workspace import Workspace, id_chunks
 
 # Characters, after trimming; long enough for a descriptive Chinese or English name.
 MAX_NAME_LENGTH = 100
@@ -55,12 +55,18 @@ def load_dataset(ws: Workspace, name: str) -> DatasetSummary:
         return read_dataset(conn, name)
 
 
-def read_dataset(conn: Any, name: str) -> DatasetSummary:
-    """The summary, read on ``conn`` (so a caller can read it and more in one snapshot)."""
-    row = conn.execute("SELECT * FROM datasets WHERE name = ?", (name,)).fetchone()
+def dataset_id(conn: Any, name: str) -> int:
+    """The id of the dataset called ``name``, or :class:`DatasetError` listing the names there are."""
+    row = conn.execute("SELECT id FROM datasets WHERE name = ?", (name,)).fetchone()
     if row is None:
         known = [r[0] for r in conn.execute("SELECT name FROM datasets ORDER BY created_at DESC, id DESC")]
         raise DatasetError("err.dataset_unknown", name=name, known=", ".join(known) or "-")
+    return row[0]
+
+
+def read_dataset(conn: Any, name: str) -> DatasetSummary:
+    """The summary, read on ``conn`` (so a caller can read it and more in one snapshot)."""
+    row = conn.execute("SELECT * FROM datasets WHERE id = ?", (dataset_id(conn, name),)).fetchone()
     classes = conn.execute(
         "SELECT id, name, description FROM classes WHERE dataset_id = ? ORDER BY display_order, name", (row["id"],)
     ).fetchall()
@@ -132,11 +138,10 @@ def images_by_id(ws: Workspace, ids: list[int]) -> dict[int, ImageRecord]:
     """The stored images with these ids (any dataset), for galleries and predictions."""
     out: dict[int, ImageRecord] = {}
     with ws.connect() as conn:
-        for start in range(0, len(ids), 500):  # SQLite's variable limit
-            chunk = [int(i) for i in ids[start : start + 500]]
+        for chunk, marks in id_chunks(ids):
             rows = conn.execute(
                 "SELECT i.id, i.original_name, i.stored_path, i.thumb_path, i.split, c.name FROM images i"
-                f" LEFT JOIN classes c ON c.id = i.class_id WHERE i.id IN ({','.join('?' * len(chunk))})",
+                f" LEFT JOIN classes c ON c.id = i.class_id WHERE i.id IN ({marks})",
                 chunk,
             ).fetchall()
             for r in rows:
@@ -146,29 +151,32 @@ def images_by_id(ws: Workspace, ids: list[int]) -> dict[int, ImageRecord]:
 
 def split_images(ws: Workspace, dataset: str, split: str, limit: int | None = None) -> list[ImageRecord]:
     """The labelled, active images of one split of ``dataset``, in import order."""
-    summary = load_dataset(ws, dataset)
     with ws.connect() as conn:
         ids = [
             r[0]
             for r in conn.execute(
                 "SELECT id FROM images WHERE dataset_id = ? AND split = ? AND status = 'active'"
                 " AND class_id IS NOT NULL ORDER BY id LIMIT ?",
-                (summary.id, split, -1 if limit is None else limit),
+                (dataset_id(conn, dataset), split, -1 if limit is None else limit),
             )
         ]
     found = images_by_id(ws, ids)
     return [found[i] for i in ids]
 
 
+def json_path(key: str) -> str:
+    """SQLite's JSON path of one key of an object, whatever characters the key holds (Chinese, dots)."""
+    return f"$.{json.dumps(key, ensure_ascii=False)}"
+
+
 def attribute_of(ws: Workspace, ids: list[int], name: str) -> dict[int, str]:
     """One attribute's value for each of these images that has it."""
     out: dict[int, str] = {}
     with ws.connect() as conn:
-        for start in range(0, len(ids), 900):
-            chunk = [int(i) for i in ids[start : start + 900]]
+        for chunk, marks in id_chunks(ids):
             rows = conn.execute(
-                f"SELECT id, json_extract(attributes_json, ?) FROM images WHERE id IN ({','.join('?' * len(chunk))})",
-                [f"$.{json.dumps(name, ensure_ascii=False)}", *chunk],
+                f"SELECT id, json_extract(attributes_json, ?) FROM images WHERE id IN ({marks})",
+                [json_path(name), *chunk],
             ).fetchall()
             out.update({i: str(v) for i, v in rows if v is not None})
     return out

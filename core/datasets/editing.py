@@ -15,14 +15,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from core.datasets import catalog
 from core.datasets.splits import SPLITS, SplitConfig
 from core.errors import DatasetError
-from core.store.workspace import Workspace, utc_now
+from core.store.workspace import Workspace, id_chunks, utc_now
 
 # Characters of a class name, after trimming: room for a descriptive Chinese or English name.
 MAX_CLASS_NAME = 100
-# Image ids per SQL statement (SQLite's limit on bound variables is 32,766 in current builds).
-ID_CHUNK = 900
 
 
 @dataclass(frozen=True)
@@ -39,10 +38,7 @@ def _edit(ws: Workspace, dataset: str) -> Iterator[tuple[sqlite3.Connection, int
     """A write transaction on ``dataset``: yields the connection and the dataset id."""
     with ws.connect() as conn:
         conn.execute("BEGIN IMMEDIATE")
-        row = conn.execute("SELECT id FROM datasets WHERE name = ?", (dataset,)).fetchone()
-        if row is None:
-            raise DatasetError("err.dataset_unknown", name=dataset, known="-")
-        yield conn, row[0]
+        yield conn, catalog.dataset_id(conn, dataset)
 
 
 def log_change(conn: sqlite3.Connection, dataset_id: int, action: str, images: int, **params: Any) -> int:
@@ -81,17 +77,14 @@ def _class_id(conn: sqlite3.Connection, dataset_id: int, name: str, create: bool
 
 def _update_images(conn: sqlite3.Connection, dataset_id: int, ids: list[int], assignment: str, value: Any) -> int:
     """``UPDATE images SET <assignment>`` for ``ids`` of this dataset; returns how many changed."""
-    changed = 0
-    unique = sorted({int(i) for i in ids})
-    for start in range(0, len(unique), ID_CHUNK):
-        chunk = unique[start : start + ID_CHUNK]
-        marks = ",".join("?" * len(chunk))
+    changed = wanted = 0
+    for chunk, marks in id_chunks(ids):
         cursor = conn.execute(
             f"UPDATE images SET {assignment} WHERE dataset_id = ? AND id IN ({marks})", (value, dataset_id, *chunk)
         )
-        changed += cursor.rowcount
-    if changed != len(unique):
-        raise DatasetError("err.images_unknown", count=len(unique) - changed)
+        changed, wanted = changed + cursor.rowcount, wanted + len(chunk)
+    if changed != wanted:
+        raise DatasetError("err.images_unknown", count=wanted - changed)
     return changed
 
 
@@ -116,11 +109,9 @@ def split_of_hash(content_hash: str, config: SplitConfig | None = None) -> str:
 
 
 def _split_new(conn: sqlite3.Connection, dataset_id: int, ids: list[int]) -> None:
-    unique = sorted({int(i) for i in ids})
-    for start in range(0, len(unique), ID_CHUNK):
-        chunk = unique[start : start + ID_CHUNK]
+    for chunk, marks in id_chunks(ids):
         rows = conn.execute(
-            f"SELECT id, content_hash FROM images WHERE dataset_id = ? AND split IS NULL AND id IN ({','.join('?' * len(chunk))})",
+            f"SELECT id, content_hash FROM images WHERE dataset_id = ? AND split IS NULL AND id IN ({marks})",
             (dataset_id, *chunk),
         ).fetchall()
         conn.executemany("UPDATE images SET split = ? WHERE id = ?", [(split_of_hash(h), i) for i, h in rows])
@@ -147,8 +138,11 @@ def add_class(ws: Workspace, dataset: str, name: str, description: str = "") -> 
         name = _clean_name(name)
         if conn.execute("SELECT 1 FROM classes WHERE dataset_id = ? AND name = ?", (dataset_id, name)).fetchone():
             raise DatasetError("err.class_exists", name=name)
-        class_id = _class_id(conn, dataset_id, name, create=True)
-        conn.execute("UPDATE classes SET description = ? WHERE id = ?", (description.strip(), class_id))
+        conn.execute(
+            "INSERT INTO classes (dataset_id, name, description, display_order)"
+            " SELECT ?, ?, ?, COALESCE(MAX(display_order), -1) + 1 FROM classes WHERE dataset_id = ?",
+            (dataset_id, name, description.strip(), dataset_id),
+        )
         return log_change(conn, dataset_id, "add_class", 0, name=name)
 
 
@@ -217,14 +211,14 @@ def set_examples(ws: Workspace, dataset: str, name: str, image_ids: list[int]) -
     with _edit(ws, dataset) as (conn, dataset_id):
         class_id = _class_id(conn, dataset_id, name)
         unique = sorted({int(i) for i in image_ids})
-        if unique:
-            marks = ",".join("?" * len(unique))
-            found = conn.execute(
-                f"SELECT COUNT(*) FROM images WHERE dataset_id = ? AND id IN ({marks})", (dataset_id, *unique)
-            )
-            missing = len(unique) - found.fetchone()[0]
-            if missing:
-                raise DatasetError("err.images_unknown", count=missing)
+        found = sum(
+            conn.execute(
+                f"SELECT COUNT(*) FROM images WHERE dataset_id = ? AND id IN ({marks})", (dataset_id, *chunk)
+            ).fetchone()[0]
+            for chunk, marks in id_chunks(unique)
+        )
+        if found != len(unique):
+            raise DatasetError("err.images_unknown", count=len(unique) - found)
         conn.execute("UPDATE classes SET examples_json = ? WHERE id = ?", (json.dumps(unique), class_id))
         return log_change(conn, dataset_id, "set_examples", len(unique), name=name)
 
@@ -241,16 +235,14 @@ def class_examples(ws: Workspace, dataset: str) -> dict[str, list[int]]:
 def class_images(ws: Workspace, dataset: str, name: str | None) -> list[int]:
     """Ids of the images of a class (None: the unlabeled ones), active or excluded."""
     with ws.connect() as conn:
-        row = conn.execute("SELECT id FROM datasets WHERE name = ?", (dataset,)).fetchone()
-        if row is None:
-            raise DatasetError("err.dataset_unknown", name=dataset, known="-")
+        target = catalog.dataset_id(conn, dataset)
         if name is None:
-            query, args = "SELECT id FROM images WHERE dataset_id = ? AND class_id IS NULL", (row[0],)
+            query, args = "SELECT id FROM images WHERE dataset_id = ? AND class_id IS NULL", (target,)
         else:
             query = (
                 "SELECT i.id FROM images i JOIN classes c ON c.id = i.class_id WHERE i.dataset_id = ? AND c.name = ?"
             )
-            args = (row[0], name)
+            args = (target, name)
         return [r[0] for r in conn.execute(query + " ORDER BY 1", args)]
 
 

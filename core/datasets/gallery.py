@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.datasets.catalog import load_dataset
+from core.datasets.catalog import dataset_id, json_path
 from core.datasets.quality import SMALL_IMAGE_SIDE
-from core.errors import DatasetError
-from core.store.workspace import Workspace
+from core.store.workspace import Workspace, id_chunks
 
-UNLABELED_FILTER = "\x00unlabeled"
-FLAGS = ("duplicate", "conflict", "small")  # the class filter that selects images without a label
+UNLABELED_FILTER = "\x00unlabeled"  # the class filter that selects images without a label
+FLAGS = ("duplicate", "conflict", "small")  # the quality report's findings, as filters
 # Thumbnails per gallery page: a 6 x 10 grid, a screenful on a laptop.
 PAGE_SIZE = 60
 
@@ -41,6 +40,7 @@ class GalleryImage:
     width: int
     height: int
     attributes: dict[str, Any]
+    content_hash: str
 
 
 def _where(dataset_id: int, f: GalleryFilter, class_ids: dict[str, int]) -> tuple[str, list[Any]]:
@@ -78,21 +78,31 @@ def _where(dataset_id: int, f: GalleryFilter, class_ids: dict[str, int]) -> tupl
         args.append(SMALL_IMAGE_SIDE)
     if f.attribute:
         clauses.append("json_extract(i.attributes_json, ?) = ?")
-        args += [f"$.{json.dumps(f.attribute[0], ensure_ascii=False)}", f.attribute[1]]
+        args += [json_path(f.attribute[0]), f.attribute[1]]
     return " AND ".join(clauses), args
 
 
 _FROM = "FROM images i"
+_COLUMNS = (
+    "i.id, i.original_name, i.thumb_path, i.stored_path, i.class_id, i.split, i.status, i.width, i.height,"
+    " i.attributes_json, i.content_hash"
+)
 
 
 def _scope(conn: Any, dataset: str, f: GalleryFilter) -> tuple[str, list[Any], dict[int, str]]:
     """The WHERE clause for ``f`` and the dataset's class names by id."""
-    row = conn.execute("SELECT id FROM datasets WHERE name = ?", (dataset,)).fetchone()
-    if row is None:
-        raise DatasetError("err.dataset_unknown", name=dataset, known="-")
-    names = dict(conn.execute("SELECT id, name FROM classes WHERE dataset_id = ?", (row[0],)).fetchall())
-    where, args = _where(row[0], f, {name: i for i, name in names.items()})
+    target = dataset_id(conn, dataset)
+    names = dict(conn.execute("SELECT id, name FROM classes WHERE dataset_id = ?", (target,)).fetchall())
+    where, args = _where(target, f, {name: i for i, name in names.items()})
     return where, args, names
+
+
+def _image(ws: Workspace, names: dict[int, str], r: Any) -> GalleryImage:
+    """A row of ``_COLUMNS`` as a gallery image."""
+    return GalleryImage(
+        r[0], r[1], ws.path_of(r[2]), ws.path_of(r[3]), names.get(r[4]), r[5], r[6] == "excluded", r[7], r[8],
+        json.loads(r[9]), r[10],
+    )  # fmt: skip
 
 
 def gallery_page(
@@ -103,26 +113,10 @@ def gallery_page(
         where, args, names = _scope(conn, dataset, f)
         total = conn.execute(f"SELECT COUNT(*) {_FROM} WHERE {where}", args).fetchone()[0]
         rows = conn.execute(
-            "SELECT i.id, i.original_name, i.thumb_path, i.stored_path, i.class_id, i.split, i.status, i.width,"
-            f" i.height, i.attributes_json {_FROM} WHERE {where} ORDER BY i.id LIMIT ? OFFSET ?",
+            f"SELECT {_COLUMNS} {_FROM} WHERE {where} ORDER BY i.id LIMIT ? OFFSET ?",
             [*args, per_page, page * per_page],
         ).fetchall()
-    images = [
-        GalleryImage(
-            r[0],
-            r[1],
-            ws.path_of(r[2]),
-            ws.path_of(r[3]),
-            names.get(r[4]),
-            r[5],
-            r[6] == "excluded",
-            r[7],
-            r[8],
-            json.loads(r[9]),
-        )
-        for r in rows
-    ]
-    return images, total
+    return [_image(ws, names, r) for r in rows], total
 
 
 def matching_ids(ws: Workspace, dataset: str, f: GalleryFilter) -> list[int]:
@@ -132,13 +126,19 @@ def matching_ids(ws: Workspace, dataset: str, f: GalleryFilter) -> list[int]:
         return [r[0] for r in conn.execute(f"SELECT i.id {_FROM} WHERE {where} ORDER BY i.id", args)]
 
 
+def matching_images(ws: Workspace, dataset: str, f: GalleryFilter) -> list[GalleryImage]:
+    """Every image the filter matches, in import order."""
+    with ws.connect() as conn:
+        where, args, names = _scope(conn, dataset, f)
+        rows = conn.execute(f"SELECT {_COLUMNS} {_FROM} WHERE {where} ORDER BY i.id", args).fetchall()
+    return [_image(ws, names, r) for r in rows]
+
+
 def labels_of(ws: Workspace, ids: list[int]) -> dict[int, str | None]:
     """The current label of each image (for undo)."""
     out: dict[int, str | None] = {}
     with ws.connect() as conn:
-        for start in range(0, len(ids), 900):
-            chunk = [int(i) for i in ids[start : start + 900]]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in id_chunks(ids):
             query = (
                 f"SELECT i.id, c.name FROM images i LEFT JOIN classes c ON c.id = i.class_id WHERE i.id IN ({marks})"
             )
@@ -149,12 +149,11 @@ def labels_of(ws: Workspace, ids: list[int]) -> dict[int, str | None]:
 
 def attribute_values(ws: Workspace, dataset: str) -> dict[str, list[str]]:
     """Every attribute name of the dataset with its values, for the filter."""
-    summary = load_dataset(ws, dataset)
     with ws.connect() as conn:
         rows = conn.execute(
             "SELECT DISTINCT j.key, j.value FROM images i, json_each(i.attributes_json) j WHERE i.dataset_id = ?"
-            " ORDER BY j.key, j.value",
-            (summary.id,),
+            " AND i.attributes_json != '{}' ORDER BY j.key, j.value",
+            (dataset_id(conn, dataset),),
         ).fetchall()
     out: dict[str, list[str]] = {}
     for key, value in rows:
@@ -163,14 +162,16 @@ def attribute_values(ws: Workspace, dataset: str) -> dict[str, list[str]]:
 
 
 def label_history(ws: Workspace, dataset: str, image_id: int) -> list[dict[str, Any]]:
-    """The relabels that named this image, newest first (the change log keeps up to 1,000 ids a change)."""
-    from core.datasets.editing import change_log
-
-    return [
-        {"version": c.version, "label": c.params.get("label"), "at": c.created_at}
-        for c in change_log(ws, dataset, limit=10_000)
-        if c.action == "relabel" and image_id in c.params.get("ids", [])
-    ]
+    """The relabels that named this image, newest first (the change log keeps up to 1,000 ids a change),
+    found in SQL rather than by reading the whole log."""
+    with ws.connect() as conn:
+        rows = conn.execute(
+            "SELECT l.version, json_extract(l.params_json, '$.label'), l.created_at FROM change_log l"
+            " WHERE l.dataset_id = ? AND l.action = 'relabel'"
+            " AND EXISTS (SELECT 1 FROM json_each(l.params_json, '$.ids') WHERE value = ?) ORDER BY l.id DESC",
+            (dataset_id(conn, dataset), image_id),
+        ).fetchall()
+    return [{"version": v, "label": label, "at": at} for v, label, at in rows]
 
 
 @dataclass(frozen=True)
@@ -188,31 +189,10 @@ class DuplicateGroup:
 
 
 def duplicate_groups(ws: Workspace, dataset: str) -> list[DuplicateGroup]:
-    """Images of the dataset that are byte-identical, grouped, label conflicts first (live, not the import's report)."""
-    with ws.connect() as conn:
-        where, args, names = _scope(conn, dataset, GalleryFilter())
-        rows = conn.execute(
-            "SELECT i.content_hash, i.id, i.original_name, i.thumb_path, i.stored_path, i.class_id, i.split, i.status,"
-            f" i.width, i.height, i.attributes_json {_FROM} WHERE {where} AND i.content_hash IN"
-            f" (SELECT content_hash {_FROM} WHERE {where} GROUP BY content_hash HAVING COUNT(*) > 1)"
-            " ORDER BY i.content_hash, i.id",
-            [*args, *args],
-        ).fetchall()
+    """Images of the dataset that are byte-identical (the gallery's "duplicate" filter), grouped, label
+    conflicts first (live, not the import's report)."""
     groups: dict[str, list[GalleryImage]] = {}
-    for r in rows:
-        groups.setdefault(r[0], []).append(
-            GalleryImage(
-                r[1],
-                r[2],
-                ws.path_of(r[3]),
-                ws.path_of(r[4]),
-                names.get(r[5]),
-                r[6],
-                r[7] == "excluded",
-                r[8],
-                r[9],
-                json.loads(r[10]),
-            )  # fmt: skip
-        )
-    found = [DuplicateGroup(h, images) for h, images in groups.items()]
+    for image in matching_images(ws, dataset, GalleryFilter(flag="duplicate")):
+        groups.setdefault(image.content_hash, []).append(image)
+    found = [DuplicateGroup(h, members) for h, members in groups.items()]
     return sorted(found, key=lambda g: (not g.conflict, g.content_hash))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -138,6 +138,19 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         """,
     ),
 )
+
+
+# Ids bound in one SQL statement's IN (...): well below SQLite's limit on variables (32,766 in
+# current builds, 999 in old ones).
+ID_CHUNK = 900
+
+
+def id_chunks(ids: Iterable[int]) -> Iterator[tuple[list[int], str]]:
+    """Distinct ``ids``, sorted, in chunks for ``IN (...)``: each chunk with its placeholders."""
+    unique = sorted({int(i) for i in ids})
+    for start in range(0, len(unique), ID_CHUNK):
+        chunk = unique[start : start + ID_CHUNK]
+        yield chunk, ",".join("?" * len(chunk))
 
 
 def utc_now() -> str:
