@@ -17,9 +17,10 @@ import time
 import unicodedata
 import uuid
 import zipfile
-from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -175,29 +176,34 @@ def _process_all(
     return stored, skipped
 
 
-def import_archive(
+@dataclass
+class _Archive:
+    """What reading an archive gave: its images processed and staged, and everything skipped."""
+
+    name: str
+    size: int
+    entries: int
+    plan: Plan
+    stored: list[StoredImage]
+    skipped: list[Skipped]
+
+    def labels_and_splits(self) -> tuple[list[str | None], list[str | None]]:
+        """Each stored image's label, and its split when the archive gave one (unlabeled: none)."""
+        labels = [_clean_label(s.planned.label) for s in self.stored]
+        return labels, [s.planned.split if label else None for s, label in zip(self.stored, labels, strict=True)]
+
+
+@contextmanager
+def _read_archive(
     ws: Workspace,
     source: str | os.PathLike[str] | IO[bytes],
-    *,
-    archive_name: str | None = None,
-    name: str | None = None,
-    split: SplitConfig | None = None,
-    limits: IngestLimits | None = None,
-    progress: Progress | None = None,
-) -> ImportResult:
-    """Import a zip (path or binary file object) as a new dataset; see the module docstring."""
-    started = time.perf_counter()
-    split = split or SplitConfig()
-    limits = limits or IngestLimits()
-    if archive_name is None:
-        archive_name = Path(source).name if isinstance(source, (str, os.PathLike)) else "upload.zip"
-    dataset_name = validate_dataset_name(name if name is not None else Path(archive_name).stem)
-    with ws.connect() as conn:
-        if conn.execute("SELECT 1 FROM datasets WHERE name = ?", (dataset_name,)).fetchone():
-            raise DatasetError("err.dataset_exists", name=dataset_name)
-
+    archive_name: str,
+    limits: IngestLimits,
+    progress: Progress | None,
+) -> Iterator[tuple[_Archive, _Stager]]:
+    """Open, scan, plan and process an archive into a private staging folder (discarded afterwards)."""
     src = os.fspath(source) if isinstance(source, (str, os.PathLike)) else source
-    zf, archive_bytes = open_zip(src, archive_name, limits)
+    zf, size = open_zip(src, archive_name, limits)
     with zf:
         scan = scan_archive(zf, archive_name, limits)
         if scan.total_entries == 0:
@@ -210,38 +216,50 @@ def import_archive(
         stager = _Stager(ws, limits)
         try:
             stored, image_skips = _process_all(zf, plan, stager, limits, progress)
-            skipped = scan.skipped + plan.skipped + image_skips
-            if not stored:
-                raise DatasetRejected("err.no_valid_images", archive=archive_name, skipped=len(skipped))
-            return _commit(
-                ws,
+            yield (
+                _Archive(
+                    archive_name, size, scan.total_entries, plan, stored, scan.skipped + plan.skipped + image_skips
+                ),
                 stager,
-                dataset_name,
-                (archive_name, archive_bytes, scan.total_entries),
-                plan,
-                stored,
-                skipped,
-                split,
-                started,
             )
         finally:
             stager.discard()
 
 
-def _commit(
+def _archive_name(source: str | os.PathLike[str] | IO[bytes], archive_name: str | None) -> str:
+    if archive_name is not None:
+        return archive_name
+    return Path(source).name if isinstance(source, (str, os.PathLike)) else "upload.zip"
+
+
+def import_archive(
     ws: Workspace,
-    stager: _Stager,
-    dataset_name: str,
-    archive: tuple[str, int, int],
-    plan: Plan,
-    stored: list[StoredImage],
-    skipped: list[Skipped],
-    split_config: SplitConfig,
-    started: float,
+    source: str | os.PathLike[str] | IO[bytes],
+    *,
+    archive_name: str | None = None,
+    name: str | None = None,
+    split: SplitConfig | None = None,
+    limits: IngestLimits | None = None,
+    progress: Progress | None = None,
 ) -> ImportResult:
-    archive_name, archive_bytes, total_entries = archive
-    labels = [_clean_label(s.planned.label) for s in stored]
-    splits: list[str | None] = [s.planned.split if label else None for s, label in zip(stored, labels, strict=True)]
+    """Import a zip (path or binary file object) as a new dataset; see the module docstring."""
+    started = time.perf_counter()
+    archive_name = _archive_name(source, archive_name)
+    dataset_name = validate_dataset_name(name if name is not None else Path(archive_name).stem)
+    with ws.connect() as conn:
+        if conn.execute("SELECT 1 FROM datasets WHERE name = ?", (dataset_name,)).fetchone():
+            raise DatasetError("err.dataset_exists", name=dataset_name)
+    with _read_archive(ws, source, archive_name, limits or IngestLimits(), progress) as (archive, stager):
+        if not archive.stored:
+            raise DatasetRejected("err.no_valid_images", archive=archive_name, skipped=len(archive.skipped))
+        return _commit(ws, stager, dataset_name, archive, split or SplitConfig(), started)
+
+
+def _commit(
+    ws: Workspace, stager: _Stager, dataset_name: str, archive: _Archive, split_config: SplitConfig, started: float
+) -> ImportResult:
+    stored, plan = archive.stored, archive.plan
+    labels, splits = archive.labels_and_splits()
     to_split = [
         (s.content_hash, i, label)
         for i, (s, label) in enumerate(zip(stored, labels, strict=True))
@@ -270,84 +288,26 @@ def _commit(
             (str(s.planned.entry.path), s.content_hash, label, s.width, s.height)
             for s, label in zip(stored, labels, strict=True)
         ],
-        skipped=skipped,
+        skipped=archive.skipped,
         counts={c: counts.get(c, 0) for c in class_names},
         too_small=too_small,
         carved_val=carved_val,
         has_test=any(s == "test" for s in splits),
         notes=plan.notes,
     )
-    elapsed = time.perf_counter() - started
     moved = stager.publish()
     try:
         with ws.connect() as conn:
             cur = conn.execute(
                 "INSERT INTO datasets (name, source, layout, split_seed, report_json, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (dataset_name, archive_name, plan.layout, split_config.seed, quality.dumps(report), utc_now()),
+                (dataset_name, archive.name, plan.layout, split_config.seed, quality.dumps(report), utc_now()),
             )
             dataset_id = int(cur.lastrowid)
-            class_ids = {}
-            for order, class_name in enumerate(class_names):
-                cur = conn.execute(
-                    "INSERT INTO classes (dataset_id, name, description, display_order) VALUES (?, ?, ?, ?)",
-                    (dataset_id, class_name, plan.descriptions.get(class_name, ""), order),
-                )
-                class_ids[class_name] = cur.lastrowid
-            conn.executemany(
-                "INSERT INTO images (dataset_id, content_hash, stored_path, thumb_path, original_name, width, height,"
-                " split, class_id, attributes_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        dataset_id,
-                        s.content_hash,
-                        s.stored_path,
-                        s.thumb_path,
-                        str(s.planned.entry.path),
-                        s.width,
-                        s.height,
-                        split_value,
-                        class_ids.get(label) if label else None,
-                        quality.dumps(s.planned.attributes),
-                    )
-                    for s, label, split_value in zip(stored, labels, splits, strict=True)
-                ],
-            )
-            conn.execute(
-                "INSERT INTO import_log (dataset_id, archive, archive_bytes, entries, imported, skipped_json,"
-                " warnings_json, seconds, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    dataset_id,
-                    archive_name,
-                    archive_bytes,
-                    total_entries,
-                    len(stored),
-                    quality.dumps([s.to_dict() for s in skipped]),
-                    quality.dumps(report["warnings"]),
-                    elapsed,
-                    utc_now(),
-                ),
-            )
+            _insert(conn, dataset_id, archive, labels, splits, report["warnings"], started)
     except BaseException:
         stager.unpublish(moved)
         raise
-    split_counts: dict[str, int] = defaultdict(int)
-    for value in splits:
-        if value:
-            split_counts[value] += 1
-    return ImportResult(
-        dataset=dataset_name,
-        dataset_id=dataset_id,
-        layout=plan.layout,
-        images=len(stored),
-        classes={c: counts.get(c, 0) for c in class_names},
-        splits={k: split_counts.get(k, 0) for k in ("train", "val", "test")},
-        unlabeled=sum(1 for label in labels if not label),
-        skipped=skipped,
-        warnings=report["warnings"],
-        report=report,
-        seconds=time.perf_counter() - started,
-        entries=total_entries,
-    )
+    return _result(dataset_name, dataset_id, archive, labels, splits, report, started)
 
 
 def add_archive(
@@ -364,114 +324,124 @@ def add_archive(
     New classes are created and existing ones grow; an image already in the dataset (same content) is
     reported and not added twice; new labelled images without a split in the archive are split with the
     dataset's seed, and no existing image moves. One new dataset version, logged as ``add_images``."""
-    from core.datasets.catalog import load_dataset
+    from core.datasets.catalog import dataset_id
 
     started = time.perf_counter()
-    limits = limits or IngestLimits()
-    summary = load_dataset(ws, dataset)
-    if archive_name is None:
-        archive_name = Path(source).name if isinstance(source, (str, os.PathLike)) else "upload.zip"
-    src = os.fspath(source) if isinstance(source, (str, os.PathLike)) else source
-    zf, _ = open_zip(src, archive_name, limits)
-    with zf:
-        scan = scan_archive(zf, archive_name, limits)
-        plan = plan_import(zf, scan.entries, limits)
-        if not plan.images:
-            raise DatasetRejected("err.no_images", archive=archive_name, skipped=len(scan.skipped) + len(plan.skipped))
-        stager = _Stager(ws, limits)
-        try:
-            stored, image_skips = _process_all(zf, plan, stager, limits, progress)
-            with ws.connect() as conn:
-                known = {
-                    r[0] for r in conn.execute("SELECT content_hash FROM images WHERE dataset_id = ?", (summary.id,))
-                }
-            seen: set[str] = set()
-            fresh = []
-            for s in stored:
-                if s.content_hash in known or s.content_hash in seen:
-                    image_skips.append(Skipped(str(s.planned.entry.path), "skip.already_in_dataset"))
-                else:
-                    seen.add(s.content_hash)
-                    fresh.append(s)
-            skipped = scan.skipped + plan.skipped + image_skips
-            if not fresh:
-                raise DatasetRejected("err.no_new_images", archive=archive_name, dataset=dataset, skipped=len(skipped))
-            return _commit_addition(ws, stager, summary, plan, fresh, skipped, started)
-        finally:
-            stager.discard()
+    archive_name = _archive_name(source, archive_name)
+    with ws.connect() as conn:
+        target = dataset_id(conn, dataset)
+        known = {r[0] for r in conn.execute("SELECT content_hash FROM images WHERE dataset_id = ?", (target,))}
+        seed = conn.execute("SELECT split_seed FROM datasets WHERE id = ?", (target,)).fetchone()[0]
+    with _read_archive(ws, source, archive_name, limits or IngestLimits(), progress) as (archive, stager):
+        fresh = []
+        for s in archive.stored:
+            if s.content_hash in known:
+                archive.skipped.append(Skipped(str(s.planned.entry.path), "skip.already_in_dataset"))
+            else:
+                known.add(s.content_hash)  # a second copy inside the archive is a duplicate too
+                fresh.append(s)
+        archive.stored = fresh
+        if not fresh:
+            raise DatasetRejected(
+                "err.no_new_images", archive=archive_name, dataset=dataset, skipped=len(archive.skipped)
+            )
+        return _commit_addition(
+            ws, stager, dataset, target, archive, SplitConfig(seed=seed or SplitConfig.seed), started
+        )
 
 
 def _commit_addition(
-    ws: Workspace,
-    stager: _Stager,
-    summary: Any,
-    plan: Plan,
-    stored: list[StoredImage],
-    skipped: list[Skipped],
-    started: float,
+    ws: Workspace, stager: _Stager, dataset: str, target: int, archive: _Archive, split: SplitConfig, started: float
 ) -> ImportResult:
     from core.datasets.editing import log_change
 
-    labels = [_clean_label(s.planned.label) for s in stored]
-    splits: list[str | None] = [s.planned.split if label else None for s, label in zip(stored, labels, strict=True)]
-    with ws.connect() as conn:
-        seed = conn.execute("SELECT split_seed FROM datasets WHERE id = ?", (summary.id,)).fetchone()[0]
+    labels, splits = archive.labels_and_splits()
     to_split = [
         (s.content_hash, i, label)
-        for i, (s, label) in enumerate(zip(stored, labels, strict=True))
+        for i, (s, label) in enumerate(zip(archive.stored, labels, strict=True))
         if label and not splits[i]
     ]
-    assigned, _ = assign_splits(to_split, SplitConfig(seed=seed if seed is not None else SplitConfig.seed))
+    assigned, _ = assign_splits(to_split, split)
     for index, value in assigned.items():
         splits[index] = value
+    warnings = [quality.warning(key, **params) for key, params in archive.plan.notes]
+    if archive.skipped:
+        warnings.append(quality.warning("warn.skipped", count=len(archive.skipped)))
     moved = stager.publish()
     try:
         with ws.connect() as conn:
             conn.execute("BEGIN IMMEDIATE")
-            class_ids = dict(
-                conn.execute("SELECT name, id FROM classes WHERE dataset_id = ?", (summary.id,)).fetchall()
-            )
-            order = len(class_ids)
-            for name in sorted({label for label in labels if label} | set(plan.descriptions)):
-                if name not in class_ids:
-                    class_ids[name] = conn.execute(
-                        "INSERT INTO classes (dataset_id, name, description, display_order) VALUES (?, ?, ?, ?)",
-                        (summary.id, name, plan.descriptions.get(name, ""), order),
-                    ).lastrowid
-                    order += 1
-                elif plan.descriptions.get(name):
-                    conn.execute(
-                        "UPDATE classes SET description = ? WHERE id = ? AND description = ''",
-                        (plan.descriptions[name], class_ids[name]),
-                    )
-            conn.executemany(
-                "INSERT INTO images (dataset_id, content_hash, stored_path, thumb_path, original_name, width, height,"
-                " split, class_id, attributes_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (summary.id, s.content_hash, s.stored_path, s.thumb_path, str(s.planned.entry.path), s.width,
-                     s.height, split, class_ids[label] if label else None, quality.dumps(s.planned.attributes))
-                    for s, label, split in zip(stored, labels, splits, strict=True)
-                ],
-            )  # fmt: skip
-            log_change(conn, summary.id, "add_images", len(stored), skipped=len(skipped))
+            _insert(conn, target, archive, labels, splits, warnings, started)
+            log_change(conn, target, "add_images", len(archive.stored), skipped=len(archive.skipped))
     except BaseException:
         stager.unpublish(moved)
         raise
+    return _result(dataset, target, archive, labels, splits, {"warnings": warnings}, started)
+
+
+def _insert(
+    conn: Any,
+    dataset_id: int,
+    archive: _Archive,
+    labels: list[str | None],
+    splits: list[str | None],
+    warnings: list[dict[str, Any]],
+    started: float,
+) -> None:
+    """The archive's classes (new ones created, empty descriptions filled), images and import log row."""
+    plan = archive.plan
+    class_ids = dict(conn.execute("SELECT name, id FROM classes WHERE dataset_id = ?", (dataset_id,)).fetchall())
+    for name in sorted({label for label in labels if label} | set(plan.descriptions)):
+        description = plan.descriptions.get(name, "")
+        if name not in class_ids:
+            class_ids[name] = conn.execute(
+                "INSERT INTO classes (dataset_id, name, description, display_order) VALUES (?, ?, ?, ?)",
+                (dataset_id, name, description, len(class_ids)),
+            ).lastrowid
+        elif description:
+            conn.execute(
+                "UPDATE classes SET description = ? WHERE id = ? AND description = ''", (description, class_ids[name])
+            )
+    conn.executemany(
+        "INSERT INTO images (dataset_id, content_hash, stored_path, thumb_path, original_name, width, height,"
+        " split, class_id, attributes_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (dataset_id, s.content_hash, s.stored_path, s.thumb_path, str(s.planned.entry.path), s.width, s.height,
+             split, class_ids[label] if label else None, quality.dumps(s.planned.attributes))
+            for s, label, split in zip(archive.stored, labels, splits, strict=True)
+        ],
+    )  # fmt: skip
+    conn.execute(
+        "INSERT INTO import_log (dataset_id, archive, archive_bytes, entries, imported, skipped_json,"
+        " warnings_json, seconds, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (dataset_id, archive.name, archive.size, archive.entries, len(archive.stored),
+         quality.dumps([s.to_dict() for s in archive.skipped]), quality.dumps(warnings),
+         time.perf_counter() - started, utc_now()),
+    )  # fmt: skip
+
+
+def _result(
+    dataset: str,
+    dataset_id: int,
+    archive: _Archive,
+    labels: list[str | None],
+    splits: list[str | None],
+    report: dict[str, Any],
+    started: float,
+) -> ImportResult:
     counts = Counter(label for label in labels if label)
     split_counts = Counter(s for s in splits if s)
-    warnings = [quality.warning(key, **params) for key, params in plan.notes]
-    if skipped:
-        warnings.append(quality.warning("warn.skipped", count=len(skipped)))
     return ImportResult(
-        dataset=summary.name,
-        dataset_id=summary.id,
-        layout=plan.layout,
-        images=len(stored),
-        classes=dict(counts),
+        dataset=dataset,
+        dataset_id=dataset_id,
+        layout=archive.plan.layout,
+        images=len(archive.stored),
+        classes={c: counts.get(c, 0) for c in sorted(set(counts) | set(archive.plan.descriptions))},
         splits={k: split_counts.get(k, 0) for k in ("train", "val", "test")},
         unlabeled=sum(1 for label in labels if not label),
-        skipped=skipped,
-        warnings=warnings,
-        report={},
+        skipped=archive.skipped,
+        warnings=report["warnings"],
+        report=report,
         seconds=time.perf_counter() - started,
+        entries=archive.entries,
     )

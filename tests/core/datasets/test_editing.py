@@ -257,3 +257,16 @@ def test_a_dataset_with_a_queued_run_cannot_be_renamed_or_deleted(ws, tmp_path):
             call()
         assert caught.value.key == "err.dataset_in_use" and run_id in caught.value.message("zh")
     assert load_dataset(ws, "q").images == 12
+
+
+def test_adding_a_gbk_zip_reports_its_name_encoding_and_logs_the_import(ws, tmp_path):
+    from core.datasets.ingest import add_archive
+    from tests.builders import class_folders, raw_name_entry
+
+    import_archive(ws, make_zip(tmp_path / "base.zip", class_folders({"a": 3, "b": 3})), name="d")
+    gbk = [(raw_name_entry(f"狗/{i}.jpg".encode("gbk")), jpeg((200, 9 * i, 40))) for i in range(3)]
+    result = add_archive(ws, make_zip(tmp_path / "gbk.zip", gbk), "d")
+    assert result.classes == {"狗": 3} and result.warnings[0]["code"] == "warn.names_gbk"
+    with ws.connect() as conn:
+        logged = conn.execute("SELECT archive, imported FROM import_log ORDER BY id").fetchall()
+    assert [tuple(r) for r in logged] == [("base.zip", 6), ("gbk.zip", 3)]
