@@ -72,6 +72,7 @@ def main() -> None:
         at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
         at.run()
         at.switch_page("pages/label.py").run()
+        at.button_group(key="label_view").set_value("queue").run()
         clicks = []
         for _ in range(20):
             start = time.perf_counter()

@@ -17,19 +17,23 @@ from ui.label_queue import queue_ui
 from ui.label_review import review_ui
 from ui.label_views import actions_ui, filter_ui, gallery_ui, open_image_ui, undo
 
+VIEWS = ("gallery", "queue", "review", "classes", "export")
+
 ws = workspace()
 st.header(t("nav.label"))
 dataset = dataset_picker_ui("label_dataset")
 summary = load_dataset(ws, dataset)
 classes = list(summary.classes)
 st.caption(t("label.summary", version=summary.version, unlabeled=summary.unlabeled, classes=len(classes)))
-with st.expander(t("label.balance"), icon="📊"):
-    class_chart(summary)
-
-gallery, queue, review, manage, export = st.tabs(
-    [t("label.tab_gallery"), t("label.tab_queue"), t("label.tab_review"), t("label.tab_classes"), t("label.tab_export")]
+# One view at a time (not st.tabs, which runs every tab's code on each rerun: the gallery's 60 thumbnails
+# and the duplicate search ran on every key press of the labeling queue).
+view = (
+    st.segmented_control(
+        t("label.view"), VIEWS, default=VIEWS[0], format_func=lambda v: t(f"label.tab_{v}"), key="label_view"
+    )
+    or VIEWS[0]
 )
-with gallery:
+if view == "gallery":
     f = filter_ui(classes, dataset)
     selected = gallery_ui(dataset, f)
     actions_ui(dataset, classes, selected, f)
@@ -37,11 +41,13 @@ with gallery:
         st.toast(t("label.undone", count=undo(dataset)))
         st.rerun()
     open_image_ui(dataset, summary.descriptions)
-with queue:
+elif view == "queue":
     queue_ui(dataset, classes, summary.descriptions)
-with review:
+elif view == "review":
     review_ui(dataset, classes)
-with manage:
+elif view == "classes":
+    st.subheader(t("label.balance"))
+    class_chart(summary)
     table = pd.DataFrame(
         [
             {
@@ -98,7 +104,7 @@ with manage:
             st.rerun()
     except LabelTuneError as exc:
         show_error(exc)
-with export:
+else:
     st.caption(t("label.export_help"))
     if st.button(t("label.export"), key="export"):
         with tempfile.TemporaryDirectory() as tmp:

@@ -93,10 +93,13 @@ def _split_option(value: str | None) -> str:
 
 def gallery_ui(dataset: str, f: GalleryFilter) -> list[int]:
     """One page of thumbnails, each with a checkbox; returns the ids selected on this page."""
-    _, total = gallery_page(workspace(), dataset, f, 0, 1)
+    page = int(st.session_state.get("page", 1))
+    images, total = gallery_page(workspace(), dataset, f, page - 1, PAGE_SIZE)  # one query: the page and the count
     pages = max(1, -(-total // PAGE_SIZE))
-    page = st.number_input(t("label.page", pages=pages, total=total), 1, pages, 1, key="page") - 1
-    images, _ = gallery_page(workspace(), dataset, f, int(page), PAGE_SIZE)
+    if page > pages:  # the filter now matches fewer images: show its last page
+        page = st.session_state["page"] = pages
+        images, total = gallery_page(workspace(), dataset, f, page - 1, PAGE_SIZE)
+    st.number_input(t("label.page", pages=pages, total=total), 1, pages, key="page")
     columns = st.columns(COLUMNS)
     selected = []
     for i, image in enumerate(images):

@@ -31,6 +31,13 @@ def label_page() -> AppTest:
     return at
 
 
+def show(at: AppTest, view: str) -> AppTest:
+    """Open one of the Label page's views (only the chosen one runs)."""
+    at.button_group(key="label_view").set_value(view).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 def test_filter_open_relabel_a_selection_and_undo(ws):
     at = label_page()
     at.selectbox(key="f_class").set_value("猫").run()
@@ -52,7 +59,7 @@ def test_filter_open_relabel_a_selection_and_undo(ws):
 
 
 def test_rename_merge_describe_and_export(ws):
-    at = label_page()
+    at = show(label_page(), "classes")
     at.selectbox(key="rename_from").set_value("兔子")
     at.text_input(key="rename_to").input("兔").run()
     at.button(key="rename").click().run()
@@ -65,12 +72,12 @@ def test_rename_merge_describe_and_export(ws):
     at.text_area(key="desc_兔").input("长耳朵，不含野兔").run()
     at.button(key="save_description").click().run()
     assert load_dataset(ws, "宠物").descriptions["兔"] == "长耳朵，不含野兔"
-    at.button(key="export").click().run()
+    show(at, "export").button(key="export").click().run()
     assert not at.exception and at.get("download_button")
 
 
 def test_label_three_unlabeled_images_by_their_buttons_then_undo(ws):
-    at = label_page()
+    at = show(label_page(), "queue")
     assert load_dataset(ws, "宠物").unlabeled == 3
     classes = list(load_dataset(ws, "宠物").classes)
     for _ in range(3):
@@ -96,7 +103,7 @@ def test_review_resolves_a_label_conflict_between_identical_images(tmp_path, mon
         (f"狗/{i}.jpg", jpeg((90, i * 20, 9))) for i in range(4)
     ]
     import_archive(ws, make_zip(tmp_path / "c.zip", entries), name="c")
-    at = label_page()
+    at = show(label_page(), "review")
     assert any(c.value == tr("label.review_counts", "en", groups=1, conflicts=1) for c in at.caption)
     at.selectbox(key="keep_0").set_value("狗").run()
     at.button(key="keep_btn_0").click().run()
@@ -118,7 +125,7 @@ def test_flag_filter_examples_and_class_order(ws):
     at.selectbox(key="target").set_value("猫").run()
     at.button(key="as_examples").click().run()
     assert editing.class_examples(ws, "宠物")["猫"] == cats[:2]
-    at.selectbox(key="describe_class").set_value("狗").run()
+    show(at, "classes").selectbox(key="describe_class").set_value("狗").run()
     without = len(at.get("image"))
     at.selectbox(key="describe_class").set_value("猫").run()
     assert len(at.get("image")) == without + 1  # the examples beside the description

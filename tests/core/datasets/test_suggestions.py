@@ -53,6 +53,7 @@ def test_the_queue_page_offers_and_accepts_suggestions(labelled):
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
     at.run()
     at.switch_page("pages/label.py").run()
+    at.button_group(key="label_view").set_value("queue").run()
     assert any(c.value.startswith("The model suggests:") for c in at.caption)
     at.slider(key="accept_threshold").set_value(0.5).run()
     before = load_dataset(ws, "颜色").unlabeled
