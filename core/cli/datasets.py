@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from typing import Any
 
@@ -149,17 +148,10 @@ def cmd_classes(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
 
 
 def cmd_relabel(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
-    from core.datasets.editing import relabel
+    from core.datasets.editing import labels_from_csv, relabel
     from core.errors import DatasetError
 
-    groups: dict[str | None, list[int]] = {}
-    if args.from_csv:
-        with open(args.from_csv, encoding="utf-8-sig", newline="") as fh:
-            for row in csv.DictReader(fh):
-                try:
-                    groups.setdefault(row["label"].strip() or None, []).append(int(row["image"]))
-                except (KeyError, ValueError) as exc:
-                    raise DatasetError("err.relabel_csv", file=args.from_csv, row=str(row)[:80]) from exc
+    groups: dict[str | None, list[int]] = labels_from_csv(args.from_csv) if args.from_csv else {}
     if args.image:
         groups.setdefault(args.to.strip() if args.to else None, []).extend(args.image)
     if not groups:

@@ -117,6 +117,30 @@ def _split_new(conn: sqlite3.Connection, dataset_id: int, ids: list[int]) -> Non
         conn.executemany("UPDATE images SET split = ? WHERE id = ?", [(split_of_hash(h), i) for i, h in rows])
 
 
+def labels_from_csv(path: str) -> dict[str | None, list[int]]:
+    """Image ids grouped by label from a CSV made elsewhere (columns ``image`` and ``label``; an empty
+    label makes the image unlabeled). UTF-8 or GBK, as the import reads manifests."""
+    from core.datasets.layouts import decode_text, read_table
+
+    try:
+        with open(path, "rb") as fh:
+            text = decode_text(fh.read(), path)
+    except OSError as exc:
+        raise DatasetError("err.input_unreadable", file=path, reason=exc.strerror or str(exc)) from exc
+    header, rows = read_table(text, path)
+    if "image" not in header or "label" not in header:
+        raise DatasetError("err.relabel_csv", file=path, row=",".join(header))
+    image, label = header.index("image"), header.index("label")
+    groups: dict[str | None, list[int]] = {}
+    for row in rows:
+        cells = [c.strip() for c in row] + [""] * 2
+        try:
+            groups.setdefault(cells[label] or None, []).append(int(cells[image]))
+        except ValueError as exc:
+            raise DatasetError("err.relabel_csv", file=path, row=",".join(row)[:80]) from exc
+    return groups
+
+
 def set_split(ws: Workspace, dataset: str, image_ids: list[int], split: str) -> int:
     if split not in SPLITS:
         raise DatasetError("err.split_unknown", split=split, known=", ".join(SPLITS))

@@ -18,6 +18,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from core.datasets.catalog import load_dataset
+from core.errors import DatasetError
 from core.store.workspace import Workspace
 
 LABELS_FILE = "labels.csv"
@@ -42,7 +43,11 @@ def export_dataset(ws: Workspace, dataset: str, out: str | os.PathLike[str]) -> 
     target = Path(out)
     tmp = target.with_name(target.name + ".tmp")
     taken: set[str] = set()
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+    try:
+        zf = zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED)
+    except OSError as exc:
+        raise DatasetError("err.export_unwritable", path=str(target), reason=exc.strerror or str(exc)) from exc
+    with zf:
         for (_, original, stored, content_hash, split, label, _), attrs in zip(rows, attributes, strict=True):
             folder = f"{split}/{label}" if label and split else f"unsplit/{label}" if label else "unlabeled"
             stem = PurePosixPath(original).stem

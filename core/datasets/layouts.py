@@ -105,7 +105,7 @@ def decode_text(data: bytes, file_name: str) -> str:
     raise DatasetRejected("err.manifest_encoding", file=file_name)
 
 
-def _read_table(text: str, file_name: str) -> tuple[list[str], list[list[str]]]:
+def read_table(text: str, file_name: str) -> tuple[list[str], list[list[str]]]:
     first_line = text.split("\n", 1)[0]
     delimiter = "\t" if file_name.lower().endswith(".tsv") or ("\t" in first_line and "," not in first_line) else ","
     rows = [row for row in csv.reader(io.StringIO(text), delimiter=delimiter) if any(cell.strip() for cell in row)]
@@ -151,7 +151,7 @@ def parse_descriptions(zf: zipfile.ZipFile, entry: Entry, limits: IngestLimits) 
                     out[key] = str(next((item[c] for c in DESCRIPTION_COLUMNS if c in item), ""))
             return out
         raise DatasetRejected("err.descriptions_invalid", file=name, reason="expected an object or a list of objects")
-    header, rows = _read_table(text, name)
+    header, rows = read_table(text, name)
     name_col, desc_col = _column(header, CLASS_COLUMNS), _column(header, DESCRIPTION_COLUMNS)
     if name_col is None or desc_col is None:
         raise DatasetRejected(
@@ -195,7 +195,7 @@ def _manifest_plan(
     zf: zipfile.ZipFile, manifest: Entry, images: list[Entry], limits: IngestLimits
 ) -> tuple[list[Planned], list[Skipped]]:
     name = str(manifest.path)
-    header, rows = _read_table(_read_metadata(zf, manifest, limits), name)
+    header, rows = read_table(_read_metadata(zf, manifest, limits), name)
     file_col, label_col, split_col = (
         _column(header, FILENAME_COLUMNS),
         _column(header, LABEL_COLUMNS),

@@ -270,3 +270,21 @@ def test_adding_a_gbk_zip_reports_its_name_encoding_and_logs_the_import(ws, tmp_
     with ws.connect() as conn:
         logged = conn.execute("SELECT archive, imported FROM import_log ORDER BY id").fetchall()
     assert [tuple(r) for r in logged] == [("base.zip", 6), ("gbk.zip", 3)]
+
+
+def test_cli_bad_inputs_get_a_message_not_a_traceback(ws, tmp_path):
+    manifest_dataset(ws, tmp_path)
+    common = ["--workspace", str(ws.root)]
+    missing = run_cli("relabel", "宠物", "--from-csv", str(tmp_path / "nope.csv"), *common)
+    assert missing.returncode == 1 and "nope.csv" in missing.stderr and "Traceback" not in missing.stderr
+    unlabeled = editing.class_images(ws, "宠物", None)
+    sheet = tmp_path / "excel.csv"  # as Excel saves it on Chinese Windows: GBK
+    sheet.write_bytes(("image,label\n" + "".join(f"{i},狗\n" for i in unlabeled)).encode("gbk"))
+    assert run_cli("relabel", "宠物", "--from-csv", str(sheet), *common).returncode == 0
+    assert load_dataset(ws, "宠物").unlabeled == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,class\n1,狗\n", encoding="utf-8")
+    wrong = run_cli("relabel", "宠物", "--from-csv", str(bad), *common)
+    assert wrong.returncode == 1 and "image" in wrong.stderr and "Traceback" not in wrong.stderr
+    nowhere = run_cli("export-dataset", "宠物", "--out", str(tmp_path / "no" / "such" / "x.zip"), *common)
+    assert nowhere.returncode == 1 and "x.zip" in nowhere.stderr and "Traceback" not in nowhere.stderr
