@@ -110,7 +110,7 @@ class Session:
 def _callbacks(ctx: Session, phase: str, steps: int, epochs: int, offset: int) -> list[Any]:
     import keras
 
-    folder = runs.run_dir(ctx.ws, ctx.run_id)
+    folder = ctx.folder
     reporter = RunReporter(ctx.ws, ctx.run_id, phase, steps, epochs, ctx.config.batch_size, offset)
     out: list[Any] = [
         keras.callbacks.BackupAndRestore(str(folder / "backup" / phase), save_freq="epoch", delete_checkpoint=False),

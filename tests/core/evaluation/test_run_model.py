@@ -3,16 +3,13 @@
 import numpy as np
 import pytest
 
-from core.datasets.ingest import import_archive
 from core.evaluation import metrics
 from core.evaluation.predictions import load_predictions, predict_splits, predictions_path, stored_splits
 from core.prediction.models import load_run_model
 from core.store.workspace import Workspace
 from core.training import runs
-from core.training.config import TrainConfig
-from core.training.engine import train
 from core.training.pipeline import load_training_data
-from tests.builders import make_zip, separable
+from tests.builders import trained_colour_run
 
 pytestmark = pytest.mark.slow  # trains real (tiny) models
 
@@ -25,23 +22,11 @@ def spoilt_run(tmp_path_factory):
     a learning rate that wrecks it."""
     root = tmp_path_factory.mktemp("best")
     ws = Workspace.open(root / "ws")
-    import_archive(ws, make_zip(root / "c.zip", separable(COLOURS, 14)), name="colours")
-    config = TrainConfig(
-        dataset="colours",
-        backbone="mobilenet_v2_0.35",
-        weights="none",
-        image_size=32,
-        batch_size=8,
-        head_epochs=4,
-        fine_tune_epochs=3,
-        lr=0.01,
-        fine_tune_lr=3.0,
-        schedule="constant",
-        augment="none",
-        early_stopping=0,
-        label_smoothing=0.0,
-    )
-    return ws, train(ws, config)
+    run = trained_colour_run(
+        ws, root, COLOURS, 14, "colours", backbone="mobilenet_v2_0.35", fine_tune_epochs=3, fine_tune_lr=3.0,
+        schedule="constant", early_stopping=0, label_smoothing=0.0,
+    )  # fmt: skip
+    return ws, run
 
 
 def test_the_saved_model_is_the_best_checkpoint_and_its_figures_are_the_runs(spoilt_run):
