@@ -1,4 +1,8 @@
-"""The training verbs of ``python -m core``: train, runs, stop, resume, and the app's worker."""
+"""The training verbs of ``python -m core``: train, runs, stop, resume, cancel, move-up, and the app's worker.
+
+``train`` and ``resume`` train in this process (a server's job scheduler sees the work where it
+asked for it); when another run is training they wait for their turn in the queue first.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import Any
 
 from core.i18n import cli_language, render, tr
 from core.store.workspace import Workspace
-from core.training import runs
+from core.training import runs, scheduler
 from core.training.config import TrainConfig, settings
 
 
@@ -49,7 +53,7 @@ def add_training_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
     add_setting_flags(p)
     p.set_defaults(handler=cmd_train)
 
-    p = verbs.add_parser("runs", parents=[common], help="list training runs")
+    p = verbs.add_parser("runs", parents=[common], help="list training runs, the queue with its positions")
     p.add_argument("--dataset")
     p.set_defaults(handler=cmd_runs)
 
@@ -60,6 +64,14 @@ def add_training_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
     p = verbs.add_parser("resume", parents=[common], help="resume a stopped, failed or interrupted run")
     p.add_argument("run")
     p.set_defaults(handler=cmd_resume)
+
+    p = verbs.add_parser("cancel", parents=[common], help="take a queued run off the queue before it starts")
+    p.add_argument("run")
+    p.set_defaults(handler=cmd_cancel)
+
+    p = verbs.add_parser("move-up", parents=[common], help="move a queued run one place up the queue")
+    p.add_argument("run")
+    p.set_defaults(handler=cmd_move_up)
 
     p = verbs.add_parser("worker", parents=[common], help="(used by the app) train a queued run in this process")
     p.add_argument("run")
@@ -142,29 +154,57 @@ def _exit_code(run: runs.Run) -> int:
     return 1 if run.status == "failed" else 0
 
 
-def cmd_train(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any], int]:
+def _waiting(as_json: bool) -> Any:
+    """``on_wait`` for a run waiting in the queue: says its position once each time it changes."""
+    said: list[int | None] = []
+
+    def on_wait(position: int | None) -> None:
+        if not as_json and position is not None and (not said or said[-1] != position):
+            print(tr("cli.run_queued", cli_language(), position=position), file=sys.stderr)
+        said.append(position)
+
+    return on_wait
+
+
+def _execute(ws: Workspace, run_id: str, as_json: bool) -> tuple[dict[str, Any], int]:
+    """Train ``run_id`` in this process once it is its turn; then start the next queued run's worker."""
     from core.training.engine import execute_run
+
+    started = time.perf_counter()
+    try:
+        run = execute_run(ws, run_id, [] if as_json else [_progress_callback()], on_wait=_waiting(as_json))
+    finally:
+        scheduler.schedule(ws)
+    return _report(run, time.perf_counter() - started, as_json), _exit_code(run)
+
+
+def cmd_train(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any], int]:
     from core.training.launcher import create_run
 
     config = config_from_args(args)
-    started = time.perf_counter()
     run_id = create_run(ws, config)
     if not args.json:
         print(tr("cli.run_started", cli_language(), run=run_id, dataset=config.dataset, backbone=config.backbone))
-    run = execute_run(ws, run_id, [] if args.json else [_progress_callback()])
-    return _report(run, time.perf_counter() - started, args.json), _exit_code(run)
+    return _execute(ws, run_id, args.json)
 
 
 def cmd_resume(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any], int]:
-    from core.training.engine import execute_run
-
-    started = time.perf_counter()
-    run = execute_run(ws, args.run, [] if args.json else [_progress_callback()])
-    return _report(run, time.perf_counter() - started, args.json), _exit_code(run)
+    scheduler.requeue(ws, args.run)
+    return _execute(ws, args.run, args.json)
 
 
 def cmd_worker(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any], int]:
-    return cmd_resume(args, ws)
+    return _execute(ws, args.run, args.json)
+
+
+def cmd_cancel(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
+    scheduler.cancel(ws, args.run)
+    return {"run": args.run, "status": runs.get_run(ws, args.run).status}
+
+
+def cmd_move_up(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
+    scheduler.move_up(ws, args.run)
+    return {"run": args.run, "position": scheduler.position(ws, args.run)}
 
 
 def cmd_stop(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
@@ -173,17 +213,24 @@ def cmd_stop(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
 
 
 def cmd_runs(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
+    scheduler.schedule(ws)  # an explicit look at the queue: mark dead workers, start the next run
+    queued = [r.id for r in scheduler.queue(ws)]
     items = [
         {
             "run": r.id,
+            "title": r.title,
             "dataset": r.dataset_name,
             "status": r.status,
+            "position": queued.index(r.id) + 1 if r.id in queued else None,
             "backbone": r.config.get("backbone"),
             "weights": r.weights_used,
             "epochs_run": r.epochs_run,
             "best_val_accuracy": r.best.get("val_accuracy"),
             "test_accuracy": r.final.get("test_accuracy"),
             "created_at": r.created_at,
+            "train_seconds": round(r.train_seconds, 1),
+            "estimate_seconds": (r.estimate or {}).get("total_s"),
+            "note": r.note,
             "error": render(r.error, cli_language()) or None,
         }
         for r in runs.list_runs(ws, args.dataset)
@@ -191,5 +238,6 @@ def cmd_runs(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
     if not args.json:
         for r in items:
             acc = r["best_val_accuracy"]
-            print(f"{r['run']}\t{r['dataset']}\t{r['backbone']}\t{r['status']}\t{'-' if acc is None else f'{acc:.3f}'}")
+            status = f"queued #{r['position']}" if r["position"] else r["status"]
+            print(f"{r['run']}\t{r['dataset']}\t{r['backbone']}\t{status}\t{'-' if acc is None else f'{acc:.3f}'}")
     return {"runs": items}

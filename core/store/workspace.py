@@ -137,6 +137,25 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE classes ADD COLUMN examples_json TEXT NOT NULL DEFAULT '[]'
         """,
     ),
+    (
+        4,
+        """
+        ALTER TABLE runs ADD COLUMN queue_pos REAL;
+        ALTER TABLE runs ADD COLUMN heartbeat_at REAL;
+        ALTER TABLE runs ADD COLUMN proc_start TEXT;
+        ALTER TABLE runs ADD COLUMN dispatched_at REAL;
+        ALTER TABLE runs ADD COLUMN title TEXT NOT NULL DEFAULT '';
+        ALTER TABLE runs ADD COLUMN note TEXT NOT NULL DEFAULT '';
+        ALTER TABLE runs ADD COLUMN estimate_json TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE runs ADD COLUMN train_seconds REAL NOT NULL DEFAULT 0;
+        CREATE INDEX runs_status ON runs (status, queue_pos);
+        CREATE TABLE step_timings (
+            key TEXT PRIMARY KEY,
+            value_json TEXT NOT NULL,
+            measured_at TEXT NOT NULL
+        )
+        """,
+    ),
 )
 
 

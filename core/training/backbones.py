@@ -32,6 +32,7 @@ class Backbone:
     default_size: int
     min_size: int
     description: str  # translation key
+    gmacs: float  # multiply-adds of one forward pass at the default size, in billions (the papers' figures)
     kwargs: dict[str, Any] = field(default_factory=dict)
     # Input sizes ImageNet weights exist for; other sizes load the nearest (Keras warns).
 
@@ -45,6 +46,11 @@ class Backbone:
             raise ConfigError("err.config_range", field="image_size", low=self.min_size, high=1024, value=size)
 
 
+# MobileNetV2 (Sandler et al. 2018, table 6) and EfficientNet (Tan & Le 2019, table 2) multiply-adds.
+_MOBILENET_V2_GMACS = {0.35: 0.059, 0.5: 0.097, 0.75: 0.209, 1.0: 0.300, 1.3: 0.509, 1.4: 0.582}
+_EFFICIENTNET_GMACS = {0: 0.39, 1: 0.70, 2: 1.0, 3: 1.8}
+
+
 def _mobilenet_v2(alpha: float) -> Backbone:
     return Backbone(
         name=f"mobilenet_v2_{alpha}",
@@ -54,6 +60,7 @@ def _mobilenet_v2(alpha: float) -> Backbone:
         default_size=224,
         min_size=32,
         description="backbone.mobilenet_v2",
+        gmacs=_MOBILENET_V2_GMACS[alpha],
         kwargs={"alpha": alpha},
     )
 
@@ -67,27 +74,42 @@ def _efficientnet(index: int, default_size: int) -> Backbone:
         default_size=default_size,
         min_size=32,
         description="backbone.efficientnet",
+        gmacs=_EFFICIENTNET_GMACS[index],
     )
 
 
 _ALL: tuple[Backbone, ...] = (
-    Backbone("resnet50", "ResNet50", "ResNet50", "caffe", 224, 32, "backbone.resnet50"),
-    Backbone("resnet50_v2", "ResNet50 V2", "ResNet50V2", "tf", 224, 32, "backbone.resnet50_v2"),
-    Backbone("resnet101", "ResNet101", "ResNet101", "caffe", 224, 32, "backbone.resnet101"),
+    Backbone("resnet50", "ResNet50", "ResNet50", "caffe", 224, 32, "backbone.resnet50", 4.1),
+    Backbone("resnet50_v2", "ResNet50 V2", "ResNet50V2", "tf", 224, 32, "backbone.resnet50_v2", 4.1),
+    Backbone("resnet101", "ResNet101", "ResNet101", "caffe", 224, 32, "backbone.resnet101", 7.8),
     *(_mobilenet_v2(a) for a in (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)),
     Backbone(
-        "mobilenet_v3_small", "MobileNetV3 Small", "MobileNetV3Small", "none", 224, 32, "backbone.mobilenet_v3_small"
+        "mobilenet_v3_small",
+        "MobileNetV3 Small",
+        "MobileNetV3Small",
+        "none",
+        224,
+        32,
+        "backbone.mobilenet_v3_small",
+        0.056,
     ),
     Backbone(
-        "mobilenet_v3_large", "MobileNetV3 Large", "MobileNetV3Large", "none", 224, 32, "backbone.mobilenet_v3_large"
+        "mobilenet_v3_large",
+        "MobileNetV3 Large",
+        "MobileNetV3Large",
+        "none",
+        224,
+        32,
+        "backbone.mobilenet_v3_large",
+        0.217,
     ),
     *(_efficientnet(i, s) for i, s in ((0, 224), (1, 240), (2, 260), (3, 300))),
     Backbone(
-        "efficientnet_v2_b0", "EfficientNetV2-B0", "EfficientNetV2B0", "none", 224, 32, "backbone.efficientnet_v2"
+        "efficientnet_v2_b0", "EfficientNetV2-B0", "EfficientNetV2B0", "none", 224, 32, "backbone.efficientnet_v2", 0.72
     ),
-    Backbone("inception_v3", "Inception V3", "InceptionV3", "tf", 299, 75, "backbone.inception_v3"),
-    Backbone("vgg16", "VGG16", "VGG16", "caffe", 224, 32, "backbone.vgg16"),
-    Backbone("convnext_tiny", "ConvNeXt Tiny", "ConvNeXtTiny", "none", 224, 32, "backbone.convnext_tiny"),
+    Backbone("inception_v3", "Inception V3", "InceptionV3", "tf", 299, 75, "backbone.inception_v3", 5.7),
+    Backbone("vgg16", "VGG16", "VGG16", "caffe", 224, 32, "backbone.vgg16", 15.5),
+    Backbone("convnext_tiny", "ConvNeXt Tiny", "ConvNeXtTiny", "none", 224, 32, "backbone.convnext_tiny", 4.5),
 )
 BACKBONES: dict[str, Backbone] = {b.name: b for b in _ALL}
 DEFAULT_BACKBONE = "resnet50"

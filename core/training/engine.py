@@ -13,7 +13,8 @@ the worker process (and ``python -m core train``) calls.
 from __future__ import annotations
 
 import math
-import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 from core.errors import ConfigError, TrainingError
 from core.i18n import stored
 from core.store.workspace import Workspace, utc_now
-from core.training import runs
+from core.training import runs, scheduler
 from core.training.callbacks import BestCheckpoint, NanGuard, RunReporter, StopFlag, save_atomic
 from core.training.config import TrainConfig
 from core.training.launcher import create_run
@@ -186,8 +187,17 @@ def _fit(ctx: Session, phase: str, lr: float, epochs: int, offset: int) -> None:
     )
 
 
-def execute_run(ws: Workspace, run_id: str, extra_callbacks: list[Any] | None = None) -> runs.Run:
-    """Run (or resume) ``run_id`` to its end; returns the run as stored afterwards.
+def execute_run(
+    ws: Workspace,
+    run_id: str,
+    extra_callbacks: list[Any] | None = None,
+    on_wait: Callable[[int | None], None] | None = None,
+) -> runs.Run:
+    """Run (or resume) ``run_id`` to its end in this process; returns the run as stored afterwards.
+
+    When another run is training, the run stays queued: with ``on_wait`` this process waits for the
+    run's turn in the queue (calling ``on_wait(position)`` while it waits), without it, it returns
+    the queued run at once.
 
     The steps: claim the run, prepare (data, devices, model, pipelines), train the head with the base
     frozen, fine-tune with the top of the base unfrozen, finish (evaluate, save, record). A failure the
@@ -195,15 +205,17 @@ def execute_run(ws: Workspace, run_id: str, extra_callbacks: list[Any] | None = 
     """
     import keras
 
-    config = _claim(ws, run_id)
+    config = _claim(ws, run_id, on_wait)
     if config is None:
         return runs.get_run(ws, run_id)
+    started = time.perf_counter()
     try:
-        session = prepare(ws, run_id, config, list(extra_callbacks or []))
-        with session.strategy.scope():
-            train_head(session)
-            fine_tune(session)
-        finish(session)
+        with scheduler.Heartbeat(ws, run_id):
+            session = prepare(ws, run_id, config, list(extra_callbacks or []))
+            with session.strategy.scope():
+                train_head(session)
+                fine_tune(session)
+            finish(session)
     except TrainingError as exc:
         _fail(ws, run_id, exc.stored())
     except Exception as exc:
@@ -215,22 +227,26 @@ def execute_run(ws: Workspace, run_id: str, extra_callbacks: list[Any] | None = 
         _fail(ws, run_id, stored("err.oom", batch=config.batch_size, size=config.size))
     finally:
         keras.mixed_precision.set_global_policy("float32")
+        runs.add_train_seconds(ws, run_id, time.perf_counter() - started)
     return runs.get_run(ws, run_id)
 
 
-def _claim(ws: Workspace, run_id: str) -> TrainConfig | None:
-    """Mark the run running in this process; None (the run failed with the reason) if its config no longer holds."""
+def _claim(ws: Workspace, run_id: str, on_wait: Callable[[int | None], None] | None) -> TrainConfig | None:
+    """Make the run this process's running run (queueing it first if it is being resumed).
+
+    None when it cannot start: another run is training (it stays queued, the scheduler starts it
+    later), or its config no longer holds (the run failed with the reason)."""
     run = runs.get_run(ws, run_id)
-    if run.status not in ("queued", *runs.RESUMABLE):
-        raise TrainingError("err.run_not_resumable", run=run_id, status=run.status)
+    if run.status in runs.RESUMABLE:
+        scheduler.requeue(ws, run_id)
     try:
         config = TrainConfig.from_dict(run.config)
     except ConfigError as exc:  # e.g. its weights file was moved since the run was created
         _fail(ws, run_id, exc.stored())
         return None
     runs.clear_stop(ws, run_id)
-    runs.update_run(ws, run_id, status="running", pid=os.getpid(), started_at=run.started_at or utc_now(), error=None)
-    return config
+    turn = scheduler.wait_for_turn(ws, run_id, on_wait) if on_wait else scheduler.claim(ws, run_id)
+    return config if turn else None
 
 
 def _fail(ws: Workspace, run_id: str, error: dict[str, Any]) -> None:

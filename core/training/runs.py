@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import TrainingError
-from core.i18n import stored
 from core.store.workspace import Workspace, utc_now
 
 STATUSES = ("queued", "running", "completed", "stopped", "failed", "interrupted")
@@ -43,6 +42,19 @@ class Run:
     created_at: str
     started_at: str | None
     ended_at: str | None
+    queue_pos: float | None = None  # order among queued runs (lower starts first)
+    heartbeat_at: float | None = None  # epoch seconds of the worker's last sign of life
+    proc_start: str | None = None  # the worker process's start time, to tell a reused pid apart
+    dispatched_at: float | None = None  # queued: when the process that will train it last said it waits
+    title: str = ""
+    note: str = ""
+    estimate: dict[str, Any] | None = None  # the time estimate made before it started (core.training.estimate)
+    train_seconds: float = 0.0  # wall time spent training, over all its starts and resumes
+
+    @property
+    def label(self) -> str:
+        """The run's name as people see it: its title, else its id."""
+        return f"{self.title} · {self.id}" if self.title else self.id
 
 
 def run_dir(ws: Workspace, run_id: str) -> Path:
@@ -63,7 +75,8 @@ def insert_run(
     with ws.connect() as conn:
         conn.execute(
             "INSERT INTO runs (id, dataset_id, dataset_name, dataset_version, classes_json, config_json, status,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?)",
+            " created_at, queue_pos) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?,"
+            " (SELECT COALESCE(MAX(queue_pos), 0) + 1 FROM runs))",
             (
                 run_id,
                 dataset_id,
@@ -96,6 +109,14 @@ def _row_to_run(row: Any) -> Run:
         created_at=row["created_at"],
         started_at=row["started_at"],
         ended_at=row["ended_at"],
+        queue_pos=row["queue_pos"],
+        heartbeat_at=row["heartbeat_at"],
+        proc_start=row["proc_start"],
+        dispatched_at=row["dispatched_at"],
+        title=row["title"],
+        note=row["note"],
+        estimate=json.loads(row["estimate_json"]) or None,
+        train_seconds=row["train_seconds"],
     )
 
 
@@ -129,16 +150,13 @@ def pid_alive(pid: int | None) -> bool:
 
 
 def get_run(ws: Workspace, run_id: str) -> Run:
+    """The run as stored. Reading never writes: a run whose worker died is marked interrupted only by
+    the scheduler's sweep (``core.training.scheduler``)."""
     with ws.connect() as conn:
         row = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
     if row is None:
         raise TrainingError("err.run_unknown", run=run_id)
-    run = _row_to_run(row)
-    if run.status in LIVE and run.pid and not pid_alive(run.pid):
-        # The worker died without saying so (killed, machine restarted): the run can be resumed.
-        update_run(ws, run_id, status="interrupted", error=stored("err.worker_died"))
-        return get_run(ws, run_id)
-    return run
+    return _row_to_run(row)
 
 
 def list_runs(ws: Workspace, dataset_name: str | None = None) -> list[Run]:
@@ -154,13 +172,21 @@ def list_runs(ws: Workspace, dataset_name: str | None = None) -> list[Run]:
 
 
 def live_runs(ws: Workspace) -> list[Run]:
-    """Runs a worker owns now, across datasets (a dead worker's run turns interrupted on the way)."""
+    """Queued and running runs across datasets: the running one first, then the queue in its order."""
     with ws.connect() as conn:
-        ids = [r[0] for r in conn.execute("SELECT id FROM runs WHERE status IN (?, ?) ORDER BY id", LIVE)]
-    return [run for run in (get_run(ws, i) for i in ids) if run.status in LIVE]
+        rows = conn.execute(
+            "SELECT * FROM runs WHERE status IN (?, ?) ORDER BY status = 'queued', queue_pos, id", LIVE
+        ).fetchall()
+    return [_row_to_run(r) for r in rows]
 
 
-_JSON_COLUMNS = {"device": "device_json", "best": "best_json", "final": "final_json", "error": "error"}
+_JSON_COLUMNS = {
+    "device": "device_json",
+    "best": "best_json",
+    "final": "final_json",
+    "error": "error",
+    "estimate": "estimate_json",
+}
 
 
 def update_run(ws: Workspace, run_id: str, **fields: Any) -> None:
@@ -174,6 +200,11 @@ def update_run(ws: Workspace, run_id: str, **fields: Any) -> None:
             values.append(json.dumps(value, ensure_ascii=False) if key in _JSON_COLUMNS else value)
     with ws.connect() as conn:
         conn.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", (*values, run_id))
+
+
+def add_train_seconds(ws: Workspace, run_id: str, seconds: float) -> None:
+    with ws.connect() as conn:
+        conn.execute("UPDATE runs SET train_seconds = train_seconds + ? WHERE id = ?", (seconds, run_id))
 
 
 def record_metrics(ws: Workspace, run_id: str, kind: str, phase: str, epoch: int, step: int, values: dict) -> None:

@@ -265,21 +265,27 @@ def test_augmentation_preview(trained_ws):
 def test_worker_process_trains_and_reports_through_the_workspace(trained_ws):
     import time
 
-    from core.training.launcher import start_worker
+    from core.training import scheduler
 
     run_id = create_run(trained_ws, tiny(head_epochs=2))
-    pid = start_worker(trained_ws, run_id)
+    assert scheduler.schedule(trained_ws) == run_id  # nothing else trains: its worker starts now
+    pid = runs.get_run(trained_ws, run_id).pid
+    assert scheduler.schedule(trained_ws) is None  # its worker is on its way: no second one
     deadline = time.monotonic() + 300
     while runs.get_run(trained_ws, run_id).status in ("queued", "running") and time.monotonic() < deadline:
         time.sleep(0.5)
     run = runs.get_run(trained_ws, run_id)
     assert run.status == "completed", (run.error, (runs.run_dir(trained_ws, run_id) / "worker.log").read_text()[-2000:])
-    assert run.pid == pid and run.epochs_run == 2
+    assert run.pid == pid and run.epochs_run == 2 and run.train_seconds > 0
 
 
 def test_a_run_whose_process_died_is_interrupted_and_resumable(trained_ws):
+    from core.training import scheduler
+
     run_id = create_run(trained_ws, tiny(head_epochs=1))
     runs.update_run(trained_ws, run_id, status="running", pid=2**22 + 12345)  # no such process
+    assert runs.get_run(trained_ws, run_id).status == "running"  # reading alone changes nothing
+    assert run_id in scheduler.sweep(trained_ws)
     assert runs.get_run(trained_ws, run_id).status == "interrupted"
     assert execute_run(trained_ws, run_id).status == "completed"
 

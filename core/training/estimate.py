@@ -1,0 +1,209 @@
+"""How long a run will take, before it starts: a few real training steps timed on this machine,
+times the steps the run plans, plus what the engine does around them.
+
+:func:`measure` (TensorFlow; run by ``python -m core estimate`` in a subprocess from the app) builds
+the backbone at the run's size, times its first step (tracing), steady training steps with the base
+frozen and with it unfrozen, inference per image and one save. The timings are cached in the
+workspace per backbone, size, batch, unfreezing, precision/XLA and device, so the second estimate
+for the same shape is instant. :func:`estimate` is plain arithmetic over the timings and the run's
+plan, so the Train page computes it without TensorFlow.
+
+What the engine does per run (``core.training.engine``), and what the estimate counts for it:
+building the model; per fit, a trace of the train and validation steps; per epoch, the training
+steps, a validation pass, a backup checkpoint and (when validation improves) the best model; the
+feature cache's one pass over the images when the head trains on features; at the end, reloading
+the model and predicting validation and test. Early stopping can only end it sooner: the estimate
+is for every planned epoch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from core.store.workspace import Workspace, utc_now
+from core.training.config import TrainConfig
+
+MEASURE_BATCH_CAP = 16  # timing steps costs real seconds: bigger batches are scaled per image
+TIMED_STEPS = 2
+# Seconds a run spends outside the timed parts: reading its images' rows, building pipelines,
+# reloading the model at the end (measured on tiny runs, where it is most of the time).
+FIXED_S = 2.0
+# Saves per epoch, in whole-model saves: the backup checkpoint (weights and optimizer, cheaper than a
+# model) and the best model when validation improved (most epochs early on, fewer later).
+SAVES_PER_EPOCH = 0.5
+
+
+@dataclass(frozen=True)
+class StepTimes:
+    """Seconds, measured on this machine for one backbone, size and batch (see module docstring)."""
+
+    batch: int
+    build_s: float
+    head_trace_s: float  # the first step's extra over a steady one (tracing, compiling), base frozen
+    fine_trace_s: float  # the same with the top of the base unfrozen
+    head_step_s: float  # one batch, base frozen
+    fine_step_s: float  # one batch, the top of the base unfrozen as configured
+    forward_s: float  # inference, per image
+    save_s: float  # one save of the whole model
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    total_s: float
+    parts: dict[str, float]  # build, features, head, fine_tune, finish
+    measured_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"total_s": round(self.total_s, 1), "parts": self.parts, "measured_at": self.measured_at}
+
+
+def device_signature() -> str:
+    """This machine as far as speed goes, without importing TensorFlow: CPU cores and GPUs."""
+    gpus = ""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", "x") != "" and shutil.which("nvidia-smi"):
+        try:
+            out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
+            gpus = out.stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            gpus = ""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"cpu{cpus}|{hashlib.sha256(gpus.encode()).hexdigest()[:8] if gpus else 'nogpu'}"
+
+
+def has_gpu() -> bool:
+    return not device_signature().endswith("nogpu")
+
+
+def _measured_batch(config: TrainConfig) -> int:
+    return config.batch_size if has_gpu() else min(config.batch_size, MEASURE_BATCH_CAP)
+
+
+def timing_key(config: TrainConfig) -> str:
+    parts = [config.backbone, config.size, _measured_batch(config), config.unfreeze, config.mixed_precision,
+             config.jit_compile, device_signature()]  # fmt: skip
+    return "|".join(str(p) for p in parts)
+
+
+def cached_times(ws: Workspace, config: TrainConfig) -> tuple[StepTimes, str] | None:
+    """The timings of this config's shape on this machine, with when they were measured, if measured."""
+    with ws.connect() as conn:
+        row = conn.execute(
+            "SELECT value_json, measured_at FROM step_timings WHERE key = ?", (timing_key(config),)
+        ).fetchone()
+    if row is None:
+        return None
+    return StepTimes(**json.loads(row[0])), row[1]
+
+
+def store_times(ws: Workspace, config: TrainConfig, times: StepTimes) -> None:
+    with ws.connect() as conn:
+        conn.execute(
+            "INSERT INTO step_timings VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE"
+            " SET value_json = excluded.value_json, measured_at = excluded.measured_at",
+            (timing_key(config), json.dumps(times.to_dict()), utc_now()),
+        )
+
+
+def estimate(config: TrainConfig, counts: dict[str, int], times: StepTimes, measured_at: str = "") -> Estimate:
+    """Seconds the run will take at most, from its planned epochs and the measured timings.
+
+    ``counts``: images per split (``train``, ``val``, ``test``)."""
+    scale = config.batch_size / times.batch  # per-image cost is close to linear in the batch on a CPU
+    train, val, test = counts.get("train", 0), counts.get("val", 0), counts.get("test", 0)
+    steps = config.steps_per_epoch or -(-train // config.batch_size)
+    val_s = val * times.forward_s
+    saves = SAVES_PER_EPOCH * times.save_s
+    parts = {"build": FIXED_S + times.build_s, "features": 0.0, "head": 0.0, "fine_tune": 0.0}
+    if config.head_epochs:
+        if config.feature_cache:
+            # One pass of the frozen base over the images, then the head on vectors: a save per epoch.
+            parts["features"] = (train * config.feature_views + val) * times.forward_s + times.head_trace_s / 2
+            parts["head"] = config.head_epochs * saves + 1.0
+        else:
+            per_epoch = steps * times.head_step_s * scale + val_s + saves
+            parts["head"] = times.head_trace_s + config.head_epochs * per_epoch
+    if config.fine_tune_epochs:
+        per_epoch = steps * times.fine_step_s * scale + val_s + saves
+        parts["fine_tune"] = times.fine_trace_s + config.fine_tune_epochs * per_epoch
+    # Reloading the saved model and predicting validation and test (a predict function to trace).
+    parts["finish"] = times.save_s + (val + test) * times.forward_s + times.head_trace_s / 2
+    parts = {k: round(v, 1) for k, v in parts.items()}
+    return Estimate(total_s=sum(parts.values()), parts=parts, measured_at=measured_at)
+
+
+def cached_estimate(ws: Workspace, config: TrainConfig, counts: dict[str, int]) -> Estimate | None:
+    """The estimate if this machine has timed this config's shape before, else None (measure first)."""
+    found = cached_times(ws, config)
+    return None if found is None else estimate(config, counts, found[0], found[1])
+
+
+def measure(config: TrainConfig, n_classes: int) -> StepTimes:
+    """Time the backbone at ``config``'s size on this machine (TensorFlow; seconds to a minute or two)."""
+    import keras
+    import numpy as np
+
+    from core.training import devices
+    from core.training.callbacks import save_atomic
+    from core.training.engine import _compile
+    from core.training.model import build_model, set_unfrozen
+
+    batch = _measured_batch(config)
+    keras.utils.set_random_seed(config.seed)
+    devices.enable_memory_growth()
+    plan = devices.plan(devices.make_strategy(), config.mixed_precision, config.jit_compile)
+    devices.apply_precision(plan)
+    try:
+        started = time.perf_counter()
+        built = build_model(config.backbone, n_classes, config.size, "none", config.dropout, config.seed)
+        build_s = time.perf_counter() - started
+        model = built.model
+        rng = np.random.default_rng(0)
+        x = rng.uniform(0, 255, (batch, config.size, config.size, 3)).astype(np.float32)
+        y = np.eye(n_classes, dtype=np.float32)[rng.integers(0, n_classes, batch)]
+
+        def steps() -> tuple[float, float]:
+            """The first step (with tracing) and a steady step."""
+            first = time.perf_counter()
+            model.train_on_batch(x, y)
+            first = time.perf_counter() - first
+            steady = time.perf_counter()
+            for _ in range(TIMED_STEPS):
+                model.train_on_batch(x, y)
+            return first, (time.perf_counter() - steady) / TIMED_STEPS
+
+        _compile(model, config.lr, config, plan.jit_compile)
+        head_first, head_step = steps()
+        model.predict_on_batch(x)
+        forward = time.perf_counter()
+        for _ in range(TIMED_STEPS):
+            model.predict_on_batch(x)
+        forward_s = (time.perf_counter() - forward) / TIMED_STEPS / batch
+        set_unfrozen(built.base, config.unfreeze)
+        _compile(model, config.fine_tune_lr, config, plan.jit_compile)
+        fine_first, fine_step = steps()
+        with tempfile.TemporaryDirectory() as tmp:
+            saved = time.perf_counter()
+            save_atomic(model, Path(tmp) / "model.keras")
+            save_s = time.perf_counter() - saved
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    head_trace, fine_trace = max(head_first - head_step, 0.0), max(fine_first - fine_step, 0.0)
+    return StepTimes(batch, build_s, head_trace, fine_trace, head_step, fine_step, forward_s, save_s)
+
+
+def measure_and_store(ws: Workspace, config: TrainConfig, counts: dict[str, int], n_classes: int) -> Estimate:
+    times = measure(config, n_classes)
+    store_times(ws, config, times)
+    return estimate(config, counts, times, utc_now())

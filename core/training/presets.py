@@ -1,0 +1,58 @@
+"""Presets: three recipes a newcomer can pick without knowing the settings.
+
+A preset is a set of ``TrainConfig`` field values over the defaults; choosing one fills the form (or
+the CLI's defaults) and every field can still be changed. Its name and its one sentence on when to
+use it are the translation keys ``preset.<name>`` and ``preset.<name>_when``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+from core.errors import ConfigError
+from core.training.config import TrainConfig
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # MobileNetV2 ×0.35 (its ImageNet weights ship with LabelTune, so it works offline), the head alone
+    # on cached features: one pass of the base over the images, then seconds per epoch.
+    "quick": {
+        "backbone": "mobilenet_v2_0.35",
+        "weights": "imagenet",
+        "image_size": 0,
+        "head_epochs": 15,
+        "fine_tune_epochs": 0,
+        "augment": "light",
+        "feature_cache": True,
+        "early_stopping": 3,
+    },
+    "balanced": {},  # the defaults: ResNet50, head then fine-tuning (TrainConfig's documented recipe)
+    # ResNet50 with longer fine-tuning and stronger augmentation; on a GPU this is minutes, on a laptop hours.
+    "best": {
+        "backbone": "resnet50",
+        "weights": "imagenet",
+        "head_epochs": 15,
+        "fine_tune_epochs": 30,
+        "augment": "strong",
+        "early_stopping": 5,
+        "fine_tune_lr": 5e-5,
+    },
+}
+DEFAULT_PRESET = "balanced"
+
+
+def preset_values(name: str) -> dict[str, Any]:
+    """Every setting's value under preset ``name`` (defaults for the fields it leaves alone)."""
+    if name not in PRESETS:
+        raise ConfigError("err.config_choice", field="preset", value=name, options=", ".join(PRESETS))
+    defaults = {f.name: f.default for f in fields(TrainConfig) if f.name != "dataset"}
+    return {**defaults, **PRESETS[name]}
+
+
+def matching_preset(values: dict[str, Any]) -> str | None:
+    """The preset whose values these are, if any (the form shows "custom" once the user edits a field)."""
+    for name in PRESETS:
+        full = preset_values(name)
+        if all(values.get(k, v) == v for k, v in full.items()):
+            return name
+    return None

@@ -1,0 +1,126 @@
+"""Before a run starts: presets, the time estimate, the learning-rate suggestion, the augmentation preview
+and the CLI verbs that make them in a subprocess."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.cli.main import build_parser
+from core.cli.training import config_from_args
+from core.datasets.ingest import import_archive
+from core.errors import TrainingError
+from core.store.workspace import Workspace
+from core.training import estimate, lr_finder, preview, side_jobs
+from core.training.config import TrainConfig
+from core.training.presets import PRESETS, matching_preset, preset_values
+from tests.builders import make_zip, separable
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    root = tmp_path_factory.mktemp("plan")
+    ws = Workspace.open(root / "ws")
+    colours = {"红": (200, 60, 60), "蓝": (60, 60, 200), "绿": (60, 200, 60)}
+    import_archive(ws, make_zip(root / "c.zip", separable(colours, 20)), name="颜色")
+    return ws
+
+
+def tiny(**overrides) -> TrainConfig:
+    base = dict(dataset="颜色", backbone="vgg16", weights="none", image_size=32, batch_size=8, head_epochs=3,
+                fine_tune_epochs=2, augment="none", jit_compile="off", lr=0.01, early_stopping=0)  # fmt: skip
+    return TrainConfig(**{**base, **overrides})
+
+
+def test_presets_are_valid_configs_and_recognised():
+    for name in PRESETS:
+        values = preset_values(name)
+        config = TrainConfig(dataset="d", **values)
+        assert matching_preset(values) == name and config.to_dict()["backbone"] == values["backbone"]
+    quick = preset_values("quick")
+    assert quick["backbone"].startswith("mobilenet_v2") and quick["fine_tune_epochs"] == 0 and quick["feature_cache"]
+    assert preset_values("best")["fine_tune_epochs"] > preset_values("balanced")["fine_tune_epochs"]
+    assert matching_preset({**preset_values("balanced"), "lr": 0.05}) is None  # edited: custom
+
+
+def test_the_estimate_adds_up_the_planned_work():
+    times = estimate.StepTimes(batch=8, build_s=1.0, head_trace_s=2.0, fine_trace_s=4.0, head_step_s=0.5,
+                               fine_step_s=1.0, forward_s=0.01, save_s=0.2)  # fmt: skip
+    counts = {"train": 80, "val": 20, "test": 10}
+    plain = estimate.estimate(tiny(batch_size=16, feature_cache=False), counts, times)
+    steps, scale = 5, 2  # 80 images / 16; batch 16 is twice the measured 8
+    per_head_epoch = steps * 0.5 * scale + 20 * 0.01 + estimate.SAVES_PER_EPOCH * 0.2
+    per_fine_epoch = steps * 1.0 * scale + 20 * 0.01 + estimate.SAVES_PER_EPOCH * 0.2
+    assert plain.parts["head"] == pytest.approx(2.0 + 3 * per_head_epoch, abs=0.05)
+    assert plain.parts["fine_tune"] == pytest.approx(4.0 + 2 * per_fine_epoch, abs=0.05)
+    assert plain.total_s == pytest.approx(sum(plain.parts.values()))
+    cached = estimate.estimate(tiny(batch_size=16, fine_tune_epochs=0), counts, times)
+    assert cached.parts["features"] == pytest.approx(100 * 0.01 + 1.0, abs=0.05) and cached.parts["fine_tune"] == 0
+    assert cached.total_s < plain.total_s  # the head on cached features is the quick path
+    longer = estimate.estimate(tiny(batch_size=16, fine_tune_epochs=4, feature_cache=False), counts, times)
+    assert longer.parts["fine_tune"] == pytest.approx(4.0 + 4 * per_fine_epoch, abs=0.05)
+
+
+def test_the_suggested_rate_is_where_the_loss_falls_fastest_not_the_noisy_start():
+    rates = list(np.logspace(-6, 0, 60))
+    losses = [2.0 - 1.5 / (1 + np.exp(-(np.log10(r) + 3) * 3)) for r in rates]  # steepest at 1e-3
+    losses[0], losses[1] = 2.6, 2.1  # a few noisy first batches
+    assert lr_finder.suggest(rates, losses) == pytest.approx(1e-3, rel=0.3)
+
+
+def test_config_flags_round_trip_through_the_cli_parser():
+    config = tiny(augment="strong", feature_cache=False, jit_compile="on", lr=3e-4, unfreeze="20")
+    args = build_parser().parse_args(["train", *side_jobs.config_args(config)])
+    assert config_from_args(args) == config
+
+
+def test_a_failing_side_job_says_why(ws):
+    with pytest.raises(TrainingError) as info:
+        side_jobs.run_verb(ws, "estimate", side_jobs.config_args(tiny(dataset="nope")))
+    assert info.value.key == "err.side_job_failed" and "nope" in info.value.message("en")
+
+
+@pytest.mark.slow
+def test_estimates_are_within_30_percent_of_the_real_run(ws):
+    """Two tiny configurations, timed on this machine then trained: the estimate within ±30 %."""
+    from core.training.engine import train
+    from core.training.pipeline import load_training_data
+
+    data = load_training_data(ws, "颜色")
+    counts = {"train": len(data.train), "val": len(data.val), "test": len(data.test)}
+    for config in (tiny(feature_cache=False), tiny(backbone="mobilenet_v2_0.35", image_size=64)):
+        guess = estimate.measure_and_store(ws, config, counts, 3)
+        assert estimate.cached_estimate(ws, config, counts).total_s == pytest.approx(guess.total_s)
+        run = train(ws, config)
+        assert run.status == "completed"
+        assert 0.7 <= run.train_seconds / guess.total_s <= 1.3, (config.backbone, guess.to_dict(), run.train_seconds)
+
+
+@pytest.mark.slow
+def test_preview_and_lr_sweep_are_made_in_a_subprocess_and_cached(ws):
+    config = tiny(augment="strong")
+    shown = side_jobs.run_verb(ws, "augment-preview", side_jobs.config_args(config))
+    path = Path(shown["path"])
+    assert path == preview.preview_path(ws, config) and path.exists()
+    with Image.open(path) as img:
+        grid = np.asarray(img)
+    assert grid.shape[0] == 3 * (32 + 4)  # one row per class (three here), original plus four views
+    row = grid[:32]
+    views = [row[:, x : x + 32] for x in (44, 80, 116, 152)]
+    assert any(not np.array_equal(views[0], v) for v in views[1:])  # augmented differently
+    swept = side_jobs.run_verb(ws, "lr-find", [*side_jobs.config_args(config), "--steps", "40"])
+    cached = lr_finder.cached_sweep(ws, config)
+    assert cached is not None and cached.suggestion == swept["suggestion"]
+    assert cached.rates[0] <= cached.suggestion <= cached.rates[-1] and len(cached.rates) >= 10
+    out = subprocess.run(
+        [sys.executable, "-m", "core", "estimate", *side_jobs.config_args(config), "--workspace", str(ws.root),
+         "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout)["total_s"] > 0
