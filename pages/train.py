@@ -1,32 +1,48 @@
-"""Train page: start a run in a worker process, follow it live, stop or resume it, and see past runs."""
+"""Train page: pick a preset or settings, see the estimate, preview and learning rate; start (or queue)
+a run that trains in a worker process; follow, stop, resume, compare, annotate and delete runs."""
 
 import streamlit as st
 
 from core.errors import LabelTuneError
-from core.training import runs
+from core.training import runs, scheduler
 from core.training.launcher import start_run
 from ui.common import dataset_picker_ui, show_error, t, workspace
+from ui.run_compare import compare_view
 from ui.run_panel import run_panel
+from ui.train_plan import advice_ui, custom_note, estimate_ui, lr_finder_ui, preset_ui, preview_ui
+from ui.train_queue import queue_panel
 from ui.train_views import config_form, run_table
 
 ws = workspace()
 st.header(t("train.header"))
 dataset = dataset_picker_ui("train_dataset")
+queue_panel()
 history = runs.list_runs(ws, dataset)
 
 with st.expander(t("train.new_run"), expanded=not history, icon="🚀"):
+    preset_ui()
+    advice_ui(dataset)
     config = config_form(dataset)
-    busy = [r.id for r in runs.live_runs(ws)]
+    if config is not None:
+        custom_note(config)
+        estimate_ui(config)
+        left, right = st.columns(2)
+        with left:
+            preview_ui(config)
+        with right:
+            lr_finder_ui(config)
+    busy = runs.live_runs(ws)
     if busy:
-        st.warning(t("train.busy", run=busy[0]))
-    if st.button(t("train.start"), type="primary", disabled=config is None or bool(busy), key="start"):
+        st.info(t("train.will_queue", count=len(busy)), icon="⏳")
+    if st.button(t("train.start"), type="primary", disabled=config is None, key="start"):
         try:
             run_id = start_run(ws, config)
         except LabelTuneError as exc:
             show_error(exc)
         else:
             st.session_state["run"] = run_id
-            st.success(t("train.started", run=run_id))
+            position = scheduler.position(ws, run_id) if busy else None
+            st.success(t("train.queued", run=run_id, position=position) if position else t("train.started", run=run_id))
             history = runs.list_runs(ws, dataset)
 
 st.subheader(t("train.history"))
@@ -34,7 +50,12 @@ if not history:
     st.info(t("train.no_runs"))
     st.stop()
 run_table(history)
-ids = [r.id for r in history]
-if st.session_state.get("run") not in ids:
-    st.session_state["run"] = ids[0]
-run_panel(st.selectbox(t("train.choose_run"), ids, key="run"))
+one, many = st.tabs([t("train.tab_run"), t("train.tab_compare")])
+with one:
+    ids = [r.id for r in history]
+    labels = {r.id: r.label for r in history}
+    if st.session_state.get("run") not in ids:
+        st.session_state["run"] = ids[0]
+    run_panel(st.selectbox(t("train.choose_run"), ids, format_func=labels.get, key="run"))
+with many:
+    compare_view(history)

@@ -49,7 +49,7 @@ def _panel(run_id: str, was_live: bool) -> None:
     if was_live and run.status not in runs.LIVE:
         st.rerun()  # it just ended: refresh the history and the buttons, and stop polling
     config = run.config
-    st.markdown(f"**{run.id}** · {t(f'status.{run.status}')}")
+    st.markdown(f"**{run.label}** · {t(f'status.{run.status}')}")
     st.caption(
         t(
             "train.run_caption",
@@ -62,11 +62,15 @@ def _panel(run_id: str, was_live: bool) -> None:
     )
     if run.error:
         st.error(render(run.error, lang()), icon="⚠️")
+    if run.note:
+        st.caption(f"📝 {run.note}")
     version = dataset_version(ws, run.dataset_name)
     if version is None:
         st.caption(t("train.dataset_deleted"))
     elif version != run.dataset_version:
-        st.caption(t("train.dataset_changed", trained=run.dataset_version, now=version))
+        st.warning(t("train.dataset_changed", trained=run.dataset_version, now=version), icon="🔄")
+    else:
+        st.caption(t("train.dataset_same", version=version))
     if run.status in runs.LIVE:
         _live(run)
     else:
@@ -103,16 +107,24 @@ def _live(run: runs.Run) -> None:
 
 
 def _finished(run: runs.Run) -> None:
-    cols = st.columns(4)
+    cols = st.columns(5)
     cols[0].metric(t("train.best_val"), pct(run.best.get("val_accuracy")))
     cols[1].metric(t("train.final_val"), pct(run.final.get("val_accuracy")))
     cols[2].metric(t("train.test_acc"), pct(run.final.get("test_accuracy")))
     cols[3].metric(t("train.epochs_run"), run.epochs_run)
+    cols[4].metric(
+        t("train.time_actual"),
+        eta_text(run.train_seconds),
+        help=t("train.time_estimate", time=eta_text(run.estimate["total_s"])) if run.estimate else None,
+    )
+    if run.estimate:
+        st.caption(t("train.time_vs", estimate=eta_text(run.estimate["total_s"]), actual=eta_text(run.train_seconds)))
     if run.model_path:
         st.caption(t("train.model_saved", path=run.model_path))
         left, right = st.columns(2)
         left.page_link("pages/evaluate.py", label=t("train.next_evaluate"), icon="📊")
         right.page_link("pages/predict.py", label=t("train.next_predict"), icon="🔮")
+    manage_run(run)
     if run.status in runs.RESUMABLE and st.button(t("train.resume"), key="resume"):
         try:
             resume_run(workspace(), run.id)
@@ -121,3 +133,24 @@ def _finished(run: runs.Run) -> None:
         else:
             st.toast(t("train.resumed", run=run.id))
             st.rerun()
+
+
+def manage_run(run: runs.Run) -> None:
+    """Title and note; delete (with a confirmation) once the run no longer trains."""
+    ws = workspace()
+    with st.expander(t("train.manage"), icon="🗂️"):
+        title = st.text_input(t("train.title"), run.title, key=f"title_{run.id}", max_chars=80)
+        note = st.text_area(t("train.note"), run.note, key=f"note_{run.id}", height=80)
+        if st.button(t("train.save_note"), key="save_note"):
+            runs.annotate_run(ws, run.id, title=title, note=note)
+            st.rerun()
+        sure = st.checkbox(t("train.delete_confirm"), key=f"delete_sure_{run.id}")
+        if st.button(t("train.delete"), key="delete_run", disabled=not sure, type="primary"):
+            try:
+                runs.delete_run(ws, run.id)
+            except LabelTuneError as exc:
+                show_error(exc)
+            else:
+                st.session_state.pop("run", None)
+                st.toast(t("train.deleted", run=run.id))
+                st.rerun()

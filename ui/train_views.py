@@ -30,32 +30,35 @@ def _choice_label(name: str, value: str) -> str:
 
 
 def setting_widget(container: Any, f: Field, format_func: Any = None, **label_params: Any) -> Any:
-    """The widget of one ``TrainConfig`` field, from its metadata: label, help, choices, range, default."""
+    """The widget of one ``TrainConfig`` field, from its metadata: label, help, choices, range, default.
+
+    The default goes into the session state rather than the widget, so a preset can fill the form
+    (``ui.train_plan``) without Streamlit's "default value and Session State both set" warning."""
     meta, default, key = f.metadata, f.default, f"tr_{f.name}"
     label, help_text = t(f"setting.{f.name}", **label_params), t(f"help.{f.name}")
+    st.session_state.setdefault(key, default)
     if isinstance(default, bool):
-        return container.toggle(label, default, key=key, help=help_text)
+        return container.toggle(label, key=key, help=help_text)
     if meta["choices"] is not None:
-        options = meta["choices"]
         fmt = format_func or (lambda v: _choice_label(f.name, v))
-        return container.selectbox(label, options, options.index(default), format_func=fmt, key=key, help=help_text)
+        return container.selectbox(label, meta["choices"], format_func=fmt, key=key, help=help_text)
     if meta["low"] is not None:
         kind = type(default)
         return container.number_input(
             label,
             kind(meta["low"]),
             kind(meta["high"]),
-            default,
             step=kind(meta["step"] or 1),
             format="%.1e" if kind is float and 0 < meta["low"] < 1e-3 else None,  # learning rates
             key=key,
             help=help_text,
         )
-    return container.text_input(label, default, key=key, help=help_text).strip()
+    return container.text_input(label, key=key, help=help_text).strip()
 
 
 def _weights_ui(column: Any) -> str:
     """ImageNet, none, or a file on this machine: the one field that is a choice or a path."""
+    st.session_state.setdefault("tr_weights", "imagenet")
     choice = column.radio(
         t("setting.weights"),
         WEIGHT_CHOICES,
@@ -100,12 +103,15 @@ def run_table(history: list[runs.Run]) -> None:
     rows = [
         {
             t("train.col_run"): r.id,
+            t("train.col_title"): r.title,
             t("train.col_status"): t(f"status.{r.status}"),
             t("train.col_backbone"): r.config.get("backbone"),
             t("train.col_weights"): r.weights_used or "–",
             t("train.col_epochs"): r.epochs_run,
             t("train.col_best_val"): pct(r.best.get("val_accuracy")),
             t("train.col_test"): pct(r.final.get("test_accuracy")),
+            t("train.col_estimate"): eta_text(r.estimate["total_s"]) if r.estimate else "–",
+            t("train.col_actual"): eta_text(r.train_seconds) if r.train_seconds else "–",
             t("train.col_started"): r.created_at[:16].replace("T", " "),
         }
         for r in history
@@ -144,5 +150,7 @@ def curves(epochs: list[dict]) -> None:
 
 
 def eta_text(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes}:{secs:02d}"
+    """``m:ss``, or ``h:mm:ss`` from an hour."""
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

@@ -12,7 +12,7 @@ from typing import Any
 
 from core.i18n import cli_language, tr
 from core.store.workspace import Workspace
-from core.training import estimate, lr_finder, preview
+from core.training import estimate, lr_finder, lr_sweeps, preview
 from core.training.pipeline import load_training_data
 
 
@@ -41,11 +41,13 @@ def _config(args: argparse.Namespace) -> Any:
 
 
 def cmd_estimate(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
+    from core.training import step_timer
+
     config = _config(args)
     data = load_training_data(ws, config.dataset)
-    counts = {"train": len(data.train), "val": len(data.val), "test": len(data.test)}
+    counts = data.counts()
     found = None if args.remeasure else estimate.cached_estimate(ws, config, counts)
-    result = found or estimate.measure_and_store(ws, config, counts, len(data.classes))
+    result = found or step_timer.measure_and_store(ws, config, counts, len(data.classes))
     if not args.json:
         minutes, seconds = divmod(int(result.total_s), 60)
         print(tr("cli.estimate", cli_language(), minutes=minutes, seconds=seconds, measured=not found))
@@ -58,7 +60,9 @@ def cmd_augment_preview(args: argparse.Namespace, ws: Workspace) -> dict[str, An
     config = _config(args)
     path = preview.preview_path(ws, config)
     if not path.exists():
-        path = preview.make_preview(ws, config)
+        from core.training.augment import write_preview
+
+        path = write_preview(ws, config)
     if not args.json:
         print(path)
     return {"path": str(path)}
@@ -67,7 +71,7 @@ def cmd_augment_preview(args: argparse.Namespace, ws: Workspace) -> dict[str, An
 def cmd_lr_find(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
     config = _config(args)
     sweep = lr_finder.find_lr(ws, config, steps=args.steps)
-    path = lr_finder.store_sweep(ws, config, sweep)
+    path = lr_sweeps.store_sweep(ws, config, sweep)
     if not args.json:
         print(tr("cli.lr_suggestion", cli_language(), lr=f"{sweep.suggestion:.1e}"))
     return {"suggestion": sweep.suggestion, "rates": sweep.rates, "losses": sweep.losses, "path": str(path)}

@@ -51,6 +51,11 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
 def add_training_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
     p = verbs.add_parser("train", parents=[common], help="fine-tune a classifier on a dataset")
     add_setting_flags(p)
+    p.add_argument(
+        "--create-only",
+        action="store_true",
+        help="record the run without starting it (for several machines: then `worker RUN` on each)",
+    )
     p.set_defaults(handler=cmd_train)
 
     p = verbs.add_parser("runs", parents=[common], help="list training runs, the queue with its positions")
@@ -168,13 +173,15 @@ def _waiting(as_json: bool) -> Any:
 
 def _execute(ws: Workspace, run_id: str, as_json: bool) -> tuple[dict[str, Any], int]:
     """Train ``run_id`` in this process once it is its turn; then start the next queued run's worker."""
+    from core.training.devices import is_chief
     from core.training.engine import execute_run
 
     started = time.perf_counter()
     try:
         run = execute_run(ws, run_id, [] if as_json else [_progress_callback()], on_wait=_waiting(as_json))
     finally:
-        scheduler.schedule(ws)
+        if is_chief():  # in a cluster, the chief alone looks after the queue
+            scheduler.schedule(ws)
     return _report(run, time.perf_counter() - started, as_json), _exit_code(run)
 
 
@@ -183,6 +190,11 @@ def cmd_train(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any], 
 
     config = config_from_args(args)
     run_id = create_run(ws, config)
+    if args.create_only:
+        scheduler.cancel(ws, run_id)  # kept off the queue: its workers start it
+        if not args.json:
+            print(tr("cli.run_created", cli_language(), run=run_id))
+        return {"run": run_id, "status": "stopped"}, 0
     if not args.json:
         print(tr("cli.run_started", cli_language(), run=run_id, dataset=config.dataset, backbone=config.backbone))
     return _execute(ws, run_id, args.json)

@@ -13,7 +13,7 @@ from pathlib import Path
 from core.evaluation.predictions import PROGRESS_FILE
 from core.store.workspace import Workspace
 from core.training import runs
-from core.training.launcher import ROOT
+from core.training.side_jobs import ROOT
 
 JOB_FILE = "predictions.job.json"
 

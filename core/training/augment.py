@@ -121,3 +121,35 @@ def preview(paths: list[str], config: AugmentConfig, size: int, resize: str, vie
     augmenter = build_augmenter(config)
     out = [images if augmenter is None else augmenter(images, tf.constant([seed, view])) for view in range(views)]
     return np.clip(np.stack([np.asarray(v) for v in out], axis=1), 0, 255).astype(np.uint8)
+
+
+def write_preview(ws: Any, config: Any) -> Any:
+    """Draw the grid (each row: the image as the model sees it, then ``VIEWS`` augmented views)."""
+    import numpy as np
+    from PIL import Image
+
+    from core.training.pipeline import load_training_data
+    from core.training.preview import ROWS, VIEWS, preview_path
+
+    data = load_training_data(ws, config.dataset)
+    paths = []
+    for label in range(len(data.classes)):
+        first = next((p for p, y in zip(data.train.paths, data.train.labels, strict=True) if y == label), None)
+        if first is not None:
+            paths.append(first)
+        if len(paths) == ROWS:
+            break
+    size, gap = config.size, 4
+    plain = preview(paths, AugmentConfig.preset("none"), size, config.resize, views=1)
+    views = preview(paths, config.augment_config, size, config.resize, views=VIEWS, seed=config.seed)
+    grid = np.full((len(paths) * (size + gap), (VIEWS + 1) * (size + gap) + gap, 3), 255, np.uint8)
+    for row in range(len(paths)):
+        for col, pixels in enumerate([plain[row, 0], *views[row]]):
+            x = col * (size + gap) + (2 * gap if col else 0)  # a wider gap after the original
+            grid[row * (size + gap) : row * (size + gap) + size, x : x + size] = pixels
+    out = preview_path(ws, config)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.png")
+    Image.fromarray(grid).save(tmp)
+    tmp.replace(out)
+    return out

@@ -42,11 +42,33 @@ def enable_memory_growth() -> int:
     return len(gpus)
 
 
+def cluster_task() -> tuple[str, int] | None:
+    """This process's (task type, index) under a ``TF_CONFIG`` cluster, or None when training alone."""
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return None
+    config = json.loads(raw)
+    if not config.get("cluster"):
+        return None
+    task = config.get("task") or {}
+    return str(task.get("type", "worker")), int(task.get("index", 0))
+
+
+def is_chief() -> bool:
+    """The process that writes the run (status, metrics, checkpoints, model): the only one when training
+    alone; under a cluster the ``chief`` task, else worker 0 (TensorFlow's own convention)."""
+    task = cluster_task()
+    if task is None:
+        return True
+    cluster = json.loads(os.environ["TF_CONFIG"])["cluster"]
+    return task[0] == "chief" or (task == ("worker", 0) and "chief" not in cluster)
+
+
 def make_strategy() -> Any:
     """MultiWorkerMirrored when TF_CONFIG names a cluster, Mirrored over several devices, else default."""
     import tensorflow as tf
 
-    if os.environ.get("TF_CONFIG") and json.loads(os.environ["TF_CONFIG"]).get("cluster"):
+    if cluster_task() is not None:
         return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     if len(gpus) > 1:
@@ -62,8 +84,12 @@ def plan(strategy: Any, mixed_precision: str, jit_compile: str) -> DevicePlan:
     import tensorflow as tf
 
     gpus = len(tf.config.list_logical_devices("GPU"))
-    name = type(strategy).__name__
-    kind = "multi_worker" if "MultiWorker" in name else "mirrored" if "Mirrored" in name else "default"
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):  # class CollectiveAllReduceStrategy
+        kind = "multi_worker"
+    elif isinstance(strategy, tf.distribute.MirroredStrategy):
+        kind = "mirrored"
+    else:
+        kind = "default"
     return DevicePlan(
         strategy=kind,
         replicas=int(strategy.num_replicas_in_sync),

@@ -83,6 +83,7 @@ class Session:
     built: Any  # model.Built: the classifier, its base and the weights it really started from
     pipelines: Pipelines
     extra_callbacks: list[Any]
+    chief: bool  # writes the run (metrics, checkpoints, model); False for the other workers of a cluster
     stop: StopFlag
     nan: NanGuard
     best: BestCheckpoint  # keeps the run's one model: the lowest validation loss over both phases
@@ -90,6 +91,19 @@ class Session:
     @property
     def folder(self) -> Path:
         return runs.run_dir(self.ws, self.run_id)
+
+    @property
+    def writes(self) -> Path:
+        """Where this process saves models and weights: the run's folder for the chief; for the other
+        workers of a cluster a folder of their own (they must save too, at the same moments: saving
+        reads synchronised variables, a collective every worker joins)."""
+        if self.chief:
+            return self.folder
+        from core.training.devices import cluster_task
+
+        own = self.folder / "backup" / f"worker-{cluster_task()[1]}"  # type: ignore[index]
+        own.mkdir(parents=True, exist_ok=True)
+        return own
 
     @property
     def model(self) -> Any:
@@ -111,14 +125,16 @@ class Session:
 def _callbacks(ctx: Session, phase: str, steps: int, epochs: int, offset: int) -> list[Any]:
     import keras
 
+    from core.training.devices import cluster_task
+
     folder = ctx.folder
-    reporter = RunReporter(ctx.ws, ctx.run_id, phase, steps, epochs, ctx.config.batch_size, offset)
-    out: list[Any] = [
-        keras.callbacks.BackupAndRestore(str(folder / "backup" / phase), save_freq="epoch", delete_checkpoint=False),
-        reporter,
-        ctx.stop,
-        ctx.nan,
-    ]
+    backup = folder / "backup" / phase
+    if not ctx.chief:  # every worker of a cluster backs up its own state, apart from the chief's
+        backup = folder / "backup" / f"worker-{cluster_task()[1]}" / phase  # type: ignore[index]
+    out: list[Any] = [keras.callbacks.BackupAndRestore(str(backup), save_freq="epoch", delete_checkpoint=False)]
+    if ctx.chief:
+        out.append(RunReporter(ctx.ws, ctx.run_id, phase, steps, epochs, ctx.config.batch_size, offset))
+    out += [ctx.stop, ctx.nan]
     if ctx.config.early_stopping:
         out.append(
             keras.callbacks.EarlyStopping(
@@ -174,10 +190,14 @@ def _head_on_features(ctx: Session) -> None:
 def _fit(ctx: Session, phase: str, lr: float, epochs: int, offset: int) -> None:
     config, pipelines = ctx.config, ctx.pipelines
     steps = pipelines.steps
-    ctx.best.save = lambda: save_atomic(ctx.model, ctx.folder / MODEL_FILE)
+    ctx.best.save = lambda: save_atomic(ctx.model, ctx.writes / MODEL_FILE)
     _compile(ctx.model, _schedule(lr, steps * epochs, config), config, ctx.jit)
+    train = pipelines.train.repeat() if config.steps_per_epoch else pipelines.train
+    if ctx.plan.strategy == "multi_worker":
+        _build_for_multi_worker(ctx.model, pipelines.train)
+        train = _shard_global_batches(ctx.strategy, train, config.batch_size)
     ctx.model.fit(
-        pipelines.train.repeat() if config.steps_per_epoch else pipelines.train,
+        train,
         validation_data=pipelines.val,
         epochs=epochs,
         steps_per_epoch=config.steps_per_epoch or None,
@@ -185,6 +205,51 @@ def _fit(ctx: Session, phase: str, lr: float, epochs: int, offset: int) -> None:
         verbose=0,
         callbacks=_callbacks(ctx, phase, steps, epochs, offset),
     )
+
+
+def _shard_global_batches(strategy: Any, dataset: Any, global_batch: int) -> Any:
+    """Each worker takes its share of every global batch (elements i, i+n, ... for worker i of n), so
+    one step of the cluster sees exactly the batch one process would: the same training, spread out."""
+    import tensorflow as tf
+
+    def per_worker(context: Any) -> Any:
+        size = context.get_per_replica_batch_size(global_batch)
+        return dataset.unbatch().shard(context.num_input_pipelines, context.input_pipeline_id).batch(size)
+
+    options = tf.distribute.InputOptions(experimental_fetch_to_device=False)
+    return strategy.distribute_datasets_from_function(per_worker, options)
+
+
+def _build_for_multi_worker(model: Any, dataset: Any) -> None:
+    """Two workarounds for Keras 3.15's ``fit`` under MultiWorkerMirroredStrategy (keras-team/keras#20585,
+    open), which otherwise fails before its first step:
+
+    * it builds the model by all-reducing a distributed batch: build it from one local batch here and
+      let ``fit`` skip its own build (it still trains under the strategy's scope);
+    * it averages the workers' logs with ``strategy.reduce("MEAN", v, axis=0)``, which fails on scalars:
+      reduce scalars across the workers with ``axis=None`` instead (the same mean, over replicas).
+    """
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    model._symbolic_build(data_batch=next(iter(dataset)))
+    model._distribute_strategy = None
+    original = tf_trainer.reduce_per_replica
+    if getattr(original, "labeltune_patch", False):
+        return
+
+    def reduce_per_replica(values: Any, strategy: Any, reduction: str) -> Any:
+        if reduction in ("auto", "mean") and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            return tf.nest.map_structure(
+                lambda v: (
+                    strategy.reduce("MEAN", v, axis=None) if isinstance(v, tf.distribute.DistributedValues) else v
+                ),
+                values,
+            )
+        return original(values, strategy, reduction)
+
+    reduce_per_replica.labeltune_patch = True  # type: ignore[attr-defined]
+    tf_trainer.reduce_per_replica = reduce_per_replica
 
 
 def execute_run(
@@ -205,6 +270,10 @@ def execute_run(
     """
     import keras
 
+    from core.training.devices import is_chief
+
+    if not is_chief():
+        return _train_as_worker(ws, run_id, list(extra_callbacks or []))
     config = _claim(ws, run_id, on_wait)
     if config is None:
         return runs.get_run(ws, run_id)
@@ -231,6 +300,18 @@ def execute_run(
     return runs.get_run(ws, run_id)
 
 
+def _train_as_worker(ws: Workspace, run_id: str, extra_callbacks: list[Any]) -> runs.Run:
+    """A non-chief worker of a ``TF_CONFIG`` cluster: trains its share of every step alongside the chief
+    (MultiWorkerMirroredStrategy all-reduces the gradients) and writes nothing to the run; the chief
+    claims it, reports it and saves its model."""
+    config = TrainConfig.from_dict(runs.get_run(ws, run_id).config)
+    session = prepare(ws, run_id, config, extra_callbacks, chief=False)
+    with session.strategy.scope():
+        train_head(session)
+        fine_tune(session)
+    return runs.get_run(ws, run_id)
+
+
 def _claim(ws: Workspace, run_id: str, on_wait: Callable[[int | None], None] | None) -> TrainConfig | None:
     """Make the run this process's running run (queueing it first if it is being resumed).
 
@@ -253,7 +334,7 @@ def _fail(ws: Workspace, run_id: str, error: dict[str, Any]) -> None:
     runs.update_run(ws, run_id, status="failed", error=error, ended_at=utc_now())
 
 
-def prepare(ws: Workspace, run_id: str, config: TrainConfig, extra_callbacks: list[Any]) -> Session:
+def prepare(ws: Workspace, run_id: str, config: TrainConfig, extra_callbacks: list[Any], chief: bool = True) -> Session:
     """The data as the run recorded it, the devices, the model and the input pipelines."""
     import keras
 
@@ -302,11 +383,13 @@ def prepare(ws: Workspace, run_id: str, config: TrainConfig, extra_callbacks: li
         built=built,
         pipelines=pipelines,
         extra_callbacks=extra_callbacks,
+        chief=chief,
         stop=StopFlag(runs.run_dir(ws, run_id) / runs.STOP_FLAG),
         nan=NanGuard(),
-        best=BestCheckpoint(run.best.get("val_loss", math.inf), _recorder(ws, run_id)),
+        best=BestCheckpoint(run.best.get("val_loss", math.inf), _recorder(ws, run_id) if chief else lambda _: None),
     )
-    runs.update_run(ws, run_id, weights_used=built.weights_used, device=session.device_record())
+    if chief:
+        runs.update_run(ws, run_id, weights_used=built.weights_used, device=session.device_record())
     return session
 
 
@@ -323,8 +406,9 @@ def train_head(s: Session) -> None:
         _head_on_features(s)
     else:
         _fit(s, "head", config.lr, config.head_epochs, 0)
-    s.model.save_weights(s.folder / HEAD_WEIGHTS)
-    _write_state(s.folder, head_done=not s.halted)
+    s.model.save_weights(s.writes / HEAD_WEIGHTS)
+    if s.chief:
+        _write_state(s.folder, head_done=not s.halted)
 
 
 def fine_tune(s: Session) -> None:
@@ -335,7 +419,8 @@ def fine_tune(s: Session) -> None:
     if not config.fine_tune_epochs or s.halted:
         return
     unfrozen = set_unfrozen(s.built.base, config.unfreeze)
-    runs.update_run(s.ws, s.run_id, device=s.device_record(unfrozen_layers=unfrozen))
+    if s.chief:
+        runs.update_run(s.ws, s.run_id, device=s.device_record(unfrozen_layers=unfrozen))
     _fit(s, "fine_tune", config.fine_tune_lr, config.fine_tune_epochs, config.head_epochs)
 
 

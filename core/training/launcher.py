@@ -8,15 +8,16 @@ when it is the run's turn, and the worker does the training.
 from __future__ import annotations
 
 from core.store.workspace import Workspace
-from core.training import runs, scheduler
+from core.training import estimate, runs, scheduler
 from core.training.config import TrainConfig
 from core.training.pipeline import load_training_data
 
 
 def create_run(ws: Workspace, config: TrainConfig) -> str:
-    """Check the dataset can train and record a queued run; returns its id."""
+    """Check the dataset can train and record a queued run, with its time estimate when this machine
+    has timed the config's shape before; returns its id."""
     data = load_training_data(ws, config.dataset)
-    return runs.insert_run(
+    run_id = runs.insert_run(
         ws,
         dataset_id=data.dataset_id,
         dataset_name=config.dataset,
@@ -24,6 +25,10 @@ def create_run(ws: Workspace, config: TrainConfig) -> str:
         classes=data.classes,
         config=config.to_dict(),
     )
+    guess = estimate.cached_estimate(ws, config, data.counts())
+    if guess is not None:
+        runs.update_run(ws, run_id, estimate=guess.to_dict())
+    return run_id
 
 
 def start_run(ws: Workspace, config: TrainConfig) -> str:

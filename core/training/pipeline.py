@@ -44,6 +44,10 @@ class TrainingData:
     test: Split
     skipped_classes: list[str]  # described but without any image
 
+    def counts(self) -> dict[str, int]:
+        """Images per split."""
+        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+
     def class_weights(self) -> dict[int, float]:
         """Inverse-frequency weights over the training split, mean 1 (as scikit-learn's 'balanced')."""
         counts = Counter(self.train.labels)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -254,6 +255,28 @@ def request_stop(ws: Workspace, run_id: str) -> None:
 
 def clear_stop(ws: Workspace, run_id: str) -> None:
     (run_dir(ws, run_id) / STOP_FLAG).unlink(missing_ok=True)
+
+
+def delete_run(ws: Workspace, run_id: str) -> None:
+    """Delete a run: its row, its metrics and its folder (model, checkpoints, predictions). A queued
+    or running run must be cancelled or stopped first."""
+    run = get_run(ws, run_id)
+    if run.status in LIVE:
+        raise TrainingError("err.run_live_delete", run=run_id, status=run.status)
+    with ws.connect() as conn:
+        conn.execute("DELETE FROM run_metrics WHERE run_id = ?", (run_id,))
+        conn.execute("DELETE FROM runs WHERE id = ? AND status NOT IN (?, ?)", (run_id, *LIVE))
+    shutil.rmtree(run_dir(ws, run_id), ignore_errors=True)
+
+
+def annotate_run(ws: Workspace, run_id: str, title: str | None = None, note: str | None = None) -> None:
+    """Give a run a title (shown instead of its id) and/or a note."""
+    get_run(ws, run_id)
+    fields = {k: v.strip() for k, v in (("title", title), ("note", note)) if v is not None}
+    if "title" in fields and len(fields["title"]) > 80:
+        raise TrainingError("err.run_title_long", length=len(fields["title"]))
+    if fields:
+        update_run(ws, run_id, **fields)
 
 
 def write_json_atomic(path: Path, value: Any) -> None:

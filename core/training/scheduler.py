@@ -30,8 +30,8 @@ from core.errors import TrainingError
 from core.i18n import stored
 from core.store.workspace import Workspace, utc_now
 from core.training import runs
+from core.training.side_jobs import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]  # the repository root, where `python -m core` resolves
 HEARTBEAT_S = 2.0  # a training process's heartbeat period
 STALE_S = 60.0  # a heartbeat older than this: the process is gone (or hung)
 # A started worker has this long to claim its run (importing TensorFlow on a slow laptop takes a while).

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from core.datasets.ingest import import_archive
 from core.i18n import tr
 from core.store.workspace import Workspace
-from core.training import runs
+from core.training import runs, scheduler
 from core.training.config import TrainConfig
 from core.training.engine import execute_run
 from core.training.launcher import create_run
@@ -70,29 +70,93 @@ def test_without_a_dataset_the_page_says_where_to_start(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_start_a_run_follow_it_and_see_it_completed(ws):
+def test_start_queue_a_second_run_compare_them_and_delete_one(ws):
     at = train_page()
     assert at.selectbox(key="train_dataset").value == "颜色"
-    assert at.info[0].value == tr("train.no_runs", "en")
+    assert at.info[-1].value == tr("train.no_runs", "en")
     tiny_form(at, head=2, fine=1)
     at.button(key="start").click().run()
     assert not at.exception, at.exception
-    run_id = at.session_state["run"]
-    assert at.success[0].value == tr("train.started", "en", run=run_id)
-    run = runs.get_run(ws, run_id)
+    first = at.session_state["run"]
+    assert at.success[0].value == tr("train.started", "en", run=first)
+    run = runs.get_run(ws, first)
     assert run.status in ("queued", "running") and run.pid  # a worker process, not this script, trains
     at.run()  # the worker needs seconds just to import TensorFlow: the run is still live here
-    assert at.button(key="start").disabled and at.warning[0].value == tr("train.busy", "en", run=run_id)
-    wait_until(ws, run_id, lambda r: r.status not in ("queued", "running"))
+    assert not at.button(key="start").disabled
+    assert tr("train.will_queue", "en", count=1) in [i.value for i in at.info]
+    at.number_input(key="tr_lr").set_value(0.02).run()
+    at.button(key="start").click().run()
+    second = at.session_state["run"]
+    assert second != first and runs.get_run(ws, second).status == "queued"
+    position = scheduler.position(ws, second)  # 2 while the first run's worker is still starting
+    assert position in (1, 2) and at.success[0].value == tr("train.queued", "en", run=second, position=position)
+    at.run()  # the queue at the top of the page, drawn again
+    assert second in " ".join(m.value for m in at.markdown)
+    assert tr("train.queue_position", "en", position=scheduler.position(ws, second)) in " ".join(
+        c.value for c in at.caption
+    )
+    done = wait_until(ws, second, lambda r: r.status not in ("queued", "running"), seconds=400)
+    before = runs.get_run(ws, first)
+    assert before.status == done.status == "completed"  # the second started by itself after the first
+    assert before.ended_at <= done.started_at
     at.run()
     assert not at.exception, at.exception
     table = at.dataframe[0].value
-    row = table[table["Run"] == run_id].iloc[0]
+    row = table[table["Run"] == first].iloc[0]
     assert row["Status"] == "completed" and row["Weights used"] == "none" and row["Epochs"] == 3
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Epochs run"] == "3" and metrics["Test accuracy"].endswith("%")
-    assert len(at.get("plotly_chart")) == 1  # loss and accuracy curves
-    assert not at.button(key="start").disabled
+    # Compare: both runs' validation curves, and the one differing setting highlighted.
+    assert set(at.multiselect(key="compare_runs").value) == {first, second}
+    charts = {c.proto.id: c.proto.spec for c in at.get("plotly_chart")}
+    compare = next(spec for spec in charts.values() if "Validation accuracy" in spec)
+    assert first in compare and second in compare
+    assert tr("train.compare_differing", "en", count=1) in [c.value for c in at.caption]
+    # Delete the selected run: confirm, then its row and its folder are gone.
+    chosen = at.selectbox(key="run").value
+    assert at.button(key="delete_run").disabled
+    at.checkbox(key=f"delete_sure_{chosen}").check().run()
+    at.button(key="delete_run").click().run()
+    assert not at.exception, at.exception
+    assert [r.id for r in runs.list_runs(ws)] == [r for r in (second, first) if r != chosen]
+    assert not runs.run_dir(ws, chosen).exists()
+
+
+@pytest.mark.slow
+def test_a_preset_fills_the_form_and_the_estimate_preview_and_lr_finder_run_in_subprocesses(ws):
+    at = train_page()
+    at.button_group(key="tr_preset").set_value("quick").run()
+    assert at.selectbox(key="tr_backbone").value == "mobilenet_v2_0.35"
+    assert at.number_input(key="tr_fine_tune_epochs").value == 0 and at.toggle(key="tr_feature_cache").value
+    assert tr("preset.quick_when", "en") in [c.value for c in at.caption]
+    from core.training.advice import advise_dataset
+
+    advice = advise_dataset(ws, "颜色")  # 20 of the 24 images train or validate; on this CPU, MobileNetV2
+    assert advice.backbone.startswith("mobilenet_v2") and advice.params["images"] == 20
+    shown = next(i.value for i in at.info if i.value.startswith(tr(advice.key, "en", **advice.params)))
+    assert shown.endswith(tr("advice.small_images", "en", median=40))  # 48x40 images: no need for 224 px
+    tiny_form(at, head=2, fine=1)
+    assert tr("train.preset_custom", "en") in [c.value for c in at.caption]
+    assert tr("train.estimate_none", "en") in [c.value for c in at.caption]
+    at.button(key="estimate").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("Estimated time on this machine" in m.value for m in at.markdown)
+    at.button(key="preview").click().run()
+    assert not at.error, [e.value for e in at.error]
+    assert len(at.get("image")) == 1
+    at.button(key="lr_find").click().run()
+    assert not at.error, [e.value for e in at.error]
+    assert "lr_curve" in " ".join(c.proto.id for c in at.get("plotly_chart"))
+    at.button(key="lr_use").click().run()
+    from core.training.lr_sweeps import cached_sweep
+
+    config = TrainConfig(**{**TrainConfig(dataset="颜色").to_dict(), "backbone": "vgg16", "weights": "none",
+                            "image_size": 32, "head_epochs": 2, "fine_tune_epochs": 1, "augment": "none",
+                            "batch_size": 8, "early_stopping": 0, "feature_cache": False})  # fmt: skip
+    assert at.number_input(key="tr_lr").value == pytest.approx(cached_sweep(ws, config).suggestion, rel=0.06)
+    at = train_page()  # a new session: the estimate is cached, shown at once
+    tiny_form(at, head=2, fine=1)
+    assert any("Estimated time on this machine" in m.value for m in at.markdown)
 
 
 @pytest.mark.slow
@@ -105,7 +169,7 @@ def test_stop_button_stops_a_running_worker(ws):
     at.run()
     assert "Epoch" in at.get("progress")[0].proto.text  # live progress from the worker's metrics
     at.button(key="stop").click().run()
-    assert at.info[0].value == tr("train.stop_requested", "en")
+    assert tr("train.stop_requested", "en") in [i.value for i in at.info]
     run = wait_until(ws, run_id, lambda r: r.status not in ("queued", "running"), seconds=120)
     assert run.status == "stopped" and 0 < run.epochs_run < 400
     at.run()
@@ -190,9 +254,10 @@ def test_a_run_says_when_its_dataset_changed_since(ws):
     from core.datasets import editing
 
     run_id = create_run(ws, TrainConfig(dataset="颜色", backbone="vgg16", weights="none", image_size=32))
+    scheduler.cancel(ws, run_id)  # kept off the queue: this test is about the page, not training
     at = train_page()
     assert at.selectbox(key="run").value == run_id
     assert not any("has changed since" in c.value for c in at.caption)
     editing.relabel(ws, "颜色", editing.class_images(ws, "颜色", "红色")[:1], "蓝色")
     at.run()
-    assert any(c.value == tr("train.dataset_changed", "en", trained=1, now=2) for c in at.caption)
+    assert at.warning[0].value == tr("train.dataset_changed", "en", trained=1, now=2)

@@ -15,7 +15,7 @@ from core.cli.training import config_from_args
 from core.datasets.ingest import import_archive
 from core.errors import TrainingError
 from core.store.workspace import Workspace
-from core.training import estimate, lr_finder, preview, side_jobs
+from core.training import estimate, lr_sweeps, preview, side_jobs, step_timer
 from core.training.config import TrainConfig
 from core.training.presets import PRESETS, matching_preset, preset_values
 from tests.builders import make_zip, separable
@@ -71,7 +71,7 @@ def test_the_suggested_rate_is_where_the_loss_falls_fastest_not_the_noisy_start(
     rates = list(np.logspace(-6, 0, 60))
     losses = [2.0 - 1.5 / (1 + np.exp(-(np.log10(r) + 3) * 3)) for r in rates]  # steepest at 1e-3
     losses[0], losses[1] = 2.6, 2.1  # a few noisy first batches
-    assert lr_finder.suggest(rates, losses) == pytest.approx(1e-3, rel=0.3)
+    assert lr_sweeps.suggest(rates, losses) == pytest.approx(1e-3, rel=0.3)
 
 
 def test_config_flags_round_trip_through_the_cli_parser():
@@ -93,9 +93,9 @@ def test_estimates_are_within_30_percent_of_the_real_run(ws):
     from core.training.pipeline import load_training_data
 
     data = load_training_data(ws, "颜色")
-    counts = {"train": len(data.train), "val": len(data.val), "test": len(data.test)}
+    counts = data.counts()
     for config in (tiny(feature_cache=False), tiny(backbone="mobilenet_v2_0.35", image_size=64)):
-        guess = estimate.measure_and_store(ws, config, counts, 3)
+        guess = step_timer.measure_and_store(ws, config, counts, 3)
         assert estimate.cached_estimate(ws, config, counts).total_s == pytest.approx(guess.total_s)
         run = train(ws, config)
         assert run.status == "completed"
@@ -115,7 +115,7 @@ def test_preview_and_lr_sweep_are_made_in_a_subprocess_and_cached(ws):
     views = [row[:, x : x + 32] for x in (44, 80, 116, 152)]
     assert any(not np.array_equal(views[0], v) for v in views[1:])  # augmented differently
     swept = side_jobs.run_verb(ws, "lr-find", [*side_jobs.config_args(config), "--steps", "40"])
-    cached = lr_finder.cached_sweep(ws, config)
+    cached = lr_sweeps.cached_sweep(ws, config)
     assert cached is not None and cached.suggestion == swept["suggestion"]
     assert cached.rates[0] <= cached.suggestion <= cached.rates[-1] and len(cached.rates) >= 10
     out = subprocess.run(

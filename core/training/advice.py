@@ -1,0 +1,111 @@
+"""Which backbone and size to start with, for this dataset on this machine, and why.
+
+The rule of thumb (as in Keras' and fastai's transfer-learning guides): on a CPU a light backbone at a
+moderate size gives a usable model in minutes, while ResNet50 at 224 px takes an hour or more;
+on a GPU the heavier backbone is worth it. Images smaller than the input size gain nothing from being
+upscaled, so the size follows the images. The minutes come from the backbones' multiply-adds and
+this machine's speed: measured (the estimate's timings in the workspace) when it has been, else an
+assumed speed per CPU core.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from core.store.workspace import Workspace
+from core.training.backbones import BACKBONES
+from core.training.config import TrainConfig
+
+# Training multiply-adds per second per CPU core, in billions: a ResNet50 step at 224 px, batch 16
+# (3 x 4.1 GMACs forward-and-backward per image) takes about 13 s on this project's 2-core machine.
+CPU_GMACS_PER_CORE = 3 * 4.1 * 16 / 13 / 2
+GPU_GMACS = 20_000.0  # an order of magnitude for one recent GPU with mixed precision
+BALANCED = TrainConfig(dataset="-")  # the default recipe's epochs
+
+
+@dataclass(frozen=True)
+class Advice:
+    key: str  # the message: advice.cpu or advice.gpu
+    params: dict[str, Any]
+    backbone: str
+    size: int
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def measured_rate(ws: Workspace, backbone: str) -> float | None:
+    """This machine's training speed for ``backbone`` in GMACs per second, from the steps the estimates
+    timed here (per backbone: a depthwise MobileNet does far fewer multiply-adds a second than VGG)."""
+    from core.training.estimate import device_signature
+
+    rates, here = [], device_signature()
+    with ws.connect() as conn:
+        for key, value in conn.execute("SELECT key, value_json FROM step_timings"):
+            name, size = key.split("|")[:2]
+            times = json.loads(value)
+            if name == backbone and key.endswith(here) and times["fine_step_s"] > 0:
+                work = 3 * gmacs(name, int(size)) * times["batch"]
+                rates.append(work / times["fine_step_s"])
+    return sorted(rates)[len(rates) // 2] if rates else None
+
+
+def gmacs(backbone: str, size: int) -> float:
+    """Multiply-adds of one forward pass at ``size`` px (convolutions scale with the pixel count)."""
+    b = BACKBONES[backbone]
+    return b.gmacs * (size / b.default_size) ** 2
+
+
+def run_minutes(backbone: str, size: int, n_train: int, n_val: int, rate: float) -> float:
+    """Minutes for the default recipe: the head on cached features, then the fine-tuning epochs."""
+    forward = gmacs(backbone, size)
+    features = (n_train + n_val) * forward
+    fine = BALANCED.fine_tune_epochs * (3 * n_train * forward + n_val * forward)
+    return (features + fine) / rate / 60
+
+
+def advise(ws: Workspace, n_train: int, n_val: int, median_side: int, gpu: bool) -> Advice:
+    cores = _cores()
+    default = GPU_GMACS if gpu else CPU_GMACS_PER_CORE * cores
+    heavy = ("resnet50", 224)
+    if gpu:
+        pick, alt = heavy, ("efficientnet_b0", 224)
+    else:
+        size = 160 if median_side >= 160 else 128 if median_side >= 112 else 96
+        pick, alt = ("mobilenet_v2_1.0" if n_train + n_val <= 20_000 else "mobilenet_v2_0.35", size), heavy
+    params = {
+        "images": n_train + n_val,
+        "device": "GPU" if gpu else f"{cores}-core CPU",
+        "backbone": BACKBONES[pick[0]].friendly,
+        "size": pick[1],
+        "minutes": max(round(run_minutes(*pick, n_train, n_val, measured_rate(ws, pick[0]) or default)), 1),
+        "alt": BACKBONES[alt[0]].friendly,
+        "alt_size": alt[1],
+        "alt_minutes": max(round(run_minutes(*alt, n_train, n_val, measured_rate(ws, alt[0]) or default)), 1),
+        "median": median_side,
+    }
+    return Advice("advice.gpu" if gpu else "advice.cpu", params, *pick)
+
+
+def median_short_side(ws: Workspace, dataset_id: int) -> int:
+    with ws.connect() as conn:
+        sides = sorted(
+            r[0]
+            for r in conn.execute(
+                "SELECT MIN(width, height) FROM images WHERE dataset_id = ? AND status = 'active'", (dataset_id,)
+            )
+        )
+    return sides[len(sides) // 2] if sides else 0
+
+
+def advise_dataset(ws: Workspace, dataset: str) -> Advice:
+    """:func:`advise` for a dataset as it is now, on this machine."""
+    from core.training.estimate import has_gpu
+    from core.training.pipeline import load_training_data
+
+    data = load_training_data(ws, dataset)
+    return advise(ws, len(data.train), len(data.val), median_short_side(ws, data.dataset_id), has_gpu())

@@ -1,0 +1,72 @@
+"""Timing a few real training steps of a config's backbone and size on this machine (TensorFlow),
+for the estimate (``core.training.estimate``). Run by ``python -m core estimate``, never in the app."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from core.store.workspace import Workspace, utc_now
+from core.training.config import TrainConfig
+from core.training.estimate import TIMED_STEPS, Estimate, StepTimes, estimate, measured_batch, store_times
+
+
+def measure(config: TrainConfig, n_classes: int) -> StepTimes:
+    """Time the backbone at ``config``'s size on this machine (TensorFlow; seconds to a minute or two)."""
+    import keras
+    import numpy as np
+
+    from core.training import devices
+    from core.training.callbacks import save_atomic
+    from core.training.engine import _compile
+    from core.training.model import build_model, set_unfrozen
+
+    batch = measured_batch(config)
+    keras.utils.set_random_seed(config.seed)
+    devices.enable_memory_growth()
+    plan = devices.plan(devices.make_strategy(), config.mixed_precision, config.jit_compile)
+    devices.apply_precision(plan)
+    try:
+        started = time.perf_counter()
+        built = build_model(config.backbone, n_classes, config.size, "none", config.dropout, config.seed)
+        build_s = time.perf_counter() - started
+        model = built.model
+        rng = np.random.default_rng(0)
+        x = rng.uniform(0, 255, (batch, config.size, config.size, 3)).astype(np.float32)
+        y = np.eye(n_classes, dtype=np.float32)[rng.integers(0, n_classes, batch)]
+
+        def steps() -> tuple[float, float]:
+            """The first step (with tracing) and a steady step."""
+            first = time.perf_counter()
+            model.train_on_batch(x, y)
+            first = time.perf_counter() - first
+            steady = time.perf_counter()
+            for _ in range(TIMED_STEPS):
+                model.train_on_batch(x, y)
+            return first, (time.perf_counter() - steady) / TIMED_STEPS
+
+        _compile(model, config.lr, config, plan.jit_compile)
+        head_first, head_step = steps()
+        model.predict_on_batch(x)
+        forward = time.perf_counter()
+        for _ in range(TIMED_STEPS):
+            model.predict_on_batch(x)
+        forward_s = (time.perf_counter() - forward) / TIMED_STEPS / batch
+        set_unfrozen(built.base, config.unfreeze)
+        _compile(model, config.fine_tune_lr, config, plan.jit_compile)
+        fine_first, fine_step = steps()
+        with tempfile.TemporaryDirectory() as tmp:
+            saved = time.perf_counter()
+            save_atomic(model, Path(tmp) / "model.keras")
+            save_s = time.perf_counter() - saved
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    head_trace, fine_trace = max(head_first - head_step, 0.0), max(fine_first - fine_step, 0.0)
+    return StepTimes(batch, build_s, head_trace, fine_trace, head_step, fine_step, forward_s, save_s)
+
+
+def measure_and_store(ws: Workspace, config: TrainConfig, counts: dict[str, int], n_classes: int) -> Estimate:
+    times = measure(config, n_classes)
+    store_times(ws, config, times)
+    return estimate(config, counts, times, utc_now())
