@@ -13,7 +13,7 @@ from core.datasets.catalog import load_dataset
 from core.errors import LabelTuneError
 from core.i18n import render
 from core.store.workspace import Workspace
-from core.training import runs
+from core.training import runs, scheduler
 from core.training.backbones import BACKBONES
 from core.training.launcher import resume_run
 from ui.common import lang, show_error, t, workspace
@@ -80,8 +80,24 @@ def _panel(run_id: str, was_live: bool) -> None:
         curves(epochs)
 
 
+def _waiting(run: runs.Run) -> None:
+    """A queued run: its place in the queue, and cancel instead of stop."""
+    ws = workspace()
+    st.info(t("train.waiting", position=scheduler.position(ws, run.id) or 1), icon="⏳")
+    if st.button(t("train.queue_cancel"), key="cancel_selected"):
+        try:
+            scheduler.cancel(ws, run.id)
+        except LabelTuneError as exc:  # its worker claimed it meanwhile
+            show_error(exc)
+        else:
+            st.rerun()
+
+
 def _live(run: runs.Run) -> None:
     ws = workspace()
+    if run.status == "queued" and run.dispatched_at is None:
+        _waiting(run)
+        return
     latest = runs.latest_metrics(ws, run.id)
     planned = runs.planned_epochs(run)
     if not latest:

@@ -28,6 +28,7 @@ from typing import Any
 
 from core.store.workspace import Workspace, utc_now
 from core.training.config import TrainConfig
+from core.training.pipeline import use_memory_cache
 
 MEASURE_BATCH_CAP = 16  # timing steps costs real seconds: bigger batches are scaled per image
 TIMED_STEPS = 2
@@ -51,6 +52,7 @@ class StepTimes:
     fine_step_s: float  # one batch, the top of the base unfrozen as configured
     forward_s: float  # inference, per image
     save_s: float  # one save of the whole model
+    decode_s: float = 0.0  # reading, decoding and resizing one of the dataset's images
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,7 +61,7 @@ class StepTimes:
 @dataclass(frozen=True)
 class Estimate:
     total_s: float
-    parts: dict[str, float]  # build, features, head, fine_tune, finish
+    parts: dict[str, float]  # build, features, head, fine_tune, finish, decode
     measured_at: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -136,6 +138,14 @@ def estimate(config: TrainConfig, counts: dict[str, int], times: StepTimes, meas
         parts["fine_tune"] = times.fine_trace_s + config.fine_tune_epochs * per_epoch
     # Reloading the saved model and predicting validation and test (a predict function to trace).
     parts["finish"] = times.save_s + (val + test) * times.forward_s + times.head_trace_s / 2
+    # Decoding: the feature pass reads train and val once; the phases on images read them once when the
+    # decoded pixels fit in memory, else every epoch; the final evaluation reads val and test.
+    on_images = config.fine_tune_epochs + (0 if config.feature_cache else config.head_epochs)
+    memory = use_memory_cache(config.cache, train + val, config.size)
+    reads = (train + val) * (
+        (1 if config.feature_cache and config.head_epochs else 0) + min(on_images, 1 if memory else on_images)
+    )
+    parts["decode"] = (reads + val + test) * times.decode_s
     parts = {k: round(v, 1) for k, v in parts.items()}
     return Estimate(total_s=sum(parts.values()), parts=parts, measured_at=measured_at)
 

@@ -102,7 +102,7 @@ def build_base(backbone: Backbone, size: int, weights: str) -> tuple[Any, str]:
                 file=url.rsplit("/", 1)[-1],
                 url=url,
                 folder=str(keras_models_dir()),
-                reason=str(exc)[-200:],
+                reason=("…" + str(exc)[-200:]) if len(str(exc)) > 200 else str(exc),
             ) from exc
     path = Path(weights).expanduser()
     if not path.is_file():

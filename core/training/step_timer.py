@@ -11,8 +11,10 @@ from core.store.workspace import Workspace, utc_now
 from core.training.config import TrainConfig
 from core.training.estimate import TIMED_STEPS, Estimate, StepTimes, estimate, measured_batch, store_times
 
+DECODE_SAMPLE = 16  # images timed for the decoding cost
 
-def measure(config: TrainConfig, n_classes: int) -> StepTimes:
+
+def measure(config: TrainConfig, n_classes: int, sample_paths: tuple[str, ...] | list[str] = ()) -> StepTimes:
     """Time the backbone at ``config``'s size on this machine (TensorFlow; seconds to a minute or two)."""
     import keras
     import numpy as np
@@ -63,10 +65,28 @@ def measure(config: TrainConfig, n_classes: int) -> StepTimes:
     finally:
         keras.mixed_precision.set_global_policy("float32")
     head_trace, fine_trace = max(head_first - head_step, 0.0), max(fine_first - fine_step, 0.0)
-    return StepTimes(batch, build_s, head_trace, fine_trace, head_step, fine_step, forward_s, save_s)
+    decode_s = _decode_seconds(list(sample_paths), config)
+    return StepTimes(batch, build_s, head_trace, fine_trace, head_step, fine_step, forward_s, save_s, decode_s)
+
+
+def _decode_seconds(paths: list[str], config: TrainConfig) -> float:
+    """Seconds to read, decode and resize one image, over a sample of the dataset's own images."""
+    import tensorflow as tf
+
+    from core.training.pipeline import load_pixels
+
+    if not paths:
+        return 0.0
+    load_pixels(tf.io.read_file(paths[0]), config.size, config.resize)  # warm up
+    started = time.perf_counter()
+    for path in paths:
+        load_pixels(tf.io.read_file(path), config.size, config.resize)
+    return (time.perf_counter() - started) / len(paths)
 
 
 def measure_and_store(ws: Workspace, config: TrainConfig, counts: dict[str, int], n_classes: int) -> Estimate:
-    times = measure(config, n_classes)
+    from core.training.pipeline import load_training_data
+
+    times = measure(config, n_classes, load_training_data(ws, config.dataset).train.paths[:DECODE_SAMPLE])
     store_times(ws, config, times)
     return estimate(config, counts, times, utc_now())

@@ -92,6 +92,8 @@ def test_start_queue_a_second_run_compare_them_and_delete_one(ws):
     assert position in (1, 2) and at.success[0].value == tr("train.queued", "en", run=second, position=position)
     at.run()  # the queue at the top of the page, drawn again
     assert second in " ".join(m.value for m in at.markdown)
+    if runs.get_run(ws, second).status == "queued":  # the selected run waits: its place, and cancel
+        assert any(i.value.startswith("Waiting in the queue") for i in at.info) and at.button(key="cancel_selected")
     assert tr("train.queue_position", "en", position=scheduler.position(ws, second)) in " ".join(
         c.value for c in at.caption
     )

@@ -63,6 +63,11 @@ def test_the_estimate_adds_up_the_planned_work():
     cached = estimate.estimate(tiny(batch_size=16, fine_tune_epochs=0), counts, times)
     assert cached.parts["features"] == pytest.approx(100 * 0.01 + 1.0, abs=0.05) and cached.parts["fine_tune"] == 0
     assert cached.total_s < plain.total_s  # the head on cached features is the quick path
+    decoding = estimate.StepTimes(**{**times.to_dict(), "decode_s": 0.01})
+    both = estimate.estimate(tiny(batch_size=16), counts, decoding)  # features, then fine-tuning on images
+    assert both.parts["decode"] == pytest.approx((100 + 100 + 20 + 10) * 0.01, abs=0.05)  # pixels fit in memory
+    every_epoch = estimate.estimate(tiny(batch_size=16, feature_cache=False, cache="none"), counts, decoding)
+    assert every_epoch.parts["decode"] == pytest.approx((5 * 100 + 20 + 10) * 0.01, abs=0.05)  # 3 + 2 epochs
     longer = estimate.estimate(tiny(batch_size=16, fine_tune_epochs=4, feature_cache=False), counts, times)
     assert longer.parts["fine_tune"] == pytest.approx(4.0 + 4 * per_fine_epoch, abs=0.05)
 

@@ -181,3 +181,24 @@ def test_runs_verb_shows_queue_positions(ws, capsys):
     assert listed[b]["status"] == "queued" and listed[b]["position"] == 1
     assert main(["cancel", b, "--workspace", str(ws.root)]) == 0
     assert runs.get_run(ws, b).status == "stopped"
+
+
+def test_delete_and_annotate_runs(ws):
+    a, b = queued(ws, 2)
+    with pytest.raises(TrainingError) as info:
+        runs.delete_run(ws, a)  # queued: cancel it first
+    assert info.value.key == "err.run_live_delete" and runs.run_dir(ws, a).exists()
+    scheduler.cancel(ws, a)
+    runs.record_metrics(ws, a, "epoch", "head", 0, 1, {"loss": 1.0})
+    runs.delete_run(ws, a)
+    assert [r.id for r in runs.list_runs(ws)] == [b] and not runs.run_dir(ws, a).exists()
+    with ws.connect() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM run_metrics WHERE run_id = ?", (a,)).fetchone()[0] == 0
+    runs.annotate_run(ws, b, title=" 第一次 ResNet50 ", note="lr 太高？")
+    run = runs.get_run(ws, b)
+    assert run.title == "第一次 ResNet50" and run.note == "lr 太高？" and run.label == f"第一次 ResNet50 · {b}"
+    runs.annotate_run(ws, b, note="")  # the title stays
+    assert runs.get_run(ws, b).title == "第一次 ResNet50" and runs.get_run(ws, b).note == ""
+    with pytest.raises(TrainingError) as info:
+        runs.annotate_run(ws, b, title="x" * 81)
+    assert info.value.key == "err.run_title_long"
