@@ -202,3 +202,14 @@ def test_delete_and_annotate_runs(ws):
     with pytest.raises(TrainingError) as info:
         runs.annotate_run(ws, b, title="x" * 81)
     assert info.value.key == "err.run_title_long"
+
+
+def test_train_create_only_records_a_run_off_the_queue(ws, capsys):
+    from core.cli.main import main
+
+    flags = ["--dataset", "c", "--backbone", "vgg16", "--weights", "none", "--image-size", "32"]
+    assert main(["train", *flags, "--create-only", "--workspace", str(ws.root), "--json"]) == 0
+    run_id = json.loads(capsys.readouterr().out)["run"]
+    run = runs.get_run(ws, run_id)
+    assert run.status == "stopped" and scheduler.queue(ws) == [] and run.config["image_size"] == 32
+    assert scheduler.schedule(ws) is None  # nothing for the scheduler to start: its workers will
