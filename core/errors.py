@@ -64,3 +64,7 @@ class EvaluationError(LabelTuneError):
 
 class PredictionError(LabelTuneError):
     """A model cannot be loaded or an input cannot be predicted."""
+
+
+class ExportError(LabelTuneError):
+    """A run cannot be exported (no model, no images to check it on)."""

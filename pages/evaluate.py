@@ -23,6 +23,7 @@ from ui.evaluate_views import (
     headline_ui,
     missing_predictions_ui,
 )
+from ui.export_views import export_ui
 from ui.models import run_picker_ui
 
 ws = workspace()
@@ -84,3 +85,6 @@ if not others:
 else:
     other = next(r for r in others if r.id == st.selectbox(t("eval.compare_with"), [r.id for r in others], key="cmp"))
     compare_ui(p, load_predictions(ws, other.id, split), run.id, other.id)
+
+st.subheader(t("exp.header"))
+export_ui(run)

@@ -170,3 +170,22 @@ def test_a_mistake_can_be_relabelled_from_the_evaluate_page(tmp_path, monkeypatc
     at.selectbox(key="fix_to").set_value(other).run()
     at.button(key="fix").click().run()
     assert not at.exception and images_by_id(ws, [image_id])[image_id].label == other
+
+
+def test_evaluate_exports_the_chosen_formats_with_the_checks_and_a_download(home):
+    ws, run = home
+    at = page("pages/evaluate.py")
+    assert tr("exp.none_yet", "en") in [c.value for c in at.caption]
+    at.multiselect(key="export_formats").set_value(["keras", "tflite_float16"]).run()
+    at.button(key="export_build").click().run()
+    assert not at.exception and not at.error, ([e.value for e in at.exception], [e.value for e in at.error])
+    table = next(d.value for d in at.dataframe if tr("exp.col_agreement", "en") in d.value.columns)
+    assert list(table[tr("exp.col_format", "en")]) == [
+        tr("exp.variant_keras", "en"),
+        tr("exp.variant_tflite_float16", "en"),
+    ]
+    assert all(v == "✅" for v in table[tr("exp.col_offered", "en")])
+    assert (
+        any(c.value.startswith("predict.py ran with saved_model") for c in at.caption) is False
+    )  # no SavedModel chosen
+    assert at.get("download_button") and at.get("download_button")[0].proto.label.startswith("Download the zip")

@@ -1,0 +1,363 @@
+"""Export a run's model (the saved ``model.keras``, the run's one model) and check every format before
+it is offered.
+
+Files go to ``runs/<id>/export/``: ``model.keras``; ``saved_model/`` made with Keras' ``ExportArchive``,
+whose ``serving_default`` signature takes encoded image bytes (JPEG, PNG, ...) and decodes, resizes and
+preprocesses inside the graph, returning probabilities and labels (``serve_pixels`` takes 0-255 RGB
+pixels); ``model_float32.tflite``, ``model_float16.tflite``, ``model_int8.tflite`` (full integer,
+uint8 input and output, calibrated on training images); ``labels.json``, ``preprocessing.json``,
+``model_card.md``, ``predict.py``; the checks in ``export.json``; all offered files in one zip.
+
+The check: every format predicts the same test images (all of the split up to ``parity_images``) and
+its top-1 is compared with the app's model; a float format under ``min_agreement`` is not offered, with
+the reason. int8's agreement and accuracy are measured and shown. ``predict.py`` runs once in a
+subprocess on a test image and must print the app's top-1.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.errors import ExportError
+from core.export.card import model_card
+from core.export.config import FLOAT_VARIANTS, ExportConfig
+from core.i18n import stored
+from core.store.workspace import Workspace, utc_now
+from core.training import runs
+from core.training.backbones import get_backbone
+
+EXPORT_DIR = "export"
+RESULT_FILE = "export.json"
+PREDICT_TEMPLATE = Path(__file__).with_name("predict_template.py")
+LATENCY_CALLS = 10
+CALIBRATION_IMAGES = 100  # training images for int8's representative dataset
+FILES = {
+    "keras": "model.keras",
+    "savedmodel": "saved_model",
+    "tflite_float32": "model_float32.tflite",
+    "tflite_float16": "model_float16.tflite",
+    "tflite_int8": "model_int8.tflite",
+}
+
+
+@dataclass
+class Checked:
+    variant: str
+    file: str  # relative to the export folder
+    size_bytes: int = 0
+    agreement: float | None = None  # top-1 agreement with the app's model on the sample
+    accuracy: float | None = None
+    latency_ms: float | None = None  # one image, median of LATENCY_CALLS
+    offered: bool = False
+    reason: dict[str, Any] | None = None  # stored message when not offered
+
+
+@dataclass
+class ExportResult:
+    run: str
+    images: int  # in the parity sample
+    app_accuracy: float
+    app_latency_ms: float
+    checked: list[Checked]
+    predict_py: dict[str, Any] = field(default_factory=dict)
+    zip_path: str = ""
+    created_at: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExportResult:
+        return cls(**{**data, "checked": [Checked(**c) for c in data["checked"]]})
+
+
+def export_folder(ws: Workspace, run_id: str) -> Path:
+    return runs.run_dir(ws, run_id) / EXPORT_DIR
+
+
+def last_export(ws: Workspace, run_id: str) -> ExportResult | None:
+    path = export_folder(ws, run_id) / RESULT_FILE
+    return ExportResult.from_dict(json.loads(path.read_text(encoding="utf-8"))) if path.exists() else None
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+
+
+def preprocessing_info(run: runs.Run) -> dict[str, Any]:
+    config = run.config
+    backbone = get_backbone(config["backbone"])
+    return {
+        "input_size": int(config.get("image_size") or backbone.default_size),
+        "resize": config.get("resize", "crop"),
+        "resize_help": {
+            "crop": "scale the shorter side to input_size (bilinear, antialiased), then take the centre square",
+            "pad": "scale the longer side to input_size, then pad to a square with black",
+            "stretch": "resize to input_size x input_size ignoring the aspect ratio",
+        }[config.get("resize", "crop")],
+        "input": "RGB, 0-255 (float32 for the float formats, uint8 for int8); the model preprocesses itself",
+        "backbone": backbone.name,
+        "backbone_preprocessing": backbone.preprocess,  # applied inside the model: caffe, tf or none
+        "color_order": "RGB",
+    }
+
+
+def labels_info(ws: Workspace, run: runs.Run) -> dict[str, Any]:
+    from core.datasets.catalog import load_dataset
+    from core.errors import DatasetError
+
+    try:
+        descriptions = load_dataset(ws, run.dataset_name).descriptions
+    except DatasetError:
+        descriptions = {}
+    return {
+        "classes": run.classes,
+        "labels": [{"index": i, "name": c, "description": descriptions.get(c, "")} for i, c in enumerate(run.classes)],
+    }
+
+
+def _sample(ws: Workspace, run: runs.Run, limit: int) -> tuple[list[str], np.ndarray]:
+    """The parity sample: the test split's images (the validation split's if it has none), up to ``limit``."""
+    from core.training.pipeline import load_training_data
+
+    data = load_training_data(ws, run.dataset_name)
+    split = data.test if len(data.test) else data.val
+    return split.paths[:limit], np.asarray(split.labels[:limit])
+
+
+def _pixels(paths: list[str], size: int, resize: str) -> np.ndarray:
+    import tensorflow as tf
+
+    from core.training.pipeline import load_pixels
+
+    return np.stack([load_pixels(tf.io.read_file(p), size, resize).numpy() for p in paths]).astype(np.float32)
+
+
+def _latency(fn: Any, x: np.ndarray) -> float:
+    fn(x[:1])  # warm up
+    times = []
+    for _ in range(LATENCY_CALLS):
+        started = time.perf_counter()
+        fn(x[:1])
+        times.append(time.perf_counter() - started)
+    return round(statistics.median(times) * 1000, 2)
+
+
+def _write_savedmodel(model: Any, run: runs.Run, size: int, resize: str, target: Path) -> None:
+    import keras
+    import tensorflow as tf
+
+    from core.training.pipeline import load_pixels
+
+    classes = tf.constant(run.classes)
+
+    def serve_bytes(images: Any) -> dict[str, Any]:
+        pixels = tf.map_fn(
+            lambda b: load_pixels(b, size, resize), images, fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8)
+        )
+        probs = model(tf.cast(pixels, tf.float32), training=False)
+        return {
+            "probabilities": probs,
+            "label": tf.gather(classes, tf.argmax(probs, axis=-1)),
+            "classes": tf.broadcast_to(classes, tf.shape(probs)),
+        }
+
+    def serve_pixels(pixels: Any) -> dict[str, Any]:
+        return {"probabilities": model(pixels, training=False)}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serving_default", serve_bytes, [tf.TensorSpec([None], tf.string, name="image_bytes")])
+    archive.add_endpoint(
+        "serve_pixels", serve_pixels, [tf.TensorSpec([None, size, size, 3], tf.float32, name="pixels")]
+    )
+    archive.write_out(str(target), verbose=False)
+
+
+def _convert_tflite(saved_model: Path, quantize: str, calibration: np.ndarray) -> bytes:
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=["serve_pixels"])
+    if quantize == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantize == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([image[None]] for image in calibration)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8
+        converter.inference_output_type = tf.uint8
+    return converter.convert()
+
+
+def tflite_interpreter(path: Path) -> Any:
+    """LiteRT's interpreter (``ai-edge-litert``) when installed, else TensorFlow's own."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import tensorflow as tf
+
+        Interpreter = tf.lite.Interpreter  # noqa: N806 - a class
+    interpreter = Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def tflite_predict(interpreter: Any, pixels: np.ndarray) -> np.ndarray:
+    """Probabilities for 0-255 ``pixels`` (N, size, size, 3), one image per call, as predict.py runs it."""
+    from core.export.predict_template import invoke
+
+    return np.asarray([invoke(interpreter, image) for image in pixels], dtype=np.float32)
+
+
+def _check(checked: Checked, probs: np.ndarray, reference: np.ndarray, labels: np.ndarray, bar: float) -> None:
+    top = probs.argmax(axis=1)
+    checked.agreement = round(float((top == reference).mean()), 4)
+    checked.accuracy = round(float((top == labels).mean()), 4) if len(labels) else None
+    if checked.variant in FLOAT_VARIANTS and checked.agreement < bar:
+        checked.reason = stored("exp.parity_failed", agreement=f"{checked.agreement:.1%}", bar=f"{bar:.0%}")
+    else:
+        checked.offered = True
+
+
+def export_run(ws: Workspace, config: ExportConfig, on_step: Any = None) -> ExportResult:
+    """Export and check every variant of ``config``; returns (and stores) the result."""
+    from core.prediction.models import load_run_model
+    from core.training.pipeline import load_training_data
+
+    run = runs.get_run(ws, config.run)
+    if not run.model_path:
+        raise ExportError("err.export_no_model", run=run.id)
+    step = on_step or (lambda name: None)
+    info = preprocessing_info(run)
+    size, resize = info["input_size"], info["resize"]
+    folder = export_folder(ws, run.id)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    model = load_run_model(ws, run.id)
+    paths, labels = _sample(ws, run, config.parity_images)
+    if not paths:
+        raise ExportError("err.export_no_images", run=run.id)
+    pixels = _pixels(paths, size, resize)
+    app_probs = model.predict(pixels, verbose=0, batch_size=32)
+    reference = app_probs.argmax(axis=1)
+    result = ExportResult(
+        run=run.id,
+        images=len(paths),
+        app_accuracy=round(float((reference == labels).mean()), 4),
+        app_latency_ms=_latency(lambda x: model.predict_on_batch(x), pixels),
+        checked=[],
+    )
+    wanted = list(config.variants)
+    saved_model = folder / FILES["savedmodel"]
+    if any(v.startswith("tflite") or v == "savedmodel" for v in wanted):
+        step("savedmodel")
+        _write_savedmodel(model, run, size, resize, saved_model)
+    calibration = np.zeros((0, size, size, 3), np.float32)
+    if "tflite_int8" in wanted:
+        train = load_training_data(ws, run.dataset_name).train.paths
+        calibration = _pixels(train[:: max(len(train) // CALIBRATION_IMAGES, 1)][:CALIBRATION_IMAGES], size, resize)
+    for variant in wanted:
+        step(variant)
+        checked = Checked(variant, FILES[variant])
+        target = folder / FILES[variant]
+        if variant == "keras":
+            shutil.copy2(ws.root / run.model_path, target)
+            shipped = _load_keras(target)  # the file as shipped, loaded back
+            probs = shipped.predict(pixels, verbose=0, batch_size=32)
+            check_fn = shipped.predict_on_batch
+        elif variant == "savedmodel":
+            probs, check_fn = _check_savedmodel(saved_model, paths)
+        else:
+            target.write_bytes(_convert_tflite(saved_model, variant.removeprefix("tflite_"), calibration))
+            interpreter = tflite_interpreter(target)
+            probs = tflite_predict(interpreter, pixels)
+            check_fn = lambda x, i=interpreter: tflite_predict(i, x)  # noqa: E731
+        checked.size_bytes = _size(target)
+        _check(checked, probs, reference, labels, config.min_agreement)
+        checked.latency_ms = _latency(check_fn, pixels if variant != "savedmodel" else np.asarray(paths))
+        result.checked.append(checked)
+    if "savedmodel" not in wanted:
+        shutil.rmtree(saved_model, ignore_errors=True)
+    step("bundle")
+    _write_bundle(ws, run, folder, result, info)
+    result.predict_py = _try_predict_py(folder, result, paths[0], run.classes[int(reference[0])])
+    result.created_at = utc_now()
+    result.zip_path = str(_zip(folder, run, result).relative_to(ws.root))
+    runs.write_json_atomic(folder / RESULT_FILE, result.to_dict())
+    return result
+
+
+def _load_keras(path: Path) -> Any:
+    import keras
+
+    import core.training.model  # noqa: F401 - registers the Preprocess layer the file names
+
+    return keras.saving.load_model(path, compile=False, safe_mode=True)
+
+
+def _check_savedmodel(saved_model: Path, paths: list[str]) -> tuple[np.ndarray, Any]:
+    """The SavedModel reloaded, fed the images' own bytes through its serving signature."""
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(saved_model)).signatures["serving_default"]
+
+    def predict(batch: Any) -> np.ndarray:
+        data = [Path(p).read_bytes() for p in np.atleast_1d(batch)]
+        return serve(image_bytes=tf.constant(data))["probabilities"].numpy()
+
+    probs = np.concatenate([predict(paths[i : i + 32]) for i in range(0, len(paths), 32)])
+    return probs, predict
+
+
+def _write_bundle(ws: Workspace, run: runs.Run, folder: Path, result: ExportResult, info: dict[str, Any]) -> None:
+    labels = labels_info(ws, run)
+    (folder / "labels.json").write_text(json.dumps(labels, ensure_ascii=False, indent=2), encoding="utf-8")
+    (folder / "preprocessing.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+    shutil.copy2(PREDICT_TEMPLATE, folder / "predict.py")
+    (folder / "model_card.md").write_text(model_card(ws, run, result, labels, info), encoding="utf-8")
+
+
+def _try_predict_py(folder: Path, result: ExportResult, image: str, expected: str) -> dict[str, Any]:
+    """Run the shipped ``predict.py`` once on a test image, with the SavedModel (or the float TFLite)."""
+    offered = {c.variant for c in result.checked if c.offered}
+    model = next(
+        (m for v, m in (("savedmodel", "saved_model"), ("tflite_float32", "model_float32.tflite")) if v in offered),
+        None,
+    )
+    if model is None:
+        return {}
+    proc = subprocess.run(
+        [sys.executable, str(folder / "predict.py"), image, "--model", str(folder / model), "--top-k", "3"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    lines = proc.stdout.strip().splitlines()
+    top1 = lines[0].split("\t")[0] if lines and proc.returncode == 0 else ""
+    return {"model": model, "image": Path(image).name, "top1": top1, "expected": expected, "agrees": top1 == expected,
+            "output": proc.stdout[-500:] or proc.stderr[-500:]}  # fmt: skip
+
+
+def _zip(folder: Path, run: runs.Run, result: ExportResult) -> Path:
+    target = folder / f"labeltune-{run.id}.zip"
+    offered = {c.file for c in result.checked if c.offered}
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(folder.rglob("*")):
+            rel = path.relative_to(folder)
+            if (
+                path.is_file()
+                and path != target
+                and (rel.parts[0] in offered or len(rel.parts) == 1 and rel.suffix in (".json", ".md", ".py"))
+            ):
+                zf.write(path, f"labeltune-{run.id}/{rel.as_posix()}")
+    return target

@@ -1,0 +1,68 @@
+"""The Evaluate page's Export section: pick formats, build and check them, see the numbers that help
+choose one (size, latency, test accuracy, agreement with the app), download one zip."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core.errors import LabelTuneError
+from core.export.config import VARIANTS, ExportConfig
+from core.export.exporter import ExportResult, export_run, last_export
+from core.i18n import render
+from core.training import runs
+from ui.common import lang, show_error, t, workspace
+
+
+def export_ui(run: runs.Run) -> None:
+    ws = workspace()
+    chosen = st.multiselect(
+        t("exp.formats"), VARIANTS, default=list(VARIANTS), format_func=lambda v: t(f"exp.variant_{v}"),
+        key="export_formats",
+    )  # fmt: skip
+    if st.button(t("exp.build"), key="export_build", disabled=not chosen, icon="📦"):
+        progress = st.empty()
+        try:
+            with st.spinner(t("exp.building")):
+                export_run(
+                    ws, ExportConfig(run.id, tuple(chosen)),
+                    on_step=lambda s: progress.caption(t("exp.step", step=t(f"exp.variant_{s}")
+                                                         if s in VARIANTS else s)),
+                )  # fmt: skip
+        except LabelTuneError as exc:
+            show_error(exc)
+            return
+        progress.empty()
+    result = last_export(ws, run.id)
+    if result is None:
+        st.caption(t("exp.none_yet"))
+        return
+    _result_ui(result)
+
+
+def _result_ui(result: ExportResult) -> None:
+    ws = workspace()
+    st.caption(t("exp.checked", images=result.images, accuracy=f"{result.app_accuracy:.1%}",
+                 latency=result.app_latency_ms, when=result.created_at[:16].replace("T", " ")))  # fmt: skip
+    rows = [
+        {
+            t("exp.col_format"): t(f"exp.variant_{c.variant}"),
+            t("exp.col_size"): f"{c.size_bytes / 1e6:.2f} MB",
+            t("exp.col_latency"): f"{c.latency_ms} ms",
+            t("exp.col_accuracy"): "–" if c.accuracy is None else f"{c.accuracy:.1%}",
+            t("exp.col_agreement"): "–" if c.agreement is None else f"{c.agreement:.1%}",
+            t("exp.col_offered"): "✅" if c.offered else render(c.reason, lang()),
+        }
+        for c in result.checked
+    ]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="export_table")
+    check = result.predict_py
+    if check:
+        key = "exp.predict_py_ok" if check.get("agrees") else "exp.predict_py_bad"
+        st.caption(t(key, model=check["model"], top1=check.get("top1") or "?", expected=check["expected"]))
+    path = ws.root / result.zip_path
+    if path.exists():
+        st.download_button(
+            t("exp.download", size=f"{path.stat().st_size / 1e6:.1f}"), path.read_bytes(), file_name=path.name,
+            mime="application/zip", key="export_download", icon="⬇️",
+        )  # fmt: skip
