@@ -273,7 +273,7 @@ def export_run(ws: Workspace, config: ExportConfig, on_step: Any = None) -> Expo
         checked = Checked(variant, FILES[variant])
         target = folder / FILES[variant]
         if variant == "keras":
-            shutil.copy2(ws.root / run.model_path, target)
+            model.save(target)  # the run's model as loaded (no optimizer state: a third of the run's file)
             shipped = _load_keras(target)  # the file as shipped, loaded back
             probs = shipped.predict(pixels, verbose=0, batch_size=32)
             check_fn = shipped.predict_on_batch
