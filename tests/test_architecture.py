@@ -69,7 +69,12 @@ def test_pages_are_thin():
 
 # Modules that may import TensorFlow or Keras at module level: the engine's own parts, which the pages
 # never import. Everything else imports them inside the functions that need them.
-TENSORFLOW_MODULES = {"core.training.model", "core.training.callbacks", "core.training.augment"}
+TENSORFLOW_MODULES = {
+    "core.training.model",
+    "core.training.callbacks",
+    "core.training.augment",
+    "core.training.distill",
+}
 LIGHT_PAGES = ("dataset", "label", "train")
 
 

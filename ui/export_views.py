@@ -38,6 +38,32 @@ def export_ui(run: runs.Run) -> None:
         st.caption(t("exp.none_yet"))
         return
     _result_ui(result)
+    _family_ui(run)
+
+
+def _family_ui(run: runs.Run) -> None:
+    """Teacher and students side by side: every exported format of each, in one table."""
+    ws = workspace()
+    family = [r for r in runs.list_runs(ws, run.dataset_name) if r.id == run.config.get("teacher")]
+    family += [r for r in runs.list_runs(ws, run.dataset_name) if r.config.get("teacher") == run.id]
+    exported = [(r, last_export(ws, r.id)) for r in [run, *family]]
+    exported = [(r, e) for r, e in exported if e is not None]
+    if not family or len(exported) < 2:
+        return
+    st.caption(t("exp.family"))
+    rows = [
+        {
+            t("exp.col_run"): f"{r.label} · {r.config.get('backbone')}"
+            + (f" ({t('exp.student')})" if r.config.get("teacher") else f" ({t('exp.teacher')})"),
+            t("exp.col_format"): t(f"exp.variant_{c.variant}"),
+            t("exp.col_size"): f"{c.size_bytes / 1e6:.2f} MB",
+            t("exp.col_latency"): f"{c.latency_ms} ms",
+            t("exp.col_accuracy"): "–" if c.accuracy is None else f"{c.accuracy:.1%}",
+        }
+        for r, e in exported
+        for c in e.checked
+    ]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="export_family")
 
 
 def _result_ui(result: ExportResult) -> None:

@@ -1,4 +1,5 @@
-"""The training verbs of ``python -m core``: train, runs, stop, resume, cancel, move-up, and the app's worker.
+"""The training verbs of ``python -m core``: train, distill, runs, stop, resume, cancel, move-up, and the
+app's worker.
 
 ``train`` and ``resume`` train in this process (a server's job scheduler sees the work where it
 asked for it); when another run is training they wait for their turn in the queue first.
@@ -69,6 +70,17 @@ def add_training_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
     p = verbs.add_parser("resume", parents=[common], help="resume a stopped, failed or interrupted run")
     p.add_argument("run")
     p.set_defaults(handler=cmd_resume)
+
+    p = verbs.add_parser("distill", parents=[common], help="train a smaller student on a completed run's predictions")
+    p.add_argument("run", help="the teacher: a completed run")
+    p.add_argument("--student", default="mobilenet_v2_0.35", help="the student's backbone (default: %(default)s)")
+    p.add_argument("--weights", default="imagenet", help="the student's starting weights (default: %(default)s)")
+    p.add_argument("--image-size", type=int, default=0, help="0: the student backbone's default")
+    p.add_argument("--temperature", type=float, default=4.0)
+    p.add_argument("--alpha", type=float, default=0.3, help="weight of the true labels (default: %(default)s)")
+    p.add_argument("--head-epochs", type=int, help="default: the teacher's")
+    p.add_argument("--fine-tune-epochs", type=int, help="default: the teacher's")
+    p.set_defaults(handler=cmd_distill)
 
     p = verbs.add_parser("cancel", parents=[common], help="take a queued run off the queue before it starts")
     p.add_argument("run")
@@ -207,6 +219,60 @@ def cmd_resume(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any],
 
 def cmd_worker(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any], int]:
     return _execute(ws, args.run, args.json)
+
+
+def cmd_distill(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any], int]:
+    from core.training.launcher import create_run
+
+    teacher = runs.get_run(ws, args.run)
+    base = {k: v for k, v in teacher.config.items() if k in {f.name for f in fields(TrainConfig)}}
+    overrides = {"backbone": args.student, "weights": args.weights, "image_size": args.image_size,
+                 "teacher": teacher.id, "temperature": args.temperature, "distill_alpha": args.alpha}  # fmt: skip
+    if args.head_epochs is not None:
+        overrides["head_epochs"] = args.head_epochs
+    if args.fine_tune_epochs is not None:
+        overrides["fine_tune_epochs"] = args.fine_tune_epochs
+    config = TrainConfig(**{**base, **overrides})
+    run_id = create_run(ws, config)
+    if not args.json:
+        print(tr("cli.run_started", cli_language(), run=run_id, dataset=config.dataset, backbone=config.backbone))
+    payload, code = _execute(ws, run_id, args.json)
+    student = runs.get_run(ws, run_id)
+    payload["teacher"], payload["student"] = _model_facts(ws, teacher), _model_facts(ws, student)
+    if not args.json:
+        for role in ("teacher", "student"):
+            facts = payload[role]
+            print(
+                f"{role}\t{facts['backbone']}\ttest {facts['test_accuracy']}\t{facts['size_mb']} MB\t{facts['latency_ms']} ms"
+            )
+    return payload, code
+
+
+def _model_facts(ws: Workspace, run: runs.Run) -> dict[str, Any]:
+    """Test accuracy, model size and one-image latency: what a student is compared with its teacher on."""
+    import statistics
+
+    import numpy as np
+
+    from core.prediction.models import load_run_model
+
+    facts: dict[str, Any] = {"run": run.id, "backbone": run.config.get("backbone"),
+                             "test_accuracy": run.final.get("test_accuracy")}  # fmt: skip
+    if not run.model_path:
+        return facts
+    model = load_run_model(ws, run.id)
+    size = int(model.input_shape[1])
+    x = np.zeros((1, size, size, 3), np.float32)
+    model.predict_on_batch(x)
+    times = []
+    for _ in range(10):
+        started = time.perf_counter()
+        model.predict_on_batch(x)
+        times.append(time.perf_counter() - started)
+    facts["size_mb"] = round((ws.root / run.model_path).stat().st_size / 1e6, 2)
+    facts["params"] = int(model.count_params())
+    facts["latency_ms"] = round(statistics.median(times) * 1000, 2)
+    return facts
 
 
 def cmd_cancel(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:

@@ -118,6 +118,12 @@ class TrainConfig:
     cache: str = setting("auto", choices=CACHE_MODES)  # decoded images in memory when they fit
     steps_per_epoch: int = setting(0, low=0, high=10**7)  # 0: the whole training split each epoch
     tensorboard: bool = setting(False)
+    # Knowledge distillation (Hinton et al. 2015): a completed run of the same dataset as the teacher;
+    # the loss mixes the true labels (weight distill_alpha) and the teacher's probabilities softened at
+    # the temperature (the rest, times temperature², as in the paper). Empty: plain training.
+    teacher: str = setting("")
+    temperature: float = setting(4.0, low=1.0, high=20.0, step=0.5)
+    distill_alpha: float = setting(0.3, low=0.0, high=1.0, step=0.1)
 
     def __post_init__(self) -> None:
         if not self.dataset:

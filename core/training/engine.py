@@ -51,12 +51,15 @@ def _schedule(lr: float, steps: int, config: TrainConfig) -> Any:
 def _compile(model: Any, lr: Any, config: TrainConfig, jit: bool) -> None:
     import keras
 
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=lr),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-        jit_compile=jit,
-    )
+    losses = {
+        "loss": keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        "metrics": [keras.metrics.CategoricalAccuracy(name="accuracy")],
+    }
+    if config.teacher:
+        from core.training.distill import compile_args
+
+        losses = compile_args(int(model.output_shape[-1]), config)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr), jit_compile=jit, **losses)
 
 
 @dataclass
@@ -366,9 +369,16 @@ def prepare(ws: Workspace, run_id: str, config: TrainConfig, extra_callbacks: li
     }
     weights = data.class_weights() if config.class_weights == "auto" else None
     augmenter = build_augmenter(config.augment_config)
+    soft_train = soft_val = None
+    if config.teacher:  # distillation: the teacher's soft targets beside the labels
+        from core.training.distill import teacher_targets
+
+        soft_train, soft_val = teacher_targets(ws, config, data)
     pipelines = Pipelines(
-        train=make_dataset(data.train, training=True, augmenter=augmenter, class_weights=weights, **common),
-        val=make_dataset(data.val, training=False, **common),
+        train=make_dataset(
+            data.train, training=True, augmenter=augmenter, class_weights=weights, soft=soft_train, **common
+        ),
+        val=make_dataset(data.val, training=False, soft=soft_val, **common),
         test=make_dataset(data.test, training=False, **common) if len(data.test) else None,
         steps=config.steps_per_epoch or math.ceil(len(data.train) / config.batch_size),
     )
@@ -402,7 +412,7 @@ def train_head(s: Session) -> None:
         return
     if not config.head_epochs:
         return
-    if config.feature_cache and s.plan.replicas == 1:
+    if config.feature_cache and s.plan.replicas == 1 and not config.teacher:  # a student learns from images
         _head_on_features(s)
     else:
         _fit(s, "head", config.lr, config.head_epochs, 0)

@@ -17,6 +17,8 @@ def create_run(ws: Workspace, config: TrainConfig) -> str:
     """Check the dataset can train and record a queued run, with its time estimate when this machine
     has timed the config's shape before; returns its id."""
     data = load_training_data(ws, config.dataset)
+    if config.teacher:
+        _check_teacher(ws, config, data.classes)
     run_id = runs.insert_run(
         ws,
         dataset_id=data.dataset_id,
@@ -29,6 +31,15 @@ def create_run(ws: Workspace, config: TrainConfig) -> str:
     if guess is not None:
         runs.update_run(ws, run_id, estimate=guess.to_dict())
     return run_id
+
+
+def _check_teacher(ws: Workspace, config: TrainConfig, classes: list[str]) -> None:
+    """A teacher is a run of the same dataset and classes with a saved model."""
+    from core.errors import TrainingError
+
+    teacher = runs.get_run(ws, config.teacher)
+    if not teacher.model_path or teacher.dataset_name != config.dataset or teacher.classes != classes:
+        raise TrainingError("err.teacher_unusable", run=teacher.id, dataset=config.dataset)
 
 
 def start_run(ws: Workspace, config: TrainConfig) -> str:

@@ -140,8 +140,10 @@ def make_dataset(
     cache: bool,
     augmenter: Any = None,  # a core.training.augment.RandomAugment, training only
     class_weights: dict[int, float] | None = None,
+    soft: np.ndarray | None = None,  # (len(split), n_classes) teacher targets: y becomes one-hot ++ soft
 ) -> Any:
-    """Batches of ``(float32 pixels 0-255, one-hot labels[, sample weights])``.
+    """Batches of ``(float32 pixels 0-255, one-hot labels[, sample weights])``; with ``soft`` the labels
+    are the one-hot and the teacher's targets side by side (``core.training.distill``).
 
     Order: (shuffle file names,) read, decode and resize in parallel, (cache uint8 pixels and
     shuffle them,) batch, augment (training only), prefetch. Memory stays bounded by the
@@ -151,12 +153,13 @@ def make_dataset(
 
     autotune = tf.data.AUTOTUNE
     labels = np.asarray(split.labels, dtype=np.int32)
-    ds = tf.data.Dataset.from_tensor_slices((split.paths, labels))
+    extra = () if soft is None else (np.asarray(soft, dtype=np.float32),)
+    ds = tf.data.Dataset.from_tensor_slices((split.paths, labels, *extra))
     if training and not cache:
         # Shuffle the file list, not decoded pixels: no buffer of images in RAM.
         ds = ds.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
     ds = ds.map(
-        lambda path, label: (load_pixels(tf.io.read_file(path), size, resize), label),
+        lambda path, label, *rest: (load_pixels(tf.io.read_file(path), size, resize), label, *rest),
         num_parallel_calls=autotune,
         deterministic=True,
     )
@@ -169,8 +172,10 @@ def make_dataset(
     if class_weights:
         weights = tf.constant([class_weights[i] for i in range(n_classes)], dtype=tf.float32)
 
-    def to_model(images: Any, label: Any) -> Any:
+    def to_model(images: Any, label: Any, *rest: Any) -> Any:
         y = tf.one_hot(label, n_classes)
+        if rest:
+            y = tf.concat([y, rest[0]], axis=-1)
         x = tf.cast(images, tf.float32)
         if weights is not None:
             return x, y, tf.gather(weights, label)
