@@ -83,7 +83,8 @@ others = [r for r in runs.model_runs(ws, run.dataset_name) if r.id != run.id and
 if not others:
     st.caption(t("eval.compare_none"))
 else:
-    other = next(r for r in others if r.id == st.selectbox(t("eval.compare_with"), [r.id for r in others], key="cmp"))
+    chosen = st.selectbox(t("eval.compare_with"), [r.id for r in others], key="cmp")
+    other = next(r for r in others if r.id == chosen)
     compare_ui(p, load_predictions(ws, other.id, split), run.id, other.id)
 
 st.subheader(t("exp.header"))

@@ -15,7 +15,7 @@ from core.i18n import has_message
 from core.training import runs
 from core.training.backbones import BACKBONES
 from core.training.config import TrainConfig, settings
-from ui.common import show_error, t
+from ui.common import show_error, t, workspace
 
 POLL_S = 2.0  # seconds between two looks at a live run
 WEIGHT_CHOICES = ("imagenet", "none", "file")
@@ -70,6 +70,18 @@ def _weights_ui(column: Any) -> str:
     return path.strip() if choice == "file" else choice
 
 
+def _teacher_ui(dataset: str) -> str:
+    """Knowledge distillation's teacher: none, or a run of this dataset with a saved model."""
+    teachers = {r.id: r for r in runs.model_runs(workspace(), dataset)}
+    options = ["", *teachers]
+    if st.session_state.get("tr_teacher") not in options:
+        st.session_state["tr_teacher"] = ""
+    return st.selectbox(
+        t("setting.teacher"), options, key="tr_teacher", help=t("help.teacher"),
+        format_func=lambda i: t("train.no_teacher") if not i else f"{teachers[i].label} · {teachers[i].config['backbone']}",
+    )  # fmt: skip
+
+
 def config_form(dataset: str) -> TrainConfig | None:
     """The new-run settings, one widget per field; the config, or None (with the reason shown) when invalid."""
     by_name = {f.name: f for f in settings()}
@@ -83,11 +95,13 @@ def config_form(dataset: str) -> TrainConfig | None:
     columns = st.columns(3)
     for i, f in enumerate(f for f in by_name.values() if f.metadata["basic"]):
         values[f.name] = setting_widget(columns[i % 3], f)
+    by_name.pop("teacher")
     with st.expander(t("train.advanced"), icon="⚙️"):
         advanced = [f for f in by_name.values() if not f.metadata["basic"]]
         columns = st.columns(3)
         for i, f in enumerate(advanced):
             values[f.name] = setting_widget(columns[i % 3], f)
+        values["teacher"] = _teacher_ui(dataset)
     try:
         return TrainConfig(**values)
     except LabelTuneError as exc:

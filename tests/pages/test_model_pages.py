@@ -189,3 +189,21 @@ def test_evaluate_exports_the_chosen_formats_with_the_checks_and_a_download(home
         any(c.value.startswith("predict.py ran with saved_model") for c in at.caption) is False
     )  # no SavedModel chosen
     assert at.get("download_button") and at.get("download_button")[0].proto.label.startswith("Download the zip")
+
+
+def test_compare_with_the_second_of_several_other_runs(home):
+    """Regression: the compare picker was drawn once per candidate run, a duplicate key past the first."""
+    from core.training.config import TrainConfig
+    from core.training.engine import train
+
+    ws, run = home
+    for seed in (1, 2):
+        config = TrainConfig(dataset="颜色", backbone="vgg16", weights="none", image_size=32, batch_size=8,
+                             head_epochs=2, fine_tune_epochs=0, lr=0.01, augment="none", seed=seed)  # fmt: skip
+        assert train(ws, config).status == "completed"
+    at = page("pages/evaluate.py")
+    at.selectbox(key="eval_run").set_value(run.id).run()
+    options = at.selectbox(key="cmp").options
+    assert len(options) >= 2
+    at.selectbox(key="cmp").set_value(options[-1]).run()
+    assert not at.exception, [e.value for e in at.exception]

@@ -108,6 +108,10 @@ def test_start_queue_a_second_run_compare_them_and_delete_one(ws):
     assert row["Status"] == "completed" and row["Weights used"] == "none" and row["Epochs"] == 3
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Epochs run"] == "3" and metrics["Test accuracy"].endswith("%")
+    # A finished run can teach (knowledge distillation): it is offered in the form and the form accepts it.
+    at.selectbox(key="tr_teacher").set_value(first).run()
+    assert not at.error and not at.button(key="start").disabled
+    at.selectbox(key="tr_teacher").set_value("").run()
     # Compare: both runs' validation curves, and the one differing setting highlighted.
     assert set(at.multiselect(key="compare_runs").value) == {first, second}
     charts = {c.proto.id: c.proto.spec for c in at.get("plotly_chart")}
