@@ -9,7 +9,7 @@ from core.training.launcher import start_run
 from ui.common import dataset_picker_ui, show_error, t, workspace
 from ui.run_compare import compare_view
 from ui.run_panel import run_panel
-from ui.train_plan import advice_ui, custom_note, estimate_ui, lr_finder_ui, preset_ui, preview_ui
+from ui.train_plan import advice_ui, custom_note, estimate_ui, lr_finder_ui, preset_ui, preview_ui, training_data
 from ui.train_queue import queue_panel
 from ui.train_views import config_form, run_table
 
@@ -21,16 +21,19 @@ history = runs.list_runs(ws, dataset)
 
 with st.expander(t("train.new_run"), expanded=not history, icon="🚀"):
     preset_ui()
-    advice_ui(dataset)
+    data = training_data(dataset)
+    if data is not None:
+        advice_ui(dataset, data)
     config = config_form(dataset)
     if config is not None:
         custom_note(config)
-        estimate_ui(config)
+    if config is not None and data is not None:
+        estimate_ui(config, data)
         left, right = st.columns(2)
         with left:
-            preview_ui(config)
+            preview_ui(config, data)
         with right:
-            lr_finder_ui(config)
+            lr_finder_ui(config, data)
     busy = runs.live_runs(ws)
     if busy:
         st.info(t("train.will_queue", count=len(busy)), icon="⏳")

@@ -11,7 +11,7 @@ from core.errors import LabelTuneError
 from core.training import estimate, lr_sweeps, preview, side_jobs
 from core.training.advice import advise_dataset
 from core.training.config import TrainConfig
-from core.training.pipeline import load_training_data
+from core.training.pipeline import TrainingData, load_training_data
 from core.training.presets import DEFAULT_PRESET, PRESETS, matching_preset, preset_values
 from ui.common import show_error, t, workspace
 from ui.train_views import WEIGHT_CHOICES, eta_text
@@ -37,11 +37,17 @@ def preset_ui() -> None:
     st.caption(t(f"preset.{st.session_state[PRESET_KEY] or DEFAULT_PRESET}_when"))
 
 
-def advice_ui(dataset: str) -> None:
+def training_data(dataset: str) -> TrainingData | None:
+    """The dataset's training data, loaded once for the page's advice, estimate, preview and LR finder;
+    None when it cannot train (the form's Start says why)."""
     try:
-        advice = advise_dataset(workspace(), dataset)
+        return load_training_data(workspace(), dataset)
     except LabelTuneError:
-        return  # the form below says why this dataset cannot train
+        return None
+
+
+def advice_ui(dataset: str, data: TrainingData) -> None:
+    advice = advise_dataset(workspace(), dataset, data)
     text = t(advice.key, **advice.params)
     if advice.params["median"] and advice.params["median"] < 160:
         text += " " + t("advice.small_images", median=advice.params["median"])
@@ -66,12 +72,8 @@ def _side_job(verb: str, config: TrainConfig, waiting: str) -> dict | None:
             return None
 
 
-def estimate_ui(config: TrainConfig) -> None:
-    ws = workspace()
-    try:
-        counts = load_training_data(ws, config.dataset).counts()
-    except LabelTuneError:
-        return
+def estimate_ui(config: TrainConfig, data: TrainingData) -> None:
+    ws, counts = workspace(), data.counts()
     found = estimate.cached_estimate(ws, config, counts)
     if found is None:
         st.caption(t("train.estimate_none"))
@@ -83,12 +85,8 @@ def estimate_ui(config: TrainConfig) -> None:
         st.markdown(t("train.estimate", time=eta_text(found.total_s)) + f"  \n:grey[{parts}]")
 
 
-def preview_ui(config: TrainConfig) -> None:
-    ws = workspace()
-    try:
-        path = preview.preview_path(ws, config)
-    except LabelTuneError:
-        return
+def preview_ui(config: TrainConfig, data: TrainingData) -> None:
+    path = preview.preview_path(workspace(), config, data)
     if not path.exists() and st.button(t("train.preview_make"), key="preview", icon="🎨"):
         _side_job("augment-preview", config, "train.preview_making")
     if path.exists():
@@ -99,20 +97,12 @@ def _use_rate(rate: float) -> None:
     st.session_state["tr_lr"] = float(f"{rate:.1e}")
 
 
-def lr_finder_ui(config: TrainConfig) -> None:
+def lr_finder_ui(config: TrainConfig, data: TrainingData) -> None:
     ws = workspace()
-    try:
-        sweep = lr_sweeps.cached_sweep(ws, config)
-    except LabelTuneError:
-        return
+    sweep = lr_sweeps.cached_sweep(ws, config, data)
     if sweep is None and st.button(t("train.lr_find"), key="lr_find", icon="📉", help=t("train.lr_find_help")):
-        with st.spinner(t("train.lr_finding")):
-            try:
-                side_jobs.run_verb(ws, "lr-find", side_jobs.config_args(config))
-            except LabelTuneError as exc:
-                show_error(exc)
-                return
-        sweep = lr_sweeps.cached_sweep(ws, config)
+        _side_job("lr-find", config, "train.lr_finding")
+        sweep = lr_sweeps.cached_sweep(ws, config, data)
     if sweep is None:
         return
     fig = go.Figure(go.Scatter(x=sweep.rates, y=sweep.losses, mode="lines", name=t("train.curve_loss")))

@@ -11,7 +11,6 @@ assumed speed per CPU core.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,10 +31,6 @@ class Advice:
     params: dict[str, Any]
     backbone: str
     size: int
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def measured_rate(ws: Workspace, backbone: str) -> float | None:
@@ -69,7 +64,9 @@ def run_minutes(backbone: str, size: int, n_train: int, n_val: int, rate: float)
 
 
 def advise(ws: Workspace, n_train: int, n_val: int, median_side: int, gpu: bool) -> Advice:
-    cores = _cores()
+    from core.training.estimate import usable_cpus
+
+    cores = usable_cpus()
     default = GPU_GMACS if gpu else CPU_GMACS_PER_CORE * cores
     heavy = ("resnet50", 224)
     if gpu:
@@ -102,10 +99,10 @@ def median_short_side(ws: Workspace, dataset_id: int) -> int:
     return sides[len(sides) // 2] if sides else 0
 
 
-def advise_dataset(ws: Workspace, dataset: str) -> Advice:
-    """:func:`advise` for a dataset as it is now, on this machine."""
+def advise_dataset(ws: Workspace, dataset: str, data: Any = None) -> Advice:
+    """:func:`advise` for a dataset as it is now (``data``, if the caller loaded it), on this machine."""
     from core.training.estimate import has_gpu
     from core.training.pipeline import load_training_data
 
-    data = load_training_data(ws, dataset)
+    data = data or load_training_data(ws, dataset)
     return advise(ws, len(data.train), len(data.val), median_short_side(ws, data.dataset_id), has_gpu())

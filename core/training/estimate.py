@@ -18,6 +18,7 @@ is for every planned epoch.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -68,8 +69,14 @@ class Estimate:
         return {"total_s": round(self.total_s, 1), "parts": self.parts, "measured_at": self.measured_at}
 
 
+def usable_cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@functools.cache
 def device_signature() -> str:
-    """This machine as far as speed goes, without importing TensorFlow: CPU cores and GPUs."""
+    """This machine as far as speed goes, without importing TensorFlow: CPU cores and GPUs. Asked once
+    per process (``nvidia-smi`` is a subprocess; the Train page asks on every rerun)."""
     gpus = ""
     if os.environ.get("CUDA_VISIBLE_DEVICES", "x") != "" and shutil.which("nvidia-smi"):
         try:
@@ -77,8 +84,7 @@ def device_signature() -> str:
             gpus = out.stdout.strip()
         except (OSError, subprocess.SubprocessError):
             gpus = ""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"cpu{cpus}|{hashlib.sha256(gpus.encode()).hexdigest()[:8] if gpus else 'nogpu'}"
+    return f"cpu{usable_cpus()}|{hashlib.sha256(gpus.encode()).hexdigest()[:8] if gpus else 'nogpu'}"
 
 
 def has_gpu() -> bool:

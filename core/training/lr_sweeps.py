@@ -33,19 +33,20 @@ class LrSweep:
     suggestion: float
 
 
-def sweep_path(ws: Workspace, config: Any) -> Path:
-    """Where the sweep for ``config`` (its dataset's current version, and what shapes the head) is cached."""
+def sweep_path(ws: Workspace, config: Any, data: Any = None) -> Path:
+    """Where the sweep for ``config`` (its dataset's current version, and what shapes the head) is cached
+    (``data``: the dataset as already loaded, if the caller has it)."""
     from core.training.pipeline import load_training_data
 
-    data = load_training_data(ws, config.dataset)
+    data = data or load_training_data(ws, config.dataset)
     shape = {k: getattr(config, k) for k in ("backbone", "weights", "image_size", "resize", "batch_size",
                                               "dropout", "label_smoothing", "seed", "feature_views")}  # fmt: skip
     digest = hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:12]
     return ws.cache_dir / "lr" / f"{data.dataset_id}-v{data.version}-{digest}.json"
 
 
-def cached_sweep(ws: Workspace, config: Any) -> LrSweep | None:
-    path = sweep_path(ws, config)
+def cached_sweep(ws: Workspace, config: Any, data: Any = None) -> LrSweep | None:
+    path = sweep_path(ws, config, data)
     return LrSweep(**json.loads(path.read_text())) if path.exists() else None
 
 

@@ -161,15 +161,13 @@ def get_run(ws: Workspace, run_id: str) -> Run:
 
 
 def list_runs(ws: Workspace, dataset_name: str | None = None) -> list[Run]:
+    """Runs, newest first (of one dataset, or all), in one query."""
     with ws.connect() as conn:
-        ids = [
-            r[0]
-            for r in conn.execute(
-                "SELECT id FROM runs WHERE (? IS NULL OR dataset_name = ?) ORDER BY created_at DESC, id DESC",
-                (dataset_name, dataset_name),
-            )
-        ]
-    return [get_run(ws, i) for i in ids]
+        rows = conn.execute(
+            "SELECT * FROM runs WHERE (? IS NULL OR dataset_name = ?) ORDER BY created_at DESC, id DESC",
+            (dataset_name, dataset_name),
+        ).fetchall()
+    return [_row_to_run(r) for r in rows]
 
 
 def live_runs(ws: Workspace) -> list[Run]:

@@ -176,8 +176,11 @@ def schedule(ws: Workspace) -> str | None:
     """Sweep, then, when no run is running and the first queued run has no process yet, start a worker
     for it.
 
-    Returns the run it started, if any. Cheap enough to call on every look at the queue."""
+    Returns the run it started, if any. Cheap enough to call on every look at the queue: with nothing
+    queued or running it only reads (no write lock on every Train page load)."""
     with ws.connect() as conn:
+        if not conn.execute("SELECT 1 FROM runs WHERE status IN ('queued', 'running') LIMIT 1").fetchone():
+            return None
         _immediate(conn)
         now = time.time()
         _sweep(conn, now)
