@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import json
 import shutil
-import statistics
 import subprocess
 import sys
-import time
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,7 +38,6 @@ from core.training.backbones import get_backbone
 EXPORT_DIR = "export"
 RESULT_FILE = "export.json"
 PREDICT_TEMPLATE = Path(__file__).with_name("predict_template.py")
-LATENCY_CALLS = 10
 CALIBRATION_IMAGES = 100  # training images for int8's representative dataset
 FILES = {
     "keras": "model.keras",
@@ -127,11 +124,8 @@ def labels_info(ws: Workspace, run: runs.Run) -> dict[str, Any]:
     }
 
 
-def _sample(ws: Workspace, run: runs.Run, limit: int) -> tuple[list[str], np.ndarray]:
+def _sample(data: Any, limit: int) -> tuple[list[str], np.ndarray]:
     """The parity sample: the test split's images (the validation split's if it has none), up to ``limit``."""
-    from core.training.pipeline import load_training_data
-
-    data = load_training_data(ws, run.dataset_name)
     split = data.test if len(data.test) else data.val
     return split.paths[:limit], np.asarray(split.labels[:limit])
 
@@ -142,16 +136,6 @@ def _pixels(paths: list[str], size: int, resize: str) -> np.ndarray:
     from core.training.pipeline import load_pixels
 
     return np.stack([load_pixels(tf.io.read_file(p), size, resize).numpy() for p in paths]).astype(np.float32)
-
-
-def _latency(fn: Any, x: np.ndarray) -> float:
-    fn(x[:1])  # warm up
-    times = []
-    for _ in range(LATENCY_CALLS):
-        started = time.perf_counter()
-        fn(x[:1])
-        times.append(time.perf_counter() - started)
-    return round(statistics.median(times) * 1000, 2)
 
 
 def _write_savedmodel(model: Any, run: runs.Run, size: int, resize: str, target: Path) -> None:
@@ -233,7 +217,7 @@ def _check(checked: Checked, probs: np.ndarray, reference: np.ndarray, labels: n
 
 def export_run(ws: Workspace, config: ExportConfig, on_step: Any = None) -> ExportResult:
     """Export and check every variant of ``config``; returns (and stores) the result."""
-    from core.prediction.models import load_run_model
+    from core.prediction.models import latency_ms, load_run_model
     from core.training.pipeline import load_training_data
 
     run = runs.get_run(ws, config.run)
@@ -246,7 +230,8 @@ def export_run(ws: Workspace, config: ExportConfig, on_step: Any = None) -> Expo
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     model = load_run_model(ws, run.id)
-    paths, labels = _sample(ws, run, config.parity_images)
+    data = load_training_data(ws, run.dataset_name)
+    paths, labels = _sample(data, config.parity_images)
     if not paths:
         raise ExportError("err.export_no_images", run=run.id)
     pixels = _pixels(paths, size, resize)
@@ -256,7 +241,7 @@ def export_run(ws: Workspace, config: ExportConfig, on_step: Any = None) -> Expo
         run=run.id,
         images=len(paths),
         app_accuracy=round(float((reference == labels).mean()), 4),
-        app_latency_ms=_latency(lambda x: model.predict_on_batch(x), pixels),
+        app_latency_ms=latency_ms(lambda x: model.predict_on_batch(x), pixels),
         checked=[],
     )
     wanted = list(config.variants)
@@ -266,7 +251,7 @@ def export_run(ws: Workspace, config: ExportConfig, on_step: Any = None) -> Expo
         _write_savedmodel(model, run, size, resize, saved_model)
     calibration = np.zeros((0, size, size, 3), np.float32)
     if "tflite_int8" in wanted:
-        train = load_training_data(ws, run.dataset_name).train.paths
+        train = data.train.paths
         calibration = _pixels(train[:: max(len(train) // CALIBRATION_IMAGES, 1)][:CALIBRATION_IMAGES], size, resize)
     for variant in wanted:
         step(variant)
@@ -286,7 +271,7 @@ def export_run(ws: Workspace, config: ExportConfig, on_step: Any = None) -> Expo
             check_fn = lambda x, i=interpreter: tflite_predict(i, x)  # noqa: E731
         checked.size_bytes = _size(target)
         _check(checked, probs, reference, labels, config.min_agreement)
-        checked.latency_ms = _latency(check_fn, pixels if variant != "savedmodel" else np.asarray(paths))
+        checked.latency_ms = latency_ms(check_fn, pixels if variant != "savedmodel" else np.asarray(paths))
         result.checked.append(checked)
     if "savedmodel" not in wanted:
         shutil.rmtree(saved_model, ignore_errors=True)

@@ -33,3 +33,21 @@ def load_run_model(ws: Workspace, run_id: str) -> Any:
     import core.training.model  # noqa: F401 - registers the Preprocess layer the file names
 
     return keras.saving.load_model(run_model_path(ws, run_id), compile=False, safe_mode=True)
+
+
+LATENCY_CALLS = 10
+
+
+def latency_ms(predict: Any, batch: Any) -> float:
+    """Median milliseconds of ``predict`` on the first item of ``batch`` over LATENCY_CALLS calls, after a
+    warm-up call: the one-image latency the export table and the distillation report show."""
+    import statistics
+    import time
+
+    predict(batch[:1])
+    times = []
+    for _ in range(LATENCY_CALLS):
+        started = time.perf_counter()
+        predict(batch[:1])
+        times.append(time.perf_counter() - started)
+    return round(statistics.median(times) * 1000, 2)
