@@ -29,14 +29,26 @@ def _flag(f: Field) -> str:
     return "--" + (f.metadata["flag"] or f.name).replace("_", "-")
 
 
-def add_setting_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per ``TrainConfig`` field, with its type, choices, default and help from the field."""
-    parser.add_argument("--dataset", required=True, help=tr("help.dataset", "en"))
+# ``distill`` takes every setting but these from its teacher run unless given (its backbone is --student).
+TEACHER_FIXED = ("backbone", "teacher")
+
+
+def add_setting_flags(parser: argparse.ArgumentParser, inherit: bool = False) -> None:
+    """One flag per ``TrainConfig`` field, with its type, choices, default and help from the field.
+
+    ``inherit``: for ``distill``, every flag but the dataset's, backbone's and teacher's, defaulting to
+    None (the teacher run's value); ``--distill-alpha`` is also ``--alpha``."""
+    if not inherit:
+        parser.add_argument("--dataset", required=True, help=tr("help.dataset", "en"))
     for f in settings():
+        if inherit and f.name in TEACHER_FIXED:
+            continue
         meta, default = f.metadata, f.default
         text = tr(f"help.{f.name}", "en").replace("%", "%%") + " (default: %(default)s)"
+        if inherit:
+            default, text = None, text.replace("%(default)s", "the teacher's")
         kwargs: dict[str, Any] = {"dest": f.name, "default": default, "help": text}
-        if isinstance(default, bool):
+        if isinstance(f.default, bool):
             text = text.replace("%(default)s", "on" if default else "off")
             kwargs.update(type=_on_off, nargs="?", const=True, metavar="on|off", help=text)
         elif meta["choices"] is not None:
@@ -45,8 +57,9 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
                 kwargs["metavar"] = "NAME"
                 kwargs["help"] = text + "; one of " + ", ".join(meta["choices"])
         else:
-            kwargs["type"] = type(default)
-        parser.add_argument(_flag(f), **kwargs)
+            kwargs["type"] = type(f.default)
+        names = [_flag(f), "--alpha"] if inherit and f.name == "distill_alpha" else [_flag(f)]
+        parser.add_argument(*names, **kwargs)
 
 
 def add_training_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
@@ -63,36 +76,22 @@ def add_training_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset")
     p.set_defaults(handler=cmd_runs)
 
-    p = verbs.add_parser("stop", parents=[common], help="ask a running run to stop after its current batch")
-    p.add_argument("run")
-    p.set_defaults(handler=cmd_stop)
-
-    p = verbs.add_parser("resume", parents=[common], help="resume a stopped, failed or interrupted run")
-    p.add_argument("run")
-    p.set_defaults(handler=cmd_resume)
+    for verb, text, handler in (
+        ("stop", "ask a running run to stop after its current batch", cmd_stop),
+        ("resume", "resume a stopped, failed or interrupted run", cmd_resume),
+        ("cancel", "take a queued run off the queue before it starts", cmd_cancel),
+        ("move-up", "move a queued run one place up the queue", cmd_move_up),
+        ("worker", "(used by the app) train a queued run in this process", cmd_worker),
+    ):
+        p = verbs.add_parser(verb, parents=[common], help=text)
+        p.add_argument("run")
+        p.set_defaults(handler=handler)
 
     p = verbs.add_parser("distill", parents=[common], help="train a smaller student on a completed run's predictions")
     p.add_argument("run", help="the teacher: a completed run")
     p.add_argument("--student", default="mobilenet_v2_0.35", help="the student's backbone (default: %(default)s)")
-    p.add_argument("--weights", default="imagenet", help="the student's starting weights (default: %(default)s)")
-    p.add_argument("--image-size", type=int, default=0, help="0: the student backbone's default")
-    p.add_argument("--temperature", type=float, default=4.0)
-    p.add_argument("--alpha", type=float, default=0.3, help="weight of the true labels (default: %(default)s)")
-    p.add_argument("--head-epochs", type=int, help="default: the teacher's")
-    p.add_argument("--fine-tune-epochs", type=int, help="default: the teacher's")
+    add_setting_flags(p, inherit=True)
     p.set_defaults(handler=cmd_distill)
-
-    p = verbs.add_parser("cancel", parents=[common], help="take a queued run off the queue before it starts")
-    p.add_argument("run")
-    p.set_defaults(handler=cmd_cancel)
-
-    p = verbs.add_parser("move-up", parents=[common], help="move a queued run one place up the queue")
-    p.add_argument("run")
-    p.set_defaults(handler=cmd_move_up)
-
-    p = verbs.add_parser("worker", parents=[common], help="(used by the app) train a queued run in this process")
-    p.add_argument("run")
-    p.set_defaults(handler=cmd_worker)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -225,14 +224,9 @@ def cmd_distill(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any]
     from core.training.launcher import create_run
 
     teacher = runs.get_run(ws, args.run)
-    base = {k: v for k, v in teacher.config.items() if k in {f.name for f in fields(TrainConfig)}}
-    overrides = {"backbone": args.student, "weights": args.weights, "image_size": args.image_size,
-                 "teacher": teacher.id, "temperature": args.temperature, "distill_alpha": args.alpha}  # fmt: skip
-    if args.head_epochs is not None:
-        overrides["head_epochs"] = args.head_epochs
-    if args.fine_tune_epochs is not None:
-        overrides["fine_tune_epochs"] = args.fine_tune_epochs
-    config = TrainConfig(**{**base, **overrides})
+    given = {f.name: getattr(args, f.name) for f in settings() if f.name not in TEACHER_FIXED}
+    overrides = {k: v for k, v in given.items() if v is not None}
+    config = TrainConfig.from_dict({**teacher.config, **overrides, "backbone": args.student, "teacher": teacher.id})
     run_id = create_run(ws, config)
     if not args.json:
         print(tr("cli.run_started", cli_language(), run=run_id, dataset=config.dataset, backbone=config.backbone))
@@ -250,11 +244,9 @@ def cmd_distill(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any]
 
 def _model_facts(ws: Workspace, run: runs.Run) -> dict[str, Any]:
     """Test accuracy, model size and one-image latency: what a student is compared with its teacher on."""
-    import statistics
-
     import numpy as np
 
-    from core.prediction.models import load_run_model
+    from core.prediction.models import latency_ms, load_run_model
 
     facts: dict[str, Any] = {"run": run.id, "backbone": run.config.get("backbone"),
                              "test_accuracy": run.final.get("test_accuracy")}  # fmt: skip
@@ -262,16 +254,9 @@ def _model_facts(ws: Workspace, run: runs.Run) -> dict[str, Any]:
         return facts
     model = load_run_model(ws, run.id)
     size = int(model.input_shape[1])
-    x = np.zeros((1, size, size, 3), np.float32)
-    model.predict_on_batch(x)
-    times = []
-    for _ in range(10):
-        started = time.perf_counter()
-        model.predict_on_batch(x)
-        times.append(time.perf_counter() - started)
+    facts["latency_ms"] = latency_ms(model.predict_on_batch, np.zeros((1, size, size, 3), np.float32))
     facts["size_mb"] = round((ws.root / run.model_path).stat().st_size / 1e6, 2)
     facts["params"] = int(model.count_params())
-    facts["latency_ms"] = round(statistics.median(times) * 1000, 2)
     return facts
 
 
