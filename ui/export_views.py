@@ -44,8 +44,8 @@ def export_ui(run: runs.Run) -> None:
 def _family_ui(run: runs.Run) -> None:
     """Teacher and students side by side: every exported format of each, in one table."""
     ws = workspace()
-    family = [r for r in runs.list_runs(ws, run.dataset_name) if r.id == run.config.get("teacher")]
-    family += [r for r in runs.list_runs(ws, run.dataset_name) if r.config.get("teacher") == run.id]
+    teacher = run.config.get("teacher")
+    family = [r for r in runs.list_runs(ws, run.dataset_name) if r.id == teacher or r.config.get("teacher") == run.id]
     exported = [(r, last_export(ws, r.id)) for r in [run, *family]]
     exported = [(r, e) for r, e in exported if e is not None]
     if not family or len(exported) < 2:

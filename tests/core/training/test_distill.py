@@ -106,3 +106,26 @@ def test_the_distill_verb_reports_student_and_teacher(relabelled):
     for role in ("teacher", "student"):
         assert payload[role]["size_mb"] > 0 and payload[role]["latency_ms"] > 0 and payload[role]["params"] > 0
     assert runs.get_run(ws, payload["run"]).config["teacher"] == teacher.id
+
+
+def test_the_export_section_shows_teacher_and_student_formats_in_one_table(relabelled, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from core.export.config import ExportConfig
+    from core.export.exporter import export_run
+    from core.i18n import tr
+
+    ws, teacher, base, _ = relabelled
+    student = train(ws, TrainConfig(**{**base, "head_epochs": 2, "teacher": teacher.id}))
+    for run in (teacher, student):
+        export_run(ws, ExportConfig(run.id, ("keras",)))
+    monkeypatch.setenv("LABELTUNE_HOME", str(ws.root))
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120).run()
+    at.switch_page("pages/evaluate.py").run()
+    at.selectbox(key="eval_run").set_value(student.id).run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = next(d.value for d in at.dataframe if tr("exp.col_run", "en") in d.value.columns)
+    names = " ".join(table[tr("exp.col_run", "en")])
+    assert teacher.id in names and student.id in names
+    assert tr("exp.teacher", "en") in names and tr("exp.student", "en") in names
