@@ -17,6 +17,7 @@ the CLI):
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -99,8 +100,6 @@ def _sweep(conn: sqlite3.Connection, now: float) -> list[str]:
 
 
 def _stored_text(key: str, **params: object) -> str:
-    import json
-
     return json.dumps(stored(key, **params), ensure_ascii=False)
 
 
