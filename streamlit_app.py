@@ -3,6 +3,7 @@
 import streamlit as st
 
 from core.datasets.catalog import dataset_names
+from core.jobs.store import live_jobs
 from ui.common import language_ui, t, workspace
 
 st.set_page_config(page_title="LabelTune", page_icon="🏷️", layout="wide")
@@ -18,5 +19,10 @@ pages = [
     st.Page("pages/train.py", title=t("nav.train"), icon="🏋️", url_path="train"),
     st.Page("pages/evaluate.py", title=t("nav.evaluate"), icon="📊", url_path="evaluate"),
     st.Page("pages/predict.py", title=t("nav.predict"), icon="🔮", url_path="predict"),
+    st.Page("pages/jobs.py", title=t("nav.jobs"), icon="⚙️", url_path="jobs"),
 ]
-st.navigation(pages).run()
+navigation = st.navigation(pages)
+busy = live_jobs(ws)
+if busy:  # heavy work goes on in worker processes: one click to see it, wherever it was started
+    st.sidebar.page_link("pages/jobs.py", label=t("app.jobs_live", count=len(busy)), icon="⚙️")
+navigation.run()

@@ -45,8 +45,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     args = parser.parse_args()
-    from core.training.config import TrainConfig
-    from core.training.engine import train
+    from core.runs.config import TrainConfig
+    from core.training.jobs import train_here
     from core.training.pipeline import load_training_data
     from core.training.step_timer import measure_and_store
 
@@ -57,9 +57,9 @@ def main() -> None:
         for overrides in CONFIGS:
             config = TrainConfig(dataset=name, weights="none", early_stopping=0, batch_size=32, **overrides)
             started = time.perf_counter()
-            guess = measure_and_store(ws, config, data.counts(), len(data.classes))
+            guess = measure_and_store(ws, config, data)
             measuring = time.perf_counter() - started
-            run = train(ws, config)
+            run = train_here(ws, config)
             row = {
                 "config": overrides,
                 "estimate_s": round(guess.total_s, 1),

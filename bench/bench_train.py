@@ -81,9 +81,9 @@ def bench_pipeline(args: argparse.Namespace) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from core.training.config import TrainConfig
-    from core.training.engine import _compile, execute_run
-    from core.training.launcher import create_run
+    from core.runs.config import TrainConfig
+    from core.training.engine import _compile
+    from core.training.jobs import train_here
     from core.training.model import build_model, set_unfrozen
     from core.training.pipeline import load_pixels, load_training_data
 
@@ -116,7 +116,7 @@ def bench_pipeline(args: argparse.Namespace) -> dict:
         rounds: list[dict[str, float]] = []
         for _ in range(args.rounds):
             timer = EpochTimer()
-            run = execute_run(ws, create_run(ws, config), [timer])
+            run = train_here(ws, config, [timer])
             assert run.status == "completed", run.error
             jit = run.device["jit_compile"]
             measured = {"real": steady_rate(timer, len(data.train))}
@@ -176,8 +176,8 @@ def steady_rate(timer, n_images: int) -> float:
 
 def bench_feature_cache(args: argparse.Namespace) -> dict:
     import core.training.engine as engine
-    from core.training.config import TrainConfig
-    from core.training.engine import train
+    from core.runs.config import TrainConfig
+    from core.training.jobs import train_here
 
     # Time the frozen phase itself (cache building included), besides the whole run: model
     # building and the final evaluation are the same work on both paths.
@@ -215,7 +215,7 @@ def bench_feature_cache(args: argparse.Namespace) -> dict:
                 lr=lr,
             )
             start = time.perf_counter()
-            run = train(ws, config)
+            run = train_here(ws, config)
             assert run.status == "completed", run.error
             out[f"{label}_run_seconds"] = round(time.perf_counter() - start, 1)
             out[f"{label}_phase_seconds"] = round(phase_seconds[-1], 1)
@@ -236,8 +236,8 @@ def bench_memory(args: argparse.Namespace) -> dict:
             check=True,
         )
         return json.loads(proc.stdout.strip().splitlines()[-1])
-    from core.training.config import TrainConfig
-    from core.training.engine import train
+    from core.runs.config import TrainConfig
+    from core.training.jobs import train_here
     from core.training.pipeline import load_training_data
 
     files = sum(1 for p in args.data.rglob("*.jpg"))
@@ -258,7 +258,7 @@ def bench_memory(args: argparse.Namespace) -> dict:
             steps_per_epoch=60,
             early_stopping=0,
         )
-        run = train(ws, config)
+        run = train_here(ws, config)
         assert run.status == "completed", run.error
         images = len(data.train) + len(data.val) + len(data.test)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

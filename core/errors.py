@@ -50,6 +50,10 @@ class WorkspaceError(LabelTuneError):
     """The workspace folder or its database cannot be used."""
 
 
+class JobError(LabelTuneError):
+    """A job cannot be queued, started or cancelled (unknown id, already ended, launcher failed)."""
+
+
 class ConfigError(LabelTuneError):
     """A configuration value is out of its allowed range."""
 

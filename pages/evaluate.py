@@ -9,8 +9,9 @@ from core.datasets.gallery import attribute_values
 from core.errors import LabelTuneError
 from core.evaluation import metrics
 from core.evaluation.gradcam import DEFAULT_ALPHA
-from core.evaluation.predictions import SPLITS, load_predictions, stored_splits
-from core.training import runs
+from core.runs import store as runs
+from core.runs.predictions import load_predictions, stored_splits
+from core.store.workspace import SPLITS
 from ui.common import show_error, t, workspace
 from ui.evaluate_fix import loss_caption, relabel_ui
 from ui.evaluate_views import (
@@ -31,7 +32,10 @@ st.header(t("eval.header"))
 run = run_picker_ui("eval_run")
 if run is None:
     st.stop()
-split = st.radio(t("eval.split"), SPLITS, format_func=lambda s: t(f"split.{s}"), horizontal=True, key="eval_split")
+split = st.radio(
+    t("eval.split"), SPLITS, index=SPLITS.index("test"), format_func=lambda s: t(f"split.{s}"), horizontal=True,
+    key="eval_split",
+)  # fmt: skip
 if split not in stored_splits(ws, run.id):
     missing_predictions_ui(run.id, split)
     st.stop()

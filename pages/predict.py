@@ -1,14 +1,15 @@
-"""Predict page: try the model on new photos (upload, camera, an example), or a whole zip or split at once."""
+"""Predict page: try the model on new photos (upload, camera, an example: in this process, with the model
+loaded once), or a whole zip or split at once (a batch prediction job)."""
 
 import streamlit as st
 
 from core.datasets.catalog import load_dataset, split_images
 from core.errors import LabelTuneError
 from core.evaluation.gradcam import DEFAULT_ALPHA
-from core.prediction.predict import DEFAULT_THRESHOLD, DEFAULT_TOP_K, predict_zip
+from core.prediction.predict import DEFAULT_THRESHOLD, DEFAULT_TOP_K
 from ui.common import show_error, t, workspace
 from ui.models import predictor, run_picker_ui
-from ui.predict_views import batch_ui, result_ui
+from ui.predict_views import batch_job_ui, result_ui
 
 IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 EXAMPLES = 12  # test-split images offered as examples
@@ -60,42 +61,4 @@ with example:
         st.caption(t("predict.example_label", label=record.label))
         show([(record.name, record.path.read_bytes())])
 with batch:
-    source = st.radio(
-        t("predict.batch_source"),
-        ["zip", "split"],
-        format_func=lambda s: t(f"predict.batch_{s}"),
-        key="batch_source",
-        horizontal=True,
-    )
-    if source == "zip":
-        archive = st.file_uploader(t("predict.batch_upload"), type=["zip"], key="batch_zip")
-        split = None
-    else:
-        archive = None
-        split = st.selectbox(
-            t("eval.split"), ["test", "val", "train"], format_func=lambda s: t(f"split.{s}"), key="batch_split"
-        )
-    if st.button(t("predict.run_batch"), type="primary", disabled=source == "zip" and archive is None, key="run_batch"):
-        bar = st.progress(0.0, text=t("predict.batch_progress", done=0))
-
-        total = 0  # unknown for a zip until it is read: the text counts up
-
-        def progress(done: int) -> None:
-            bar.progress(min(done / total, 1.0) if total else 0.0, text=t("predict.batch_progress", done=done))
-
-        try:
-            if archive is not None:
-                results = predict_zip(model, archive, archive.name, int(top_k), threshold, progress)
-            else:
-                records = split_images(ws, run.dataset_name, split)
-                total = len(records)
-                results = model.predict(
-                    [(r.name, r.path.read_bytes()) for r in records], int(top_k), threshold, progress
-                )
-        except LabelTuneError as exc:
-            show_error(exc)
-        else:
-            st.session_state["batch_results"] = results
-        bar.empty()
-    if st.session_state.get("batch_results"):
-        batch_ui(st.session_state["batch_results"])
+    batch_job_ui(run.id, int(top_k), threshold)

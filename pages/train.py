@@ -4,8 +4,9 @@ a run that trains in a worker process; follow, stop, resume, compare, annotate a
 import streamlit as st
 
 from core.errors import LabelTuneError
-from core.training import runs, scheduler
-from core.training.launcher import start_run
+from core.jobs import queue
+from core.runs import store as runs
+from core.training.jobs import start_run
 from ui.common import dataset_picker_ui, show_error, t, workspace
 from ui.run_compare import compare_view
 from ui.run_panel import run_panel
@@ -44,7 +45,7 @@ with st.expander(t("train.new_run"), expanded=not history, icon="🚀"):
             show_error(exc)
         else:
             st.session_state["run"] = run_id
-            position = scheduler.position(ws, run_id) if busy else None
+            position = queue.position(ws, runs.get_run(ws, run_id).job.id) if busy else None
             st.success(t("train.queued", run=run_id, position=position) if position else t("train.started", run=run_id))
             history = runs.list_runs(ws, dataset)
 

@@ -114,14 +114,14 @@ def trained_colour_run(ws, folder: Path, colours: dict[str, tuple[int, int, int]
     """Import ``colours`` as dataset ``name`` and train the tiny run the model tests share: VGG16 from
     scratch at 32 px, head only, learns colours in a few steps. Returns the run."""
     from core.datasets.ingest import import_archive
-    from core.training.config import TrainConfig
-    from core.training.engine import train
+    from core.runs.config import TrainConfig
+    from core.training.jobs import train_here
 
     import_archive(ws, make_zip(folder / f"{name}.zip", separable(colours, per_class)), name=name)
     settings = dict(
         dataset=name, backbone="vgg16", weights="none", image_size=32, batch_size=8, head_epochs=4,
         fine_tune_epochs=0, lr=0.01, augment="none",
     )  # fmt: skip
-    run = train(ws, TrainConfig(**{**settings, **config}))
+    run = train_here(ws, TrainConfig(**{**settings, **config}))
     assert run.status == "completed", run.error
     return run

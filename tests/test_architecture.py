@@ -75,7 +75,7 @@ TENSORFLOW_MODULES = {
     "core.training.augment",
     "core.training.distill",
 }
-LIGHT_PAGES = ("dataset", "label", "train")
+LIGHT_PAGES = ("dataset", "label", "train", "jobs")
 
 
 def _module_name(path: Path) -> str:
@@ -117,20 +117,91 @@ def test_dataset_label_and_train_pages_never_load_tensorflow(tmp_path):
 
 
 def test_modules_the_light_pages_import_leave_tensorflow_out():
-    """Every core and ui module the light pages import, directly or not, imported in a fresh interpreter."""
+    """Every core and ui module the light pages import, directly or not, imported in a fresh interpreter.
+    (Imports inside functions load when the function runs: a job's handler, in its worker process.)"""
     modules = set()
     todo = [ROOT / "streamlit_app.py", *(ROOT / "pages" / f"{p}.py" for p in LIGHT_PAGES)]
     while todo:
         tree = ast.parse(todo.pop().read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
+        for node in tree.body:
             if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in ("core", "ui"):
-                if node.module not in modules:
-                    modules.add(node.module)
-                    path = ROOT / Path(*node.module.split("."))
-                    todo.append(path.with_suffix(".py") if path.with_suffix(".py").exists() else path / "__init__.py")
-    assert "core.training.launcher" in modules and "core.datasets.ingest" in modules
+                # ``from core.jobs import queue`` imports the module core.jobs.queue too
+                named = [f"{node.module}.{a.name}" for a in node.names]
+                for module in [
+                    node.module,
+                    *(m for m in named if (ROOT / Path(*m.split("."))).with_suffix(".py").exists()),
+                ]:
+                    if module not in modules:
+                        modules.add(module)
+                        path = ROOT / Path(*module.split("."))
+                        todo.append(
+                            path.with_suffix(".py") if path.with_suffix(".py").exists() else path / "__init__.py"
+                        )
+    assert {"core.training.jobs", "core.datasets.jobs", "core.jobs.queue", "core.runs.store"} <= modules
     script = f"import sys\nfor m in {sorted(modules)!r}: __import__(m)\n" + (
         "heavy = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')]\nprint(heavy[:5])\nsys.exit(bool(heavy))"
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+
+
+# The stages of core, lowest first. A module may import its own stage and the stages below it, never one
+# above: the store knows nothing of jobs, the run store nothing of datasets, datasets nothing of training,
+# training nothing of evaluation... ``core.errors`` and ``core.i18n`` are below everything.
+STAGES = ("store", "jobs", "runs", "datasets", "training", "evaluation", "prediction", "export", "cli")
+BASE = {"errors", "i18n"}
+
+
+def _stage(module: str) -> int | None:
+    """The stage index of a ``core.`` module, None for the base modules (and ``core`` itself)."""
+    parts = module.split(".")
+    if parts[0] != "core" or len(parts) < 2 or parts[1] in BASE or parts[1] in ("__main__", "__init__"):
+        return None
+    return STAGES.index(parts[1])
+
+
+def _imports(path: Path) -> list[tuple[str, int]]:
+    """Every ``core`` module a file imports, at module level or inside a function, with its line."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [(a.name, node.lineno) for a in node.names if a.name.split(".")[0] == "core"]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "core":
+            base = node.module or ""
+            # ``from core.training import jobs`` names the module core.training.jobs
+            found += [(f"{base}.{a.name}" if base.count(".") == 1 else base, node.lineno) for a in node.names]
+    return found
+
+
+def upward_imports(root: Path) -> list[str]:
+    offenders = []
+    for path in sorted((root / "core").rglob("*.py")):
+        own = _stage(_module_name(path) if root == ROOT else ".".join(path.relative_to(root).with_suffix("").parts))
+        if own is None:
+            continue
+        for module, line in _imports(path):
+            target = _stage(module)
+            if target is not None and target > own:
+                offenders.append(f"{path.relative_to(root)}:{line} imports {module} ({STAGES[target]} > {STAGES[own]})")
+    for path in UI_FILES:
+        offenders += [f"{path.name}:{line} imports {m}" for m, line in _imports(path) if m.startswith("core.cli")]
+    return offenders
+
+
+def test_every_stage_imports_only_its_own_and_lower_stages():
+    assert upward_imports(ROOT) == []
+
+
+def test_an_upward_import_is_caught_even_inside_a_function(tmp_path):
+    """The rule above, on a copy of core with one import added inside a function of datasets."""
+    import shutil
+
+    copy = tmp_path / "repo"
+    shutil.copytree(ROOT / "core", copy / "core", ignore=shutil.ignore_patterns("__pycache__", "*.h5", "*.jpg"))
+    editing = copy / "core" / "datasets" / "editing.py"
+    editing.write_text(
+        editing.read_text(encoding="utf-8") + "\n\ndef _peek():\n    from core.training import engine\n",
+        encoding="utf-8",
+    )
+    found = upward_imports(copy)
+    assert len(found) == 1 and "core/datasets/editing.py" in found[0] and "core.training.engine" in found[0]

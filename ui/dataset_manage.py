@@ -1,13 +1,39 @@
-"""Renaming and deleting a dataset (the Dataset page's "manage" section)."""
+"""The Dataset page's imports (a new dataset, or more images into one) as jobs, and its "manage" section
+(rename, delete)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import streamlit as st
 
 from core.datasets import editing
-from core.datasets.ingest import add_archive
+from core.datasets.jobs import IMPORT, start_import
+from core.datasets.splits import SplitConfig
 from core.errors import LabelTuneError
+from core.jobs.store import JobStatus, get_job, list_jobs
 from ui.common import show_error, t, workspace
+from ui.jobs import ended_ui, job_ui
+
+STARTED_KEY = "import_jobs"  # the import jobs this session started, to say how each ended
+
+
+def import_ui(first_time: bool) -> None:
+    """The upload form (open when the workspace is empty): Import queues an import job and returns."""
+    with st.expander(t("dataset.import_header"), expanded=first_time, icon="📦"):
+        upload = st.file_uploader(t("dataset.upload"), type=["zip"], help=t("dataset.upload_help"), key="upload")
+        name = st.text_input(t("dataset.name"), placeholder=Path(upload.name).stem if upload else "", key="new_name")
+        st.caption(t("dataset.split_header"))
+        left, middle, right = st.columns(3)
+        val_pct = left.number_input(t("dataset.val_pct"), 0, 50, 15, key="val_pct")
+        test_pct = middle.number_input(t("dataset.test_pct"), 0, 50, 15, key="test_pct")
+        seed = right.number_input(t("dataset.seed"), 0, 2**31 - 1, SplitConfig.seed, key="split_seed")
+        if st.button(t("dataset.import_button"), type="primary", disabled=upload is None, key="import"):
+            try:
+                split = SplitConfig.held_out(val_pct / 100, test_pct / 100, int(seed))
+                _started(start_import(workspace(), upload, upload.name, name=name.strip() or None, split=split))
+            except LabelTuneError as exc:
+                show_error(exc)
 
 
 def add_images_ui(dataset: str) -> None:
@@ -15,15 +41,37 @@ def add_images_ui(dataset: str) -> None:
     with st.expander(t("dataset.add_header"), icon="➕"):
         upload = st.file_uploader(t("dataset.upload"), type=["zip"], help=t("dataset.add_help"), key="add_upload")
         if st.button(t("dataset.add_button"), disabled=upload is None, key="add_images"):
-            try:
-                result = add_archive(workspace(), upload, dataset, archive_name=upload.name)
-            except LabelTuneError as exc:
-                show_error(exc)
-            else:
-                st.session_state["imported"] = t(
-                    "dataset.added", images=result.images, name=dataset, skipped=len(result.skipped)
-                )
-                st.rerun()
+            _started(start_import(workspace(), upload, upload.name, into=dataset))
+
+
+def _started(job_id: int) -> None:
+    """Remember the job (to say how it ended) and show its progress at once; the next run of the page
+    shows it with the other live imports."""
+    st.session_state.setdefault(STARTED_KEY, []).append(job_id)
+    job_ui(job_id, "import")
+
+
+def import_jobs_ui() -> None:
+    """Imports running now (whoever started them: another tab, the command line) with their progress and
+    Cancel; then, once, how each import this session started ended. A finished import's dataset is
+    selected."""
+    ws = workspace()
+    for job in reversed(list_jobs(ws, kinds=(IMPORT.name,), live_only=True)):
+        st.caption(t("dataset.importing_job", archive=job.params.get("archive_name", "")))
+        job_ui(job.id, "import")
+    for job_id in list(st.session_state.get(STARTED_KEY, [])):
+        job = get_job(ws, job_id)
+        if job.live:
+            continue
+        st.session_state[STARTED_KEY].remove(job_id)
+        if job.status is JobStatus.COMPLETED:
+            result = job.result
+            st.session_state["dataset"] = result["dataset"]
+            key = "dataset.added" if result.get("added") else "dataset.imported"
+            st.success(t(key, images=result["images"], name=result["dataset"], seconds=result["seconds"],
+                         skipped=len(result["skipped"])))  # fmt: skip
+        else:
+            ended_ui(job)
 
 
 def manage_ui(dataset: str) -> None:

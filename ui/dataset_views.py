@@ -7,7 +7,7 @@ import plotly.express as px
 import streamlit as st
 
 from core.datasets.catalog import UNLABELED, DatasetSummary
-from core.i18n import tr
+from core.i18n import render
 from ui.common import lang, t
 
 SPLIT_COLOURS = {"train": "#2f6fdf", "val": "#f2a93b", "test": "#3bb273"}
@@ -69,7 +69,7 @@ def quality_report(report: dict) -> None:
     st.subheader(t("report.header"))
     warnings = report.get("warnings", [])
     for warning in warnings:
-        st.warning(tr(warning["code"], language, **warning["params"]))
+        st.warning(render(warning, language))
     if not warnings:
         st.success(t("report.all_good"))
     skipped = report.get("skipped", [])
@@ -78,7 +78,7 @@ def quality_report(report: dict) -> None:
             rows = [
                 {
                     t("report.col_entry"): s["entry"],
-                    t("report.col_reason"): tr(s["code"], language, entry=s["entry"], **s["params"]),
+                    t("report.col_reason"): render(s, language),
                 }
                 for s in skipped
             ]

@@ -11,36 +11,29 @@ import streamlit as st
 
 from core.datasets.catalog import images_by_id
 from core.evaluation import metrics
-from core.evaluation.jobs import job_state, start_prediction_job
-from core.evaluation.predictions import SplitPredictions
-from core.training import runs
+from core.evaluation.jobs import PREDICTIONS, start_predictions
+from core.jobs.store import list_jobs
+from core.runs import store as runs
+from core.runs.predictions import SplitPredictions
 from ui.common import t, workspace
+from ui.jobs import ended_ui, job_ui
 from ui.models import gradcam_image, predictor
 from ui.train_views import pct
 
-POLL_S = 1.5
 GALLERY_COLUMNS = 6
 
 
 def missing_predictions_ui(run_id: str, split: str) -> None:
-    """Predictions not stored yet (an older run, or the train split): compute them in the background."""
-    state = job_state(workspace(), run_id)
-    if not state.running:
-        st.info(t("eval.no_predictions", split=t(f"split.{split}")))
-        if st.button(t("eval.compute"), type="primary", key="compute_predictions"):
-            start_prediction_job(workspace(), run_id, (split,) if split == "train" else ("val", "test"))
-            st.rerun()
+    """Predictions not stored yet (an older run, or the train split): a predictions job computes them."""
+    jobs = list_jobs(workspace(), kinds=(PREDICTIONS.name,), run_id=run_id, limit=1)
+    if jobs and jobs[0].live:
+        job_ui(jobs[0].id, "predictions")
         return
-
-    @st.fragment(run_every=POLL_S)
-    def progress() -> None:
-        now = job_state(workspace(), run_id)
-        if not now.running:
-            st.rerun()
-        share = now.done / now.total if now.total else 0.0
-        st.progress(share, text=t("eval.computing", split=now.split or "…", done=now.done, total=now.total))
-
-    progress()
+    if jobs:
+        ended_ui(jobs[0])
+    st.info(t("eval.no_predictions", split=t(f"split.{split}")))
+    if st.button(t("eval.compute"), type="primary", key="compute_predictions"):
+        job_ui(start_predictions(workspace(), run_id, (split,) if split == "train" else ("val", "test")), "predictions")
 
 
 def headline_ui(figures: dict[str, float], run: runs.Run) -> None:

@@ -1,5 +1,6 @@
-"""The Evaluate page's Export section: pick formats, build and check them, see the numbers that help
-choose one (size, latency, test accuracy, agreement with the app), download one zip."""
+"""The Evaluate page's Export section: pick formats, build and check them (an export job: the page never
+loads TensorFlow for it, and leaving the page does not stop it), see the numbers that help choose one
+(size, latency, test accuracy, agreement with the app), download one zip."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import streamlit as st
 
 from core.errors import LabelTuneError
 from core.export.config import VARIANTS, ExportConfig
-from core.export.exporter import ExportResult, export_run, last_export
+from core.export.exporter import ExportResult, last_export
+from core.export.jobs import EXPORT, start_export
 from core.i18n import render
-from core.training import runs
+from core.jobs.store import list_jobs
+from core.runs import store as runs
 from ui.common import lang, show_error, t, workspace
+from ui.jobs import ended_ui, job_ui
 
 
 def export_ui(run: runs.Run) -> None:
@@ -20,19 +24,21 @@ def export_ui(run: runs.Run) -> None:
         t("exp.formats"), VARIANTS, default=list(VARIANTS), format_func=lambda v: t(f"exp.variant_{v}"),
         key="export_formats",
     )  # fmt: skip
-    if st.button(t("exp.build"), key="export_build", disabled=not chosen, icon="📦"):
-        progress = st.empty()
-        try:
-            with st.spinner(t("exp.building")):
-                export_run(
-                    ws, ExportConfig(run.id, tuple(chosen)),
-                    on_step=lambda s: progress.caption(t("exp.step", step=t(f"exp.variant_{s}")
-                                                         if s in VARIANTS else s)),
-                )  # fmt: skip
-        except LabelTuneError as exc:
-            show_error(exc)
-            return
-        progress.empty()
+    jobs = list_jobs(ws, kinds=(EXPORT.name,), run_id=run.id, limit=1)
+    if jobs and jobs[0].live:
+        st.caption(t("exp.building"))
+        job_ui(jobs[0].id, "export")
+    else:
+        if jobs:
+            ended_ui(jobs[0])
+        if st.button(t("exp.build"), key="export_build", disabled=not chosen, icon="📦"):
+            try:
+                job_id = start_export(ws, ExportConfig(run.id, tuple(chosen)))
+            except LabelTuneError as exc:
+                show_error(exc)
+            else:
+                st.caption(t("exp.building"))
+                job_ui(job_id, "export")
     result = last_export(ws, run.id)
     if result is None:
         st.caption(t("exp.none_yet"))
@@ -44,8 +50,8 @@ def export_ui(run: runs.Run) -> None:
 def _family_ui(run: runs.Run) -> None:
     """Teacher and students side by side: every exported format of each, in one table."""
     ws = workspace()
-    teacher = run.config.get("teacher")
-    family = [r for r in runs.list_runs(ws, run.dataset_name) if r.id == teacher or r.config.get("teacher") == run.id]
+    teacher = run.config.teacher
+    family = [r for r in runs.list_runs(ws, run.dataset_name) if r.id == teacher or r.config.teacher == run.id]
     exported = [(r, last_export(ws, r.id)) for r in [run, *family]]
     exported = [(r, e) for r, e in exported if e is not None]
     if not family or len(exported) < 2:
@@ -53,8 +59,8 @@ def _family_ui(run: runs.Run) -> None:
     st.caption(t("exp.family"))
     rows = [
         {
-            t("exp.col_run"): f"{r.label} · {r.config.get('backbone')}"
-            + (f" ({t('exp.student')})" if r.config.get("teacher") else f" ({t('exp.teacher')})"),
+            t("exp.col_run"): f"{r.label} · {r.config.backbone}"
+            + (f" ({t('exp.student')})" if r.config.teacher else f" ({t('exp.teacher')})"),
             t("exp.col_format"): t(f"exp.variant_{c.variant}"),
             t("exp.col_size"): f"{c.size_bytes / 1e6:.2f} MB",
             t("exp.col_latency"): f"{c.latency_ms} ms",

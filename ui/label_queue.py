@@ -9,11 +9,13 @@ import streamlit as st
 
 from core.datasets.catalog import images_by_id
 from core.datasets.gallery import UNLABELED_FILTER, GalleryFilter, matching_ids
-from core.datasets.suggestions import confident, most_uncertain_first, suggestion_run, suggestions
 from core.errors import LabelTuneError
-from core.evaluation.jobs import job_state, start_prediction_job
-from core.evaluation.predictions import UNLABELED
+from core.evaluation.jobs import PREDICTIONS, start_predictions
+from core.evaluation.suggestions import confident, most_uncertain_first, suggestion_run, suggestions
+from core.jobs.store import list_jobs
+from core.runs.predictions import UNLABELED
 from ui.common import show_error, t, workspace
+from ui.jobs import job_ui
 from ui.label_views import relabel_with_undo, undo
 
 SHORTCUT_CLASSES = 9  # classes 1 to 9 get a number key
@@ -89,12 +91,11 @@ def suggestions_ui(dataset: str, classes: list[str]) -> dict | None:
         return None
     found = suggestions(workspace(), dataset)
     if found is None:
-        state = job_state(workspace(), run.id)
-        if state.running:
-            st.caption(t("eval.computing", split=state.split or "…", done=state.done, total=state.total))
+        jobs = list_jobs(workspace(), kinds=(PREDICTIONS.name,), run_id=run.id, limit=1)
+        if jobs and jobs[0].live:
+            job_ui(jobs[0].id, "suggest")
         elif st.button(t("label.suggest"), key="suggest"):
-            start_prediction_job(workspace(), run.id, (UNLABELED,))
-            st.rerun()
+            job_ui(start_predictions(workspace(), run.id, (UNLABELED,)), "suggest")
         return None
     with st.expander(t("label.accept_header", run=run.id, count=len(found))):
         a, b = st.columns(2)

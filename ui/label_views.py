@@ -19,8 +19,8 @@ from core.datasets.gallery import (
     labels_of,
     matching_ids,
 )
-from core.datasets.splits import SPLITS
 from core.errors import LabelTuneError
+from core.store.workspace import SPLITS
 from ui.common import show_error, t, workspace
 
 COLUMNS = 6

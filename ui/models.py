@@ -6,10 +6,9 @@ from typing import Any
 
 import streamlit as st
 
-from core.prediction.models import run_model_path
 from core.prediction.predict import Predictor
+from core.runs import store as runs
 from core.store.workspace import Workspace
-from core.training import runs
 from ui.common import t, workspace
 
 
@@ -18,7 +17,7 @@ def run_label(run: runs.Run) -> str:
         "eval.run_option",
         run=run.id,
         dataset=run.dataset_name,
-        backbone=run.config.get("backbone", "?"),
+        backbone=run.config.backbone,
         date=run.created_at[:16].replace("T", " "),
     )
 
@@ -44,7 +43,7 @@ def _predictor(root: str, run_id: str, stamp: float) -> Predictor:
 def predictor(run_id: str) -> Predictor:
     """The run's model (safe mode, from its own folder), with a spinner the first time."""
     ws = workspace()
-    path = run_model_path(ws, run_id)
+    path = runs.model_file(ws, run_id)
     with st.spinner(t("predict.loading_model")):
         return _predictor(str(ws.root), run_id, path.stat().st_mtime)
 

@@ -9,9 +9,14 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from core.errors import LabelTuneError
 from core.i18n import render
+from core.jobs.store import JobStatus, list_jobs
+from core.prediction.jobs import PREDICT_BATCH, batch_results, start_batch
 from core.prediction.predict import Prediction, to_csv
-from ui.common import lang, t
+from core.store.workspace import SPLITS
+from ui.common import lang, show_error, t, workspace
+from ui.jobs import ended_ui, job_ui
 from ui.models import gradcam_image, predictor
 
 
@@ -52,6 +57,34 @@ def result_ui(
         if result.not_sure:
             st.warning(t("predict.not_sure", p=top_p), icon="🤔")
         topk_chart(result, key=f"topk_{result.image}")
+
+
+def batch_job_ui(run_id: str, top_k: int, threshold: float) -> None:
+    """A zip or a split classified by a batch job: the form, the live job, then its results."""
+    ws = workspace()
+    source = st.radio(t("predict.batch_source"), ["zip", "split"], format_func=lambda s: t(f"predict.batch_{s}"),
+                      key="batch_source", horizontal=True)  # fmt: skip
+    archive = split = None
+    if source == "zip":
+        archive = st.file_uploader(t("predict.batch_upload"), type=["zip"], key="batch_zip")
+    else:
+        split = st.selectbox(t("eval.split"), SPLITS, index=SPLITS.index("test"), format_func=lambda s: t(f"split.{s}"),
+                             key="batch_split")  # fmt: skip
+    jobs = list_jobs(ws, kinds=(PREDICT_BATCH.name,), run_id=run_id, limit=1)
+    if jobs and jobs[0].live:
+        job_ui(jobs[0].id, "batch")
+        return
+    if st.button(t("predict.run_batch"), type="primary", disabled=source == "zip" and archive is None, key="run_batch"):
+        try:
+            options = {"upload": archive, "archive_name": archive.name} if archive is not None else {"split": split}
+            job_ui(start_batch(ws, run_id, top_k=top_k, threshold=threshold, **options), "batch")
+        except LabelTuneError as exc:
+            show_error(exc)
+        return
+    if jobs and jobs[0].status is JobStatus.COMPLETED:
+        batch_ui(batch_results(ws, jobs[0]))
+    elif jobs:
+        ended_ui(jobs[0])
 
 
 def batch_ui(results: list[Prediction]) -> None:

@@ -8,7 +8,8 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from core.training import runs
+from core.jobs.store import JobStatus
+from core.runs import store as runs
 from ui.common import t, workspace
 from ui.train_views import eta_text, pct
 
@@ -17,7 +18,7 @@ COLOURS = ("#2f6fdf", "#f2a93b", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 
 def compare_view(history: list[runs.Run]) -> None:
     ws = workspace()
-    with_metrics = [r for r in history if r.epochs_run or r.status == "running"]
+    with_metrics = [r for r in history if r.epochs_run or r.status is JobStatus.RUNNING]
     if len(with_metrics) < 2:
         st.info(t("train.compare_need_two"))
         return
@@ -64,10 +65,10 @@ def _curves(ws, picked: list[runs.Run]) -> None:
 
 def _settings_table(picked: list[runs.Run]) -> None:
     """One column per run; rows whose values differ between the runs are highlighted."""
-    keys = sorted({k for r in picked for k in r.config if k != "dataset"})
+    keys = sorted({k for r in picked for k in r.config.to_dict() if k != "dataset"})
     table = {
         r.label: {
-            **{t(f"setting.{k}"): str(r.config.get(k, "–")) for k in keys},
+            **{t(f"setting.{k}"): str(r.config.to_dict().get(k, "–")) for k in keys},
             t("train.col_best_val"): pct(r.best.get("val_accuracy")),
             t("train.col_test"): pct(r.final.get("test_accuracy")),
             t("train.col_estimate"): eta_text(r.estimate["total_s"]) if r.estimate else "–",

@@ -12,10 +12,11 @@ import streamlit as st
 from core.datasets.catalog import load_dataset
 from core.errors import LabelTuneError
 from core.i18n import render
+from core.jobs import queue
+from core.jobs.store import JobStatus
+from core.runs import store as runs
 from core.store.workspace import Workspace
-from core.training import runs, scheduler
-from core.training.backbones import BACKBONES
-from core.training.launcher import resume_run
+from core.training.jobs import resume_run
 from ui.common import lang, show_error, t, workspace
 from ui.train_views import POLL_S, curves, eta_text, pct
 
@@ -39,24 +40,24 @@ def dataset_version(ws: Workspace, name: str) -> int | None:
 
 
 def run_panel(run_id: str) -> None:
-    live = runs.get_run(workspace(), run_id).status in runs.LIVE
+    live = runs.get_run(workspace(), run_id).live
     st.fragment(_panel, run_every=POLL_S if live else None)(run_id, live)
 
 
 def _panel(run_id: str, was_live: bool) -> None:
     ws = workspace()
     run = runs.get_run(ws, run_id)
-    if was_live and run.status not in runs.LIVE:
+    if was_live and not run.live:
         st.rerun()  # it just ended: refresh the history and the buttons, and stop polling
     config = run.config
     st.markdown(f"**{run.label}** · {t(f'status.{run.status}')}")
     st.caption(
         t(
             "train.run_caption",
-            backbone=config["backbone"],
-            weights=run.weights_used or config["weights"],
-            size=config["image_size"] or BACKBONES[config["backbone"]].default_size,
-            batch=config["batch_size"],
+            backbone=config.backbone,
+            weights=run.weights_used or config.weights,
+            size=config.size,
+            batch=config.batch_size,
             device=device_text(run.device) if run.device else "…",
         )
     )
@@ -71,7 +72,7 @@ def _panel(run_id: str, was_live: bool) -> None:
         st.warning(t("train.dataset_changed", trained=run.dataset_version, now=version), icon="🔄")
     else:
         st.caption(t("train.dataset_same", version=version))
-    if run.status in runs.LIVE:
+    if run.live:
         _live(run)
     else:
         _finished(run)
@@ -83,10 +84,10 @@ def _panel(run_id: str, was_live: bool) -> None:
 def _waiting(run: runs.Run) -> None:
     """A queued run: its place in the queue, and cancel instead of stop."""
     ws = workspace()
-    st.info(t("train.waiting", position=scheduler.position(ws, run.id) or 1), icon="⏳")
+    st.info(t("train.waiting", position=queue.position(ws, run.job.id) or 1), icon="⏳")
     if st.button(t("train.queue_cancel"), key="cancel_selected"):
         try:
-            scheduler.cancel(ws, run.id)
+            queue.cancel(ws, run.job.id)
         except LabelTuneError as exc:  # its worker claimed it meanwhile
             show_error(exc)
         else:
@@ -95,11 +96,11 @@ def _waiting(run: runs.Run) -> None:
 
 def _live(run: runs.Run) -> None:
     ws = workspace()
-    if run.status == "queued" and run.dispatched_at is None:
+    if run.status is JobStatus.QUEUED and run.job.dispatched_at is None:
         _waiting(run)
         return
     latest = runs.latest_metrics(ws, run.id)
-    planned = runs.planned_epochs(run)
+    planned = run.planned_epochs
     if not latest:
         st.info(t("train.preparing"), icon="⏳")
     else:
@@ -115,11 +116,15 @@ def _live(run: runs.Run) -> None:
                 eta=eta_text(latest.get("eta_s", 0.0)),
             ),
         )
-    if (runs.run_dir(ws, run.id) / runs.STOP_FLAG).exists():
+    if run.job.stop_requested:
         st.info(t("train.stop_requested"), icon="✋")
     elif st.button(t("train.stop"), key="stop"):
-        runs.request_stop(ws, run.id)
-        st.info(t("train.stop_requested"), icon="✋")
+        try:
+            runs.request_stop(ws, run.id)
+        except LabelTuneError as exc:  # it ended between the poll and the click
+            show_error(exc)
+        else:
+            st.info(t("train.stop_requested"), icon="✋")
 
 
 def _finished(run: runs.Run) -> None:

@@ -1,6 +1,7 @@
 """Before Start: presets that fill the form, backbone advice, the time estimate, the augmentation
-preview and the learning-rate finder. The last three need TensorFlow and run as ``python -m core``
-verbs in a subprocess (``core.training.side_jobs``); their results are cached in the workspace."""
+preview and the learning-rate finder. The last three need TensorFlow: each button queues a light job
+(``core.training.jobs``) and returns; the job's progress shows until it ends, and its result, cached in
+the workspace, shows from then on (also after leaving the page and coming back)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,16 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.errors import LabelTuneError
-from core.training import estimate, lr_sweeps, preview, side_jobs
+from core.jobs.runner import JobKind
+from core.jobs.store import find_live, list_jobs
+from core.runs.config import TrainConfig
+from core.training import estimate, lr_sweeps, preview
 from core.training.advice import advise_dataset
-from core.training.config import TrainConfig
+from core.training.jobs import ESTIMATE, LR_FIND, PREVIEW, plan_key, start_plan_job
 from core.training.pipeline import TrainingData, load_training_data
 from core.training.presets import DEFAULT_PRESET, PRESETS, matching_preset, preset_values
 from ui.common import show_error, t, workspace
+from ui.jobs import ended_ui, job_ui
 from ui.train_views import WEIGHT_CHOICES, eta_text
 
 PRESET_KEY = "tr_preset"
@@ -61,36 +66,48 @@ def custom_note(config: TrainConfig) -> None:
         st.caption(t("train.preset_custom"))
 
 
-def _side_job(verb: str, config: TrainConfig, waiting: str) -> dict | None:
-    """Run ``python -m core VERB`` for ``config`` in a subprocess under a spinner; None (the reason
-    shown) when it failed."""
-    with st.spinner(t(waiting)):
+def _plan_job_ui(
+    kind: JobKind, config: TrainConfig, button: str, key: str, icon: str, help_key: str | None = None, **options: object
+) -> bool:
+    """The job for this config's result: live (its progress), else the button that queues it; how the last
+    one ended when it did not complete. True while one is live (the result is not there yet)."""
+    ws = workspace()
+    dedupe = plan_key(kind, ws, config)
+    live = find_live(ws, kind.name, dedupe)
+    if live is not None:
+        job_ui(live.id, key)
+        return True
+    last = next(iter(list_jobs(ws, kinds=(kind.name,), limit=1)), None)
+    if last is not None and last.dedupe == dedupe:
+        ended_ui(last)
+    if st.button(t(button), key=key, icon=icon, help=t(help_key) if help_key else None):
         try:
-            return side_jobs.run_verb(workspace(), verb, side_jobs.config_args(config))
+            job_ui(start_plan_job(ws, kind, config, **options), key)
         except LabelTuneError as exc:
             show_error(exc)
-            return None
+        return True
+    return False
 
 
 def estimate_ui(config: TrainConfig, data: TrainingData) -> None:
-    ws, counts = workspace(), data.counts()
-    found = estimate.cached_estimate(ws, config, counts)
+    found = estimate.cached_estimate(workspace(), config, data.counts())
     if found is None:
         st.caption(t("train.estimate_none"))
-        if st.button(t("train.estimate_measure"), key="estimate", icon="⏱️"):
-            _side_job("estimate", config, "train.estimate_measuring")
-            found = estimate.cached_estimate(ws, config, counts)
-    if found is not None:
-        parts = " · ".join(f"{t(f'train.part_{k}')} {eta_text(v)}" for k, v in found.parts.items() if v)
-        st.markdown(t("train.estimate", time=eta_text(found.total_s)) + f"  \n:grey[{parts}]")
+        _plan_job_ui(ESTIMATE, config, "train.estimate_measure", "estimate", "⏱️")
+        return
+    parts = " · ".join(f"{t(f'train.part_{k}')} {eta_text(v)}" for k, v in found.parts.items() if v)
+    st.markdown(t("train.estimate", time=eta_text(found.total_s)) + f"  \n:grey[{parts}]")
+    if found.contended:
+        st.caption(t("train.estimate_contended"))
+        _plan_job_ui(ESTIMATE, config, "train.estimate_again", "estimate", "⏱️", remeasure=True)
 
 
 def preview_ui(config: TrainConfig, data: TrainingData) -> None:
     path = preview.preview_path(workspace(), config, data)
-    if not path.exists() and st.button(t("train.preview_make"), key="preview", icon="🎨"):
-        _side_job("augment-preview", config, "train.preview_making")
     if path.exists():
         st.image(str(path), caption=t("train.preview_caption", augment=t(f"choice.augment_{config.augment}")))
+    else:
+        _plan_job_ui(PREVIEW, config, "train.preview_make", "preview", "🎨")
 
 
 def _use_rate(rate: float) -> None:
@@ -98,12 +115,9 @@ def _use_rate(rate: float) -> None:
 
 
 def lr_finder_ui(config: TrainConfig, data: TrainingData) -> None:
-    ws = workspace()
-    sweep = lr_sweeps.cached_sweep(ws, config, data)
-    if sweep is None and st.button(t("train.lr_find"), key="lr_find", icon="📉", help=t("train.lr_find_help")):
-        _side_job("lr-find", config, "train.lr_finding")
-        sweep = lr_sweeps.cached_sweep(ws, config, data)
+    sweep = lr_sweeps.cached_sweep(workspace(), config, data)
     if sweep is None:
+        _plan_job_ui(LR_FIND, config, "train.lr_find", "lr_find", "📉", help_key="train.lr_find_help")
         return
     fig = go.Figure(go.Scatter(x=sweep.rates, y=sweep.losses, mode="lines", name=t("train.curve_loss")))
     fig.add_vline(x=sweep.suggestion, line_dash="dash", line_color="#2f6fdf")

@@ -9,7 +9,9 @@ from __future__ import annotations
 import streamlit as st
 
 from core.errors import LabelTuneError
-from core.training import runs, scheduler
+from core.jobs import queue
+from core.jobs.store import JobStatus
+from core.runs import store as runs
 from ui.common import show_error, t, workspace
 from ui.train_views import POLL_S, eta_text
 
@@ -21,34 +23,34 @@ def queue_panel() -> None:
 
 def _queue(was_live: bool) -> None:
     ws = workspace()
-    scheduler.schedule(ws)
+    queue.schedule(ws)
     live = runs.live_runs(ws)
     if was_live and not live:
         st.rerun()  # the last run ended: refresh the page once and stop polling
     if not live:
         return
     st.subheader(t("train.queue"))
-    positions = {r.id: i + 1 for i, r in enumerate(r for r in live if r.status == "queued")}
+    positions = {r.id: i + 1 for i, r in enumerate(r for r in live if r.status is JobStatus.QUEUED)}
     for run in live:
         cols = st.columns([5, 2, 1, 1])
         position = positions.get(run.id)
-        if run.status == "running":
+        if run.status is JobStatus.RUNNING:
             where = t("train.queue_running")
-        elif run.dispatched_at is not None and position == 1:
+        elif run.job.dispatched_at is not None and position == 1:
             where = t("train.queue_starting")
         else:
             where = t("train.queue_position", position=position)
         guess = eta_text(run.estimate["total_s"]) if run.estimate else "–"
-        cols[0].markdown(f"**{run.label}** · {run.dataset_name} · {run.config.get('backbone')}")
+        cols[0].markdown(f"**{run.label}** · {run.dataset_name} · {run.config.backbone}")
         cols[1].caption(f"{where} · ⏱️ {guess}")
-        if run.status != "queued":
+        if run.status is not JobStatus.QUEUED:
             continue
         try:
             if position > 1 and cols[2].button(t("train.up"), key=f"up_{run.id}", help=t("train.queue_up"), icon="⬆️"):
-                scheduler.move_up(ws, run.id)
+                queue.move_up(ws, run.job.id)
                 st.rerun(scope="fragment")
             if cols[3].button(t("train.cancel"), key=f"cancel_{run.id}", help=t("train.queue_cancel"), icon="✖️"):
-                scheduler.cancel(ws, run.id)
+                queue.cancel(ws, run.job.id)
                 st.rerun()
         except LabelTuneError as exc:  # it started (or ended) between the poll and the click
             show_error(exc)

@@ -12,9 +12,9 @@ from plotly.subplots import make_subplots
 
 from core.errors import LabelTuneError
 from core.i18n import has_message
-from core.training import runs
-from core.training.backbones import BACKBONES
-from core.training.config import TrainConfig, settings
+from core.runs import store as runs
+from core.runs.backbones import BACKBONES
+from core.runs.config import TrainConfig, settings
 from ui.common import show_error, t, workspace
 
 POLL_S = 2.0  # seconds between two looks at a live run
@@ -78,7 +78,7 @@ def _teacher_ui(dataset: str) -> str:
         st.session_state["tr_teacher"] = ""
     return st.selectbox(
         t("setting.teacher"), options, key="tr_teacher", help=t("help.teacher"),
-        format_func=lambda i: t("train.no_teacher") if not i else f"{teachers[i].label} · {teachers[i].config['backbone']}",
+        format_func=lambda i: t("train.no_teacher") if not i else f"{teachers[i].label} · {teachers[i].config.backbone}",
     )  # fmt: skip
 
 
@@ -103,7 +103,9 @@ def config_form(dataset: str) -> TrainConfig | None:
             values[f.name] = setting_widget(columns[i % 3], f)
         values["teacher"] = _teacher_ui(dataset)
     try:
-        return TrainConfig(**values)
+        config = TrainConfig(**values)
+        config.check_files()
+        return config
     except LabelTuneError as exc:
         show_error(exc)
         return None
@@ -119,7 +121,7 @@ def run_table(history: list[runs.Run]) -> None:
             t("train.col_run"): r.id,
             t("train.col_title"): r.title,
             t("train.col_status"): t(f"status.{r.status}"),
-            t("train.col_backbone"): r.config.get("backbone"),
+            t("train.col_backbone"): r.config.backbone,
             t("train.col_weights"): r.weights_used or "–",
             t("train.col_epochs"): r.epochs_run,
             t("train.col_best_val"): pct(r.best.get("val_accuracy")),

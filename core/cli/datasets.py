@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import sys
+from pathlib import Path
 from typing import Any
 
 from core.datasets.catalog import list_datasets
-from core.datasets.ingest import add_archive, import_archive
+from core.datasets.jobs import IMPORT, ImportJob
 from core.datasets.splits import SplitConfig
-from core.i18n import cli_language, tr
+from core.i18n import cli_language, render, tr
+from core.jobs.store import JobStatus
 from core.store.workspace import Workspace
 
 
@@ -49,24 +50,6 @@ def add_dataset_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=cmd_export_dataset)
 
 
-class _Progress:
-    """A one-line progress bar on stderr, only when stderr is a terminal."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.enabled = sys.stderr.isatty()
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self.enabled or total == 0:
-            return
-        width = 30
-        filled = int(width * done / total)
-        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-        if done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-
 def cmd_sample(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
     from core.datasets.sample import import_sample
 
@@ -74,37 +57,39 @@ def cmd_sample(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
     if not args.json:
         print(tr("cli.imported", cli_language(), images=result.images, dataset=result.dataset,
                  classes=len(result.classes), skipped=len(result.skipped), seconds=result.seconds))  # fmt: skip
-    return result.to_json()
+    return _rendered(result.to_json(), cli_language())
 
 
 def cmd_import(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
-    progress = None if args.json else _Progress("import")
-    if args.into:
-        result = add_archive(ws, args.zip, args.into, progress=progress)
-    else:
-        split = SplitConfig.held_out(args.val, args.test, args.seed)
-        result = import_archive(ws, args.zip, name=args.name, split=split, progress=progress)
+    """The same import job the Dataset page starts, run here (or, ``--detach``, by a worker)."""
+    from core.cli.jobs import job_json, run_here
+
+    split = SplitConfig.held_out(args.val, args.test, args.seed)
+    params = ImportJob(str(Path(args.zip).resolve()), Path(args.zip).name, args.name, args.into, split)
+    job = run_here(ws, IMPORT, params, args)
+    lang = cli_language()
+    if job.status is not JobStatus.COMPLETED:
+        if not args.json:
+            print(tr("cli.job_submitted", lang, job=job.id, kind=job.kind, status=tr(f"status.{job.status}", lang)))
+        return job_json(job, lang)
+    result = job.result
     if not args.json:
-        lang = cli_language()
-        print(
-            tr(
-                "cli.imported",
-                lang,
-                images=result.images,
-                dataset=result.dataset,
-                classes=len(result.classes),
-                skipped=len(result.skipped),
-                seconds=result.seconds,
-            )
-        )
-        for name, count in result.classes.items():
+        print(tr("cli.imported", lang, images=result["images"], dataset=result["dataset"],
+                 classes=len(result["classes"]), skipped=len(result["skipped"]), seconds=result["seconds"]))  # fmt: skip
+        for name, count in result["classes"].items():
             print(f"  {name}: {count}")
-        print("  " + ", ".join(f"{k}={v}" for k, v in result.splits.items()))
-        for skipped in result.skipped:
-            print(f"  skipped {skipped.entry}: {skipped.reason(lang)}")
-        for warning in result.warnings:
-            print(f"  ! {tr(warning['code'], lang, **warning['params'])}")
-    return result.to_json()
+        print("  " + ", ".join(f"{k}={v}" for k, v in result["splits"].items()))
+        for skipped in result["skipped"]:
+            print(f"  skipped {skipped['entry']}: {render(skipped, lang)}")
+        for warning in result["warnings"]:
+            print(f"  ! {render(warning, lang)}")
+    return _rendered(result, lang)
+
+
+def _rendered(result: dict[str, Any], lang: str) -> dict[str, Any]:
+    """An import's result with its skip reasons and warnings as text in ``lang``."""
+    return {**result, "skipped": [{"entry": s["entry"], "reason": render(s, lang)} for s in result["skipped"]],
+            "warnings": [render(w, lang) for w in result["warnings"]]}  # fmt: skip
 
 
 def cmd_datasets(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:

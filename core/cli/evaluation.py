@@ -1,18 +1,19 @@
-"""The evaluation and prediction verbs of ``python -m core``: evaluate, predict, and the app's prediction job."""
+"""The evaluation and prediction verbs of ``python -m core``: evaluate, predict, and predictions (the
+stored predictions of a run, as the job the Evaluate page starts)."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
+from core.cli.jobs import add_detach_flag, run_here
 from core.errors import PredictionError
-from core.evaluation.predictions import SPLITS, UNLABELED
+from core.evaluation.jobs import PREDICTIONS, PredictionsJob
 from core.i18n import cli_language, tr
 from core.prediction.predict import DEFAULT_THRESHOLD, DEFAULT_TOP_K
-from core.store.workspace import Workspace
-from core.training import runs
+from core.runs.predictions import UNLABELED
+from core.store.workspace import SPLITS, Workspace
 
 
 def add_evaluation_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
@@ -28,41 +29,19 @@ def add_evaluation_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="below it an image is 'not sure'")
     p.set_defaults(handler=cmd_predict)
 
-    p = verbs.add_parser("predictions", parents=[common], help="(used by the app) compute a run's stored predictions")
+    p = verbs.add_parser("predictions", parents=[common], help="compute and store a run's predictions of splits")
     p.add_argument("run")
-    p.add_argument("--split", action="append", choices=[*SPLITS, UNLABELED])
+    p.add_argument("--split", action="append", choices=[*SPLITS, UNLABELED], help="repeatable (default: val, test)")
+    add_detach_flag(p)
     p.set_defaults(handler=cmd_predictions)
-
-
-def _progress_file(ws: Workspace, run_id: str) -> Path:
-    from core.evaluation.predictions import PROGRESS_FILE
-
-    return runs.run_dir(ws, run_id) / PROGRESS_FILE
-
-
-def compute_predictions(ws: Workspace, run_id: str, splits: tuple[str, ...]) -> None:
-    """Predict ``splits`` with the run's model, writing progress where the app polls it."""
-    from core.evaluation.predictions import predict_splits
-
-    path = _progress_file(ws, run_id)
-
-    def progress(split: str, done: int, total: int) -> None:
-        runs.write_json_atomic(path, {"split": split, "done": done, "total": total})
-        if sys.stderr.isatty():
-            sys.stderr.write(f"\rpredict {split} {done}/{total}")
-
-    try:
-        predict_splits(ws, run_id, splits, progress=progress)
-    finally:
-        path.unlink(missing_ok=True)
 
 
 def cmd_evaluate(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
     from core.evaluation import metrics
-    from core.evaluation.predictions import load_predictions, stored_splits
+    from core.runs.predictions import load_predictions, stored_splits
 
     if args.split not in stored_splits(ws, args.run):
-        compute_predictions(ws, args.run, (args.split,))
+        run_here(ws, PREDICTIONS, PredictionsJob(args.run, (args.split,)), args, run_id=args.run)
     found = load_predictions(ws, args.run, args.split)
     out = {"run": args.run, **metrics.report(found)}
     if not args.json:
@@ -116,5 +95,5 @@ def cmd_predict(args: argparse.Namespace, ws: Workspace) -> list[dict[str, Any]]
 
 def cmd_predictions(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
     splits = tuple(args.split or ("val", "test"))
-    compute_predictions(ws, args.run, splits)
-    return {"run": args.run, "splits": list(splits)}
+    job = run_here(ws, PREDICTIONS, PredictionsJob(args.run, splits), args, run_id=args.run)
+    return {"run": args.run, "splits": list(splits), "job": job.id, "status": str(job.status)}

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
+from core.cli.jobs import add_detach_flag, job_json, run_here
 from core.export.config import FORMATS, QUANTIZE, VARIANTS, ExportConfig, variant_of
+from core.export.jobs import EXPORT
 from core.i18n import cli_language, render, tr
+from core.jobs.store import JobStatus
 from core.store.workspace import Workspace
 
 
@@ -20,6 +22,7 @@ def add_export_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--quantize", action="append", choices=QUANTIZE, help="TFLite only, repeatable (default: none)")
     p.add_argument("--out", type=Path, help="copy the zip of the offered files here (a file or a folder)")
     p.add_argument("--parity-images", type=int, default=200, help="test images every format predicts")
+    add_detach_flag(p)
     p.set_defaults(handler=cmd_export)
 
 
@@ -36,12 +39,16 @@ def variants_from_args(formats: list[str] | None, quantize: list[str] | None) ->
 
 
 def cmd_export(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any], int]:
-    from core.export.exporter import export_run
+    from core.export.exporter import last_export
 
     config = ExportConfig(args.run, variants_from_args(args.format, args.quantize), parity_images=args.parity_images)
     lang = cli_language()
-    step = None if args.json else (lambda name: print(tr("cli.export_step", lang, step=name), file=sys.stderr))
-    result = export_run(ws, config, on_step=step)
+    job = run_here(ws, EXPORT, config, args, run_id=config.run, dedupe=config.run)
+    result = last_export(ws, args.run)
+    if job.status is not JobStatus.COMPLETED or result is None:
+        if not args.json:
+            print(tr("cli.job_submitted", lang, job=job.id, kind=job.kind, status=tr(f"status.{job.status}", lang)))
+        return job_json(job, lang), 0 if job.status is not JobStatus.FAILED else 1
     zip_path = ws.root / result.zip_path
     if args.out:
         target = args.out / zip_path.name if args.out.is_dir() else args.out

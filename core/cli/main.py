@@ -18,6 +18,7 @@ from typing import Any
 from core.cli.datasets import add_dataset_verbs
 from core.cli.evaluation import add_evaluation_verbs
 from core.cli.export import add_export_verbs
+from core.cli.jobs import add_job_verbs
 from core.cli.planning import add_planning_verbs
 from core.cli.training import add_training_verbs
 from core.errors import LabelTuneError
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_planning_verbs(verbs, common)
     add_evaluation_verbs(verbs, common)
     add_export_verbs(verbs, common)
+    add_job_verbs(verbs, common)
     return parser
 
 

@@ -1,8 +1,8 @@
-"""The training verbs of ``python -m core``: train, distill, runs, stop, resume, cancel, move-up, and the
-app's worker.
+"""The training verbs of ``python -m core``: train, distill, runs, stop, resume.
 
-``train`` and ``resume`` train in this process (a server's job scheduler sees the work where it
-asked for it); when another run is training they wait for their turn in the queue first.
+``train`` and ``resume`` train in this process (a server's job scheduler sees the work where it asked
+for it), as the run's training job: it shows in the app, and when another run is training it waits for
+its turn in the queue first. With ``--detach`` the run is queued and a worker process trains it.
 """
 
 from __future__ import annotations
@@ -10,23 +10,26 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import Field, fields
+from dataclasses import fields
 from typing import Any
 
-from core.i18n import cli_language, render, tr
+from core.cli.jobs import add_detach_flag, execute_here
+from core.cli.progress import ProgressBar
+from core.errors import LabelTuneError
+from core.i18n import cli_language, render, stored, tr
+from core.jobs import queue
+from core.jobs.runner import JobKind
+from core.jobs.store import JobStatus
+from core.runs import store as runs
+from core.runs.config import TrainConfig, flag_name, settings
 from core.store.workspace import Workspace
-from core.training import runs, scheduler
-from core.training.config import TrainConfig, settings
+from core.training import jobs as training_jobs
 
 
 def _on_off(value: str) -> bool:
     if value not in ("on", "off"):
         raise argparse.ArgumentTypeError(f"expected on or off, got {value!r}")
     return value == "on"
-
-
-def _flag(f: Field) -> str:
-    return "--" + (f.metadata["flag"] or f.name).replace("_", "-")
 
 
 # ``distill`` takes every setting but these from its teacher run unless given (its backbone is --student).
@@ -58,7 +61,7 @@ def add_setting_flags(parser: argparse.ArgumentParser, inherit: bool = False) ->
                 kwargs["help"] = text + "; one of " + ", ".join(meta["choices"])
         else:
             kwargs["type"] = type(f.default)
-        names = [_flag(f), "--alpha"] if inherit and f.name == "distill_alpha" else [_flag(f)]
+        names = [flag_name(f), "--alpha"] if inherit and f.name == "distill_alpha" else [flag_name(f)]
         parser.add_argument(*names, **kwargs)
 
 
@@ -70,6 +73,7 @@ def add_training_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="record the run without starting it (for several machines: then `worker RUN` on each)",
     )
+    add_detach_flag(p)
     p.set_defaults(handler=cmd_train)
 
     p = verbs.add_parser("runs", parents=[common], help="list training runs, the queue with its positions")
@@ -77,14 +81,13 @@ def add_training_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=cmd_runs)
 
     for verb, text, handler in (
-        ("stop", "ask a running run to stop after its current batch", cmd_stop),
-        ("resume", "resume a stopped, failed or interrupted run", cmd_resume),
-        ("cancel", "take a queued run off the queue before it starts", cmd_cancel),
-        ("move-up", "move a queued run one place up the queue", cmd_move_up),
-        ("worker", "(used by the app) train a queued run in this process", cmd_worker),
+        ("stop", "stop a run: off the queue, or after its current batch keeping its best model", cmd_stop),
+        ("resume", "resume a stopped, failed, interrupted or cancelled run", cmd_resume),
     ):
         p = verbs.add_parser(verb, parents=[common], help=text)
         p.add_argument("run")
+        if verb == "resume":
+            add_detach_flag(p)
         p.set_defaults(handler=handler)
 
     p = verbs.add_parser("distill", parents=[common], help="train a smaller student on a completed run's predictions")
@@ -98,53 +101,34 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
 
 
-def _progress_callback() -> Any:
+def _epoch_lines(bar: ProgressBar) -> Any:
+    """A Keras callback feeding the progress bar with live loss and accuracy, and one line per epoch."""
     import keras
 
-    class Progress(keras.callbacks.Callback):
-        """A progress bar on stderr with live loss and accuracy; one line per epoch."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.tty = sys.stderr.isatty()
-            self.steps = 0
-            self.epoch = 0
-
-        def on_train_begin(self, logs: dict | None = None) -> None:
-            self.steps = self.params.get("steps") or 0
-
+    class EpochLines(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
             self.epoch = epoch
 
         def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-            if not self.tty:
-                return
             logs = logs or {}
-            done = batch + 1
-            width = 24
-            filled = int(width * done / self.steps) if self.steps else 0
-            sys.stderr.write(
-                f"\repoch {self.epoch + 1}/{self.params.get('epochs')} [{'#' * filled}{'.' * (width - filled)}]"
-                f" {done}/{self.steps or '?'} loss {logs.get('loss', float('nan')):.4f}"
-                f" acc {logs.get('accuracy', float('nan')):.3f}"
-            )
-            sys.stderr.flush()
+            shown = {k: float(logs[k]) for k in ("loss", "accuracy") if k in logs}
+            phase = stored("cli.epoch", epoch=self.epoch + 1, epochs=self.params.get("epochs"))
+            bar(batch + 1, self.params.get("steps") or 0, phase, **shown)
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             logs = logs or {}
-            line = " ".join(
-                f"{k} {v:.4f}" for k, v in logs.items() if k in ("loss", "accuracy", "val_loss", "val_accuracy")
-            )
-            sys.stderr.write(("\r" if self.tty else "") + f"epoch {epoch + 1}/{self.params.get('epochs')} {line}\n")
-            sys.stderr.flush()
+            figures = " ".join(f"{k} {float(logs[k]):.4f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy")
+                               if k in logs)  # fmt: skip
+            bar.line(f"epoch {epoch + 1}/{self.params.get('epochs')} {figures}")
 
-    return Progress()
+    return EpochLines()
 
 
 def _report(run: runs.Run, seconds: float, as_json: bool) -> dict[str, Any]:
     payload = {
         "run": run.id,
-        "status": run.status,
+        "job": run.job.id,
+        "status": str(run.status),
         "weights": run.weights_used,
         "epochs_run": run.epochs_run,
         "best_val_accuracy": run.best.get("val_accuracy"),
@@ -157,7 +141,8 @@ def _report(run: runs.Run, seconds: float, as_json: bool) -> dict[str, Any]:
     }
     if not as_json:
         lang = cli_language()
-        print(tr("cli.run_done", lang, run=run.id, status=run.status, weights=run.weights_used, epochs=run.epochs_run))
+        print(tr("cli.run_done", lang, run=run.id, status=tr(f"status.{run.status}", lang), weights=run.weights_used,
+                 epochs=run.epochs_run))  # fmt: skip
         for key in ("best_val_accuracy", "val_accuracy", "test_accuracy"):
             if payload[key] is not None:
                 print(f"  {key}: {payload[key]:.4f}")
@@ -166,71 +151,61 @@ def _report(run: runs.Run, seconds: float, as_json: bool) -> dict[str, Any]:
     return payload
 
 
-def _exit_code(run: runs.Run) -> int:
-    return 1 if run.status == "failed" else 0
-
-
-def _waiting(as_json: bool) -> Any:
-    """``on_wait`` for a run waiting in the queue: says its position once each time it changes."""
-    said: list[int | None] = []
-
-    def on_wait(position: int | None) -> None:
-        if not as_json and position is not None and (not said or said[-1] != position):
-            print(tr("cli.run_queued", cli_language(), position=position), file=sys.stderr)
-        said.append(position)
-
-    return on_wait
-
-
-def _execute(ws: Workspace, run_id: str, as_json: bool) -> tuple[dict[str, Any], int]:
-    """Train ``run_id`` in this process once it is its turn; then start the next queued run's worker."""
-    from core.training.devices import is_chief
-    from core.training.engine import execute_run
-
+def _execute(ws: Workspace, run_id: str, job_id: int, as_json: bool) -> tuple[dict[str, Any], int]:
+    """Train ``run_id`` in this process as its attached job ``job_id``, once it is its turn."""
     started = time.perf_counter()
+    bar = ProgressBar(not as_json)
+    lines = [] if as_json else [_epoch_lines(bar)]
+    train = training_jobs.TRAIN
+    kind = JobKind(train.name, train.resource, train.params, lambda ctx, p: train.handler(ctx, p, lines))
     try:
-        run = execute_run(ws, run_id, [] if as_json else [_progress_callback()], on_wait=_waiting(as_json))
-    finally:
-        if is_chief():  # in a cluster, the chief alone looks after the queue
-            scheduler.schedule(ws)
-    return _report(run, time.perf_counter() - started, as_json), _exit_code(run)
+        execute_here(ws, job_id, kind, as_json, bar)
+    except LabelTuneError:
+        pass  # stored as the run's error: reported below with the rest
+    run = runs.get_run(ws, run_id)
+    return _report(run, time.perf_counter() - started, as_json), 1 if run.status is JobStatus.FAILED else 0
+
+
+def _detached(ws: Workspace, run_id: str) -> dict[str, Any]:
+    queue.schedule(ws)
+    run = runs.get_run(ws, run_id)
+    return {"run": run_id, "job": run.job.id, "status": str(run.status)}
 
 
 def cmd_train(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any], int]:
-    from core.training.launcher import create_run
-
     config = config_from_args(args)
-    run_id = create_run(ws, config)
-    if args.create_only:
-        scheduler.cancel(ws, run_id)  # kept off the queue: its workers start it
+    attached = not (args.create_only or args.detach)
+    run_id = training_jobs.create_run(ws, config, queued=not args.create_only, attached=attached)
+    if args.create_only:  # kept off the queue: its workers start it
         if not args.json:
             print(tr("cli.run_created", cli_language(), run=run_id))
-        return {"run": run_id, "status": "stopped"}, 0
+        return {"run": run_id, "status": str(JobStatus.CANCELLED)}, 0
+    if args.detach:
+        return _detached(ws, run_id), 0
     if not args.json:
         print(tr("cli.run_started", cli_language(), run=run_id, dataset=config.dataset, backbone=config.backbone))
-    return _execute(ws, run_id, args.json)
+    return _execute(ws, run_id, runs.get_run(ws, run_id).job.id, args.json)
 
 
 def cmd_resume(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any], int]:
-    scheduler.requeue(ws, args.run)
-    return _execute(ws, args.run, args.json)
-
-
-def cmd_worker(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any], int]:
-    return _execute(ws, args.run, args.json)
+    if args.detach:
+        training_jobs.resume_run(ws, args.run)
+        return _detached(ws, args.run), 0
+    job_id = runs.requeue(ws, args.run, attached=True)
+    return _execute(ws, args.run, job_id, args.json)
 
 
 def cmd_distill(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any], int]:
-    from core.training.launcher import create_run
-
     teacher = runs.get_run(ws, args.run)
     given = {f.name: getattr(args, f.name) for f in settings() if f.name not in TEACHER_FIXED}
     overrides = {k: v for k, v in given.items() if v is not None}
-    config = TrainConfig.from_dict({**teacher.config, **overrides, "backbone": args.student, "teacher": teacher.id})
-    run_id = create_run(ws, config)
+    config = TrainConfig.from_dict(
+        {**teacher.config.to_dict(), **overrides, "backbone": args.student, "teacher": teacher.id}
+    )
+    run_id = training_jobs.create_run(ws, config, attached=True)
     if not args.json:
         print(tr("cli.run_started", cli_language(), run=run_id, dataset=config.dataset, backbone=config.backbone))
-    payload, code = _execute(ws, run_id, args.json)
+    payload, code = _execute(ws, run_id, runs.get_run(ws, run_id).job.id, args.json)
     student = runs.get_run(ws, run_id)
     payload["teacher"], payload["student"] = _model_facts(ws, teacher), _model_facts(ws, student)
     if not args.json:
@@ -246,9 +221,10 @@ def _model_facts(ws: Workspace, run: runs.Run) -> dict[str, Any]:
     """Test accuracy, model size and one-image latency: what a student is compared with its teacher on."""
     import numpy as np
 
-    from core.prediction.models import latency_ms, load_run_model
+    from core.prediction.predict import latency_ms
+    from core.training.model import load_run_model
 
-    facts: dict[str, Any] = {"run": run.id, "backbone": run.config.get("backbone"),
+    facts: dict[str, Any] = {"run": run.id, "backbone": run.config.backbone,
                              "test_accuracy": run.final.get("test_accuracy")}  # fmt: skip
     if not run.model_path:
         return facts
@@ -260,32 +236,23 @@ def _model_facts(ws: Workspace, run: runs.Run) -> dict[str, Any]:
     return facts
 
 
-def cmd_cancel(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
-    scheduler.cancel(ws, args.run)
-    return {"run": args.run, "status": runs.get_run(ws, args.run).status}
-
-
-def cmd_move_up(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
-    scheduler.move_up(ws, args.run)
-    return {"run": args.run, "position": scheduler.position(ws, args.run)}
-
-
 def cmd_stop(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
     runs.request_stop(ws, args.run)
     return {"run": args.run, "stop_requested": True}
 
 
 def cmd_runs(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
-    scheduler.schedule(ws)  # an explicit look at the queue: mark dead workers, start the next run
-    queued = [r.id for r in scheduler.queue(ws)]
+    queue.schedule(ws)  # an explicit look at the queue: mark dead workers, start the next run
+    queued = [j.id for j in queue.queue(ws)]
     items = [
         {
             "run": r.id,
+            "job": r.job.id,
             "title": r.title,
             "dataset": r.dataset_name,
-            "status": r.status,
-            "position": queued.index(r.id) + 1 if r.id in queued else None,
-            "backbone": r.config.get("backbone"),
+            "status": str(r.status),
+            "position": queued.index(r.job.id) + 1 if r.job.id in queued else None,
+            "backbone": r.config.backbone,
             "weights": r.weights_used,
             "epochs_run": r.epochs_run,
             "best_val_accuracy": r.best.get("val_accuracy"),

@@ -71,12 +71,15 @@ class Skipped:
     params: dict[str, Any] = field(default_factory=dict)
 
     def reason(self, lang: str = "en") -> str:
-        from core.i18n import tr
+        from core.i18n import render
 
-        return tr(self.key, lang, entry=self.entry, **self.params)
+        return render(self.to_stored(), lang)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"entry": self.entry, "reason": self.reason("en"), "code": self.key, "params": self.params}
+    def to_stored(self) -> dict[str, Any]:
+        """As stored (the quality report, the import log): the entry, and its reason as key and parameters."""
+        from core.i18n import stored
+
+        return {"entry": self.entry, **stored(self.key, entry=self.entry, **self.params)}
 
 
 @dataclass(frozen=True)
@@ -191,11 +194,6 @@ def _witnesses(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> list[bytes]
             except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
                 continue  # unreadable here: the import reports it where the file is used
     return out
-
-
-def decode_name(info: zipfile.ZipInfo) -> str:
-    """One entry's name on its own (no archive to decide from): UTF-8 if it is, else GB18030."""
-    return NameEncoding(None).decode(info)
 
 
 def is_junk(path: PurePosixPath) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import DatasetError
-from core.store.workspace import Workspace, id_chunks
+from core.store.workspace import SPLITS, Workspace, id_chunks
 
 # Characters, after trimming; long enough for a descriptive Chinese or English name.
 MAX_NAME_LENGTH = 100
@@ -76,7 +76,7 @@ def read_dataset(conn: Any, name: str) -> DatasetSummary:
         (row["id"],),
     ).fetchall()
     names = {c["id"]: c["name"] for c in classes}
-    by_split: dict[str, dict[str, int]] = {c["name"]: {"train": 0, "val": 0, "test": 0} for c in classes}
+    by_split: dict[str, dict[str, int]] = {c["name"]: dict.fromkeys(SPLITS, 0) for c in classes}
     unlabeled = 0
     for class_id, split, count in counts:
         if class_id is None:
@@ -92,7 +92,7 @@ def read_dataset(conn: Any, name: str) -> DatasetSummary:
         created_at=row["created_at"],
         images=sum(c for _, _, c in counts),
         classes={name: sum(s.values()) for name, s in by_split.items()},
-        splits={s: sum(per[s] for per in by_split.values()) for s in ("train", "val", "test")},
+        splits={s: sum(per[s] for per in by_split.values()) for s in SPLITS},
         unlabeled=unlabeled,
         by_split=by_split,
         descriptions={c["name"]: c["description"] for c in classes},

@@ -8,6 +8,7 @@ keys on it) and appends to the change log: what changed, how many images, when.
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import unicodedata
 from collections.abc import Iterator
@@ -16,9 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.datasets import catalog
-from core.datasets.splits import SPLITS, SplitConfig
+from core.datasets.splits import SplitConfig
 from core.errors import DatasetError
-from core.store.workspace import Workspace, id_chunks, utc_now
+from core.runs import store as runs
+from core.store.workspace import SPLITS, Workspace, id_chunks, utc_now
 
 # Characters of a class name, after trimming: room for a descriptive Chinese or English name.
 MAX_CLASS_NAME = 100
@@ -282,53 +284,40 @@ def change_log(ws: Workspace, dataset: str, limit: int = 100) -> list[Change]:
 
 
 def rename_dataset(ws: Workspace, old: str, new: str) -> None:
-    """Rename a dataset; its runs follow (their rows and configs name the new dataset)."""
-    from core.datasets.catalog import validate_dataset_name
-
-    new = validate_dataset_name(new)
-    _refuse_if_training(ws, old)
+    """Rename a dataset; its runs follow (their rows and configs name the new dataset), in one transaction."""
+    new = catalog.validate_dataset_name(new)
     with _edit(ws, old) as (conn, dataset_id):
+        _refuse_if_training(conn, dataset_id, old)
         if conn.execute("SELECT 1 FROM datasets WHERE name = ?", (new,)).fetchone():
             raise DatasetError("err.dataset_exists", name=new)
         conn.execute("UPDATE datasets SET name = ? WHERE id = ?", (new, dataset_id))
-        conn.execute(
-            "UPDATE runs SET dataset_name = ?, config_json = json_set(config_json, '$.dataset', ?) WHERE dataset_id = ?",
-            (new, new, dataset_id),
-        )
+        runs.follow_dataset_rename(conn, dataset_id, new)
         log_change(conn, dataset_id, "rename_dataset", 0, old=old, new=new)
 
 
 def delete_dataset(ws: Workspace, name: str, delete_runs: bool = False) -> dict[str, int]:
     """Delete a dataset: its rows, the image files no other dataset uses, its feature caches, and its runs
     if asked (otherwise they stay listed, as trained on a deleted dataset). Returns what was removed."""
-    import shutil
-
-    _refuse_if_training(ws, name)
     with _edit(ws, name) as (conn, dataset_id):
+        _refuse_if_training(conn, dataset_id, name)
         files = conn.execute(
             "SELECT stored_path, thumb_path FROM images i WHERE dataset_id = ? AND NOT EXISTS"
             " (SELECT 1 FROM images j WHERE j.content_hash = i.content_hash AND j.dataset_id != i.dataset_id)",
             (dataset_id,),
         ).fetchall()
-        run_ids = [r[0] for r in conn.execute("SELECT id FROM runs WHERE dataset_id = ?", (dataset_id,))]
-        if delete_runs:
-            conn.execute("DELETE FROM runs WHERE dataset_id = ?", (dataset_id,))
+        run_ids = runs.delete_for_dataset(conn, dataset_id) if delete_runs else []
         conn.execute("DELETE FROM datasets WHERE id = ?", (dataset_id,))
     # The rows are gone (committed); now the files, which nothing refers to any more.
     for stored, thumb in files:
         ws.path_of(stored).unlink(missing_ok=True)
         ws.path_of(thumb).unlink(missing_ok=True)
     shutil.rmtree(ws.feature_cache_dir(dataset_id), ignore_errors=True)
-    if delete_runs:
-        for run_id in run_ids:
-            shutil.rmtree(ws.runs_dir / run_id, ignore_errors=True)
-    return {"images": len(files), "runs": len(run_ids) if delete_runs else 0}
+    runs.remove_folders(ws, run_ids)
+    return {"images": len(files), "runs": len(run_ids)}
 
 
-def _refuse_if_training(ws: Workspace, dataset: str) -> None:
+def _refuse_if_training(conn: sqlite3.Connection, dataset_id: int, name: str) -> None:
     """A run queued or training on the dataset needs it under its name until it ends."""
-    from core.training import runs
-
-    busy = [r.id for r in runs.live_runs(ws) if r.dataset_name == dataset]
+    busy = runs.live_on_dataset(conn, dataset_id)
     if busy:
-        raise DatasetError("err.dataset_in_use", name=dataset, run=busy[0])
+        raise DatasetError("err.dataset_in_use", name=name, run=busy[0])

@@ -32,7 +32,7 @@ from core.datasets.images import normalise_image
 from core.datasets.layouts import Plan, Planned, plan_import
 from core.datasets.splits import SplitConfig, assign_splits
 from core.errors import DatasetError, DatasetRejected, ImageRejected
-from core.store.workspace import Workspace, utc_now
+from core.store.workspace import SPLITS, Workspace, utc_now
 
 Progress = Callable[[int, int], None]
 # Images decoded at once per worker thread; bounds memory to a few images per core.
@@ -72,8 +72,8 @@ class ImportResult:
             "classes": self.classes,
             "splits": self.splits,
             "unlabeled": self.unlabeled,
-            "skipped": [s.to_dict() for s in self.skipped],
-            "warnings": [w["text"] for w in self.warnings],
+            "skipped": [s.to_stored() for s in self.skipped],  # stored messages: render(m, lang) shows one
+            "warnings": self.warnings,
             "seconds": round(self.seconds, 3),
         }
 
@@ -88,10 +88,10 @@ def _clean_label(label: str | None) -> str | None:
 class _Stager:
     """Writes normalised images into a private staging folder, content-addressed."""
 
-    def __init__(self, ws: Workspace, limits: IngestLimits) -> None:
+    def __init__(self, ws: Workspace, limits: IngestLimits, root: Path | None = None) -> None:
         self.ws = ws
         self.limits = limits
-        self.dir = ws.staging_dir / uuid.uuid4().hex
+        self.dir = (root or ws.staging_dir) / uuid.uuid4().hex
         self.dir.mkdir(parents=True)
 
     def final_paths(self, content_hash: str, extension: str) -> tuple[str, str]:
@@ -200,8 +200,10 @@ def _read_archive(
     archive_name: str,
     limits: IngestLimits,
     progress: Progress | None,
+    staging: Path | None = None,
 ) -> Iterator[tuple[_Archive, _Stager]]:
-    """Open, scan, plan and process an archive into a private staging folder (discarded afterwards)."""
+    """Open, scan, plan and process an archive into a private staging folder (discarded afterwards), under
+    ``staging`` (an import job's scratch folder, removed even if its process dies) or the workspace's."""
     src = os.fspath(source) if isinstance(source, (str, os.PathLike)) else source
     zf, size = open_zip(src, archive_name, limits)
     with zf:
@@ -213,7 +215,7 @@ def _read_archive(
             plan.notes.insert(0, (scan.names.reason, {}))
         if not plan.images:
             raise DatasetRejected("err.no_images", archive=archive_name, skipped=len(scan.skipped) + len(plan.skipped))
-        stager = _Stager(ws, limits)
+        stager = _Stager(ws, limits, staging)
         try:
             stored, image_skips = _process_all(zf, plan, stager, limits, progress)
             yield (
@@ -241,6 +243,7 @@ def import_archive(
     split: SplitConfig | None = None,
     limits: IngestLimits | None = None,
     progress: Progress | None = None,
+    staging: Path | None = None,
 ) -> ImportResult:
     """Import a zip (path or binary file object) as a new dataset; see the module docstring."""
     started = time.perf_counter()
@@ -249,7 +252,7 @@ def import_archive(
     with ws.connect() as conn:
         if conn.execute("SELECT 1 FROM datasets WHERE name = ?", (dataset_name,)).fetchone():
             raise DatasetError("err.dataset_exists", name=dataset_name)
-    with _read_archive(ws, source, archive_name, limits or IngestLimits(), progress) as (archive, stager):
+    with _read_archive(ws, source, archive_name, limits or IngestLimits(), progress, staging) as (archive, stager):
         if not archive.stored:
             raise DatasetRejected("err.no_valid_images", archive=archive_name, skipped=len(archive.skipped))
         return _commit(ws, stager, dataset_name, archive, split or SplitConfig(), started)
@@ -318,6 +321,7 @@ def add_archive(
     archive_name: str | None = None,
     limits: IngestLimits | None = None,
     progress: Progress | None = None,
+    staging: Path | None = None,
 ) -> ImportResult:
     """Add the images of another zip to an existing dataset, with the import's safety rules and limits.
 
@@ -332,7 +336,7 @@ def add_archive(
         target = dataset_id(conn, dataset)
         known = {r[0] for r in conn.execute("SELECT content_hash FROM images WHERE dataset_id = ?", (target,))}
         seed = conn.execute("SELECT split_seed FROM datasets WHERE id = ?", (target,)).fetchone()[0]
-    with _read_archive(ws, source, archive_name, limits or IngestLimits(), progress) as (archive, stager):
+    with _read_archive(ws, source, archive_name, limits or IngestLimits(), progress, staging) as (archive, stager):
         fresh = []
         for s in archive.stored:
             if s.content_hash in known:
@@ -415,7 +419,7 @@ def _insert(
         "INSERT INTO import_log (dataset_id, archive, archive_bytes, entries, imported, skipped_json,"
         " warnings_json, seconds, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (dataset_id, archive.name, archive.size, archive.entries, len(archive.stored),
-         quality.dumps([s.to_dict() for s in archive.skipped]), quality.dumps(warnings),
+         quality.dumps([s.to_stored() for s in archive.skipped]), quality.dumps(warnings),
          time.perf_counter() - started, utc_now()),
     )  # fmt: skip
 
@@ -437,7 +441,7 @@ def _result(
         layout=archive.plan.layout,
         images=len(archive.stored),
         classes={c: counts.get(c, 0) for c in sorted(set(counts) | set(archive.plan.descriptions))},
-        splits={k: split_counts.get(k, 0) for k in ("train", "val", "test")},
+        splits={k: split_counts.get(k, 0) for k in SPLITS},
         unlabeled=sum(1 for label in labels if not label),
         skipped=archive.skipped,
         warnings=report["warnings"],

@@ -7,7 +7,7 @@ from collections import defaultdict
 from typing import Any
 
 from core.datasets.archive import Skipped
-from core.i18n import tr
+from core.i18n import stored
 
 # Shorter side, pixels, below which an image is flagged: upscaled to a 224 px input it carries
 # little detail, and it is often a thumbnail or an icon saved by mistake.
@@ -18,9 +18,9 @@ FEW_IMAGES = 10
 IMBALANCE_HINT_RATIO = 3.0
 
 
-def warning(code: str, **params: Any) -> dict[str, Any]:
-    """A warning as stored: its translation key, parameters and English text."""
-    return {"code": code, "params": params, "text": tr(code, "en", **params)}
+def warning(key: str, **params: Any) -> dict[str, Any]:
+    """A warning as stored: its message key and parameters (rendered in the reader's language)."""
+    return stored(key, **params)
 
 
 def build_report(
@@ -89,7 +89,7 @@ def build_report(
     if populated and not has_test:
         warnings.append(warning("warn.no_test"))
     return {
-        "skipped": [s.to_dict() for s in skipped],
+        "skipped": [s.to_stored() for s in skipped],
         "duplicates": duplicates,
         "label_conflicts": conflicts,
         "small_images": small,

@@ -8,8 +8,8 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 
 from core.errors import ConfigError
+from core.store.workspace import SPLITS
 
-SPLITS: tuple[str, ...] = ("train", "val", "test")
 # A class needs this many distinct images before any go to val/test: with fewer, one
 # held-out image would be a large share of what the model can learn from.
 MIN_SPLITTABLE = 3

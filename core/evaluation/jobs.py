@@ -1,60 +1,50 @@
-"""Computing a run's stored predictions in a background process, for runs saved before they were stored
-or for the train split on request. The app never imports TensorFlow for this: it starts
-``python -m core predictions RUN --split ...`` and polls the progress file the job writes."""
+"""The predictions job: a run's stored predictions computed with its saved model, for a run saved before
+they were stored, for the train split on request, or for the unlabeled images (the Label page's
+suggestions). A light job: it runs beside a training run."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
-from core.evaluation.predictions import PROGRESS_FILE
-from core.store.workspace import Workspace
-from core.training import runs
-from core.training.side_jobs import ROOT
-
-JOB_FILE = "predictions.job.json"
+from core.errors import EvaluationError
+from core.jobs.runner import JobContext, JobKind
+from core.jobs.store import Resource
+from core.runs.predictions import UNLABELED
+from core.store.workspace import SPLITS, Workspace
 
 
 @dataclass(frozen=True)
-class JobState:
-    running: bool
-    split: str | None = None
-    done: int = 0
-    total: int = 0
+class PredictionsJob:
+    run: str
+    splits: tuple[str, ...] = ("val", "test")
+
+    def __post_init__(self) -> None:
+        for split in self.splits:
+            if split not in (*SPLITS, UNLABELED):
+                raise EvaluationError("err.split_unknown", split=split, known=", ".join((*SPLITS, UNLABELED)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run": self.run, "splits": list(self.splits)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PredictionsJob:
+        return cls(str(data["run"]), tuple(data.get("splits") or ("val", "test")))
 
 
-def start_prediction_job(ws: Workspace, run_id: str, splits: tuple[str, ...]) -> int:
-    """Start the job unless one is running for this run; returns its pid."""
-    state = job_state(ws, run_id)
-    folder = runs.run_dir(ws, run_id)
-    if state.running:
-        return json.loads((folder / JOB_FILE).read_text())["pid"]
-    args = [sys.executable, "-m", "core", "predictions", run_id, "--workspace", str(ws.root)]
-    for split in splits:
-        args += ["--split", split]
-    log = open(folder / "predictions.log", "ab")  # noqa: SIM115 - handed to the child
-    try:
-        proc = subprocess.Popen(
-            args, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    finally:
-        log.close()
-    runs.write_json_atomic(folder / JOB_FILE, {"pid": proc.pid, "splits": list(splits)})
-    return proc.pid
+def _predict(ctx: JobContext, params: PredictionsJob) -> dict[str, Any]:
+    from core.training.inference import predict_splits
+
+    def progress(split: str, done: int, total: int) -> None:
+        ctx.progress(done, total, "job.predictions_split", split=split)
+
+    found = predict_splits(ctx.ws, params.run, params.splits, progress=progress)
+    return {"run": params.run, "splits": {split: len(p) for split, p in found.items()}}
 
 
-def job_state(ws: Workspace, run_id: str) -> JobState:
-    """Whether a prediction job of this run is alive, and how far it is."""
-    folder: Path = runs.run_dir(ws, run_id)
-    job = folder / JOB_FILE
-    if not job.exists():
-        return JobState(False)
-    pid = json.loads(job.read_text())["pid"]
-    if not runs.pid_alive(pid):
-        return JobState(False)
-    progress = folder / PROGRESS_FILE
-    values = json.loads(progress.read_text()) if progress.exists() else {}
-    return JobState(True, values.get("split"), values.get("done", 0), values.get("total", 0))
+PREDICTIONS: JobKind[PredictionsJob] = JobKind("predictions", Resource.LIGHT, PredictionsJob.from_dict, _predict)
+
+
+def start_predictions(ws: Workspace, run_id: str, splits: tuple[str, ...]) -> int:
+    """Queue the predictions of ``splits`` for a run (or find the same job already queued or running)."""
+    return PREDICTIONS.submit(ws, PredictionsJob(run_id, splits), run_id=run_id, dedupe=f"{run_id}|{','.join(splits)}")

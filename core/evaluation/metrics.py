@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
-from core.evaluation.predictions import SplitPredictions
+from core.runs.predictions import SplitPredictions
 
 # Bins of the reliability diagram and the expected calibration error: 10 equal-width confidence bins,
 # as in Guo et al. (2017), "On Calibration of Modern Neural Networks".

@@ -9,8 +9,8 @@ from typing import Any
 
 import tomllib
 
+from core.runs import store as runs
 from core.store.workspace import Workspace, utc_now
-from core.training import runs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,7 +46,7 @@ def _dataset_lines(ws: Workspace, run: runs.Run) -> list[str]:
 def _evaluation_lines(ws: Workspace, run: runs.Run) -> list[str]:
     from core.errors import EvaluationError
     from core.evaluation.metrics import per_class, split_figures
-    from core.evaluation.predictions import load_predictions
+    from core.runs.predictions import load_predictions
 
     try:
         test = load_predictions(ws, run.id, "test")
@@ -79,13 +79,13 @@ def model_card(ws: Workspace, run: runs.Run, result: Any, labels: dict[str, Any]
         + " |"
         for c in result.checked
     )
-    settings = "\n".join(f"- {k}: `{v}`" for k, v in config.items() if k != "dataset")
+    settings = "\n".join(f"- {k}: `{v}`" for k, v in config.to_dict().items() if k != "dataset")
     return "\n".join(
         [
             f"# Model card: {run.label}",
             "",
             f"An image classifier made with LabelTune {labeltune_version()} on {utc_now()[:10]}: "
-            f"{config['backbone']} fine-tuned on {len(run.classes)} classes, input {info['input_size']} px RGB.",
+            f"{config.backbone} fine-tuned on {len(run.classes)} classes, input {info['input_size']} px RGB.",
             "",
             "## Classes (标签说明)",
             "",
@@ -97,7 +97,7 @@ def model_card(ws: Workspace, run: runs.Run, result: Any, labels: dict[str, Any]
             "",
             "## Training",
             "",
-            f"Started from weights: `{run.weights_used or config.get('weights')}`. Epochs run: {run.epochs_run}. "
+            f"Started from weights: `{run.weights_used or config.weights}`. Epochs run: {run.epochs_run}. "
             f"The exported model is the run's best checkpoint (lowest validation loss; validation accuracy "
             f"{_pct(run.best.get('val_accuracy'))}).",
             "",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from core.errors import ConfigError
 
@@ -44,3 +45,11 @@ class ExportConfig:
             raise ConfigError("err.config_range", field="parity_images", low=1, high=10_000, value=self.parity_images)
         if not 0.0 <= self.min_agreement <= 1.0:
             raise ConfigError("err.config_range", field="min_agreement", low=0, high=1, value=self.min_agreement)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run": self.run, "variants": list(self.variants), "parity_images": self.parity_images,
+                "min_agreement": self.min_agreement}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExportConfig:
+        return cls(str(data["run"]), tuple(data["variants"]), int(data["parity_images"]), float(data["min_agreement"]))

@@ -1,7 +1,8 @@
 """Export a run's model (the saved ``model.keras``, the run's one model) and check every format before
 it is offered.
 
-Files go to ``runs/<id>/export/``: ``model.keras``; ``saved_model/`` made with Keras' ``ExportArchive``,
+Files go to the run's export folder (:attr:`RunFolder.export`), built beside it and moved into place
+only once every file is written and checked (the previous export stays usable until then): ``model.keras``; ``saved_model/`` made with Keras' ``ExportArchive``,
 whose ``serving_default`` signature takes encoded image bytes (JPEG, PNG, ...) and decodes, resizes and
 preprocesses inside the graph, returning probabilities and labels (``serve_pixels`` takes 0-255 RGB
 pixels); ``model_float32.tflite``, ``model_float16.tflite``, ``model_int8.tflite`` (full integer,
@@ -17,6 +18,7 @@ subprocess on a test image and must print the app's top-1.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -31,11 +33,11 @@ from core.errors import ExportError
 from core.export.card import model_card
 from core.export.config import FLOAT_VARIANTS, ExportConfig
 from core.i18n import stored
+from core.runs import store as runs
+from core.runs.backbones import get_backbone
+from core.runs.folder import RunFolder, write_json_atomic
 from core.store.workspace import Workspace, utc_now
-from core.training import runs
-from core.training.backbones import get_backbone
 
-EXPORT_DIR = "export"
 RESULT_FILE = "export.json"
 PREDICT_TEMPLATE = Path(__file__).with_name("predict_template.py")
 CALIBRATION_IMAGES = 100  # training images for int8's representative dataset
@@ -80,12 +82,30 @@ class ExportResult:
 
 
 def export_folder(ws: Workspace, run_id: str) -> Path:
-    return runs.run_dir(ws, run_id) / EXPORT_DIR
+    return RunFolder.of(ws, run_id).export
+
+
+def _previous(folder: Path) -> Path:
+    """Where the last export waits while a new one replaces it (see :func:`_publish`)."""
+    return folder.with_name(folder.name + ".old")
 
 
 def last_export(ws: Workspace, run_id: str) -> ExportResult | None:
-    path = export_folder(ws, run_id) / RESULT_FILE
+    folder = export_folder(ws, run_id)
+    if not folder.exists() and _previous(folder).exists():  # the process died between the two renames
+        os.replace(_previous(folder), folder)
+    path = folder / RESULT_FILE
     return ExportResult.from_dict(json.loads(path.read_text(encoding="utf-8"))) if path.exists() else None
+
+
+def _publish(new: Path, folder: Path) -> None:
+    """Put a complete export in place of the previous one: two renames, the previous kept until the second."""
+    previous = _previous(folder)
+    shutil.rmtree(previous, ignore_errors=True)
+    if folder.exists():
+        os.replace(folder, previous)
+    os.replace(new, folder)
+    shutil.rmtree(previous, ignore_errors=True)
 
 
 def _size(path: Path) -> int:
@@ -94,15 +114,15 @@ def _size(path: Path) -> int:
 
 def preprocessing_info(run: runs.Run) -> dict[str, Any]:
     config = run.config
-    backbone = get_backbone(config["backbone"])
+    backbone = get_backbone(config.backbone)
     return {
-        "input_size": int(config.get("image_size") or backbone.default_size),
-        "resize": config.get("resize", "crop"),
+        "input_size": config.size,
+        "resize": config.resize,
         "resize_help": {
             "crop": "scale the shorter side to input_size (bilinear, antialiased), then take the centre square",
             "pad": "scale the longer side to input_size, then pad to a square with black",
             "stretch": "resize to input_size x input_size ignoring the aspect ratio",
-        }[config.get("resize", "crop")],
+        }[config.resize],
         "input": "RGB, 0-255 (float32 for the float formats, uint8 for int8); the model preprocesses itself",
         "backbone": backbone.name,
         "backbone_preprocessing": backbone.preprocess,  # applied inside the model: caffe, tf or none
@@ -215,20 +235,44 @@ def _check(checked: Checked, probs: np.ndarray, reference: np.ndarray, labels: n
         checked.offered = True
 
 
-def export_run(ws: Workspace, config: ExportConfig, on_step: Any = None) -> ExportResult:
-    """Export and check every variant of ``config``; returns (and stores) the result."""
-    from core.prediction.models import latency_ms, load_run_model
+STEPS = ("prepare", "savedmodel", "bundle")  # besides one step per variant: what progress counts
+
+
+def export_run(ws: Workspace, config: ExportConfig, on_step: Any = None, workdir: Path | None = None) -> ExportResult:
+    """Export and check every variant of ``config``; returns (and stores) the result. ``on_step(name, done,
+    total)`` as each step starts: ``prepare``, ``savedmodel``, each variant, ``bundle``.
+
+    The files are written in ``workdir`` (the export job's scratch folder, removed even if its process is
+    killed; default: beside the run's export folder) and moved into place once complete."""
+    final = export_folder(ws, config.run)
+    folder = (workdir / "export") if workdir else final.with_name(f"{final.name}.new-{os.getpid()}")
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    try:
+        result = _export(ws, config, folder, final, on_step or (lambda name, done, total: None))
+        _publish(folder, final)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return result
+
+
+def _export(ws: Workspace, config: ExportConfig, folder: Path, final: Path, on_step: Any) -> ExportResult:
+    from core.prediction.predict import latency_ms
+    from core.training.model import load_run_model
     from core.training.pipeline import load_training_data
 
     run = runs.get_run(ws, config.run)
     if not run.model_path:
         raise ExportError("err.export_no_model", run=run.id)
-    step = on_step or (lambda name: None)
+    total = len(STEPS) + len(config.variants)
+    done = iter(range(total))
+
+    def step(name: str) -> None:
+        on_step(name, next(done), total)
+
+    step("prepare")
     info = preprocessing_info(run)
     size, resize = info["input_size"], info["resize"]
-    folder = export_folder(ws, run.id)
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
     model = load_run_model(ws, run.id)
     data = load_training_data(ws, run.dataset_name)
     paths, labels = _sample(data, config.parity_images)
@@ -246,8 +290,8 @@ def export_run(ws: Workspace, config: ExportConfig, on_step: Any = None) -> Expo
     )
     wanted = list(config.variants)
     saved_model = folder / FILES["savedmodel"]
+    step("savedmodel")
     if any(v.startswith("tflite") or v == "savedmodel" for v in wanted):
-        step("savedmodel")
         _write_savedmodel(model, run, size, resize, saved_model)
     calibration = np.zeros((0, size, size, 3), np.float32)
     if "tflite_int8" in wanted:
@@ -279,17 +323,15 @@ def export_run(ws: Workspace, config: ExportConfig, on_step: Any = None) -> Expo
     _write_bundle(ws, run, folder, result, info)
     result.predict_py = _try_predict_py(folder, result, paths[0], run.classes[int(reference[0])])
     result.created_at = utc_now()
-    result.zip_path = str(_zip(folder, run, result).relative_to(ws.root))
-    runs.write_json_atomic(folder / RESULT_FILE, result.to_dict())
+    result.zip_path = str((final / _zip(folder, run, result).name).relative_to(ws.root))
+    write_json_atomic(folder / RESULT_FILE, result.to_dict())
     return result
 
 
 def _load_keras(path: Path) -> Any:
-    import keras
+    from core.training.model import load_model_file
 
-    import core.training.model  # noqa: F401 - registers the Preprocess layer the file names
-
-    return keras.saving.load_model(path, compile=False, safe_mode=True)
+    return load_model_file(path)
 
 
 def _check_savedmodel(saved_model: Path, paths: list[str]) -> tuple[np.ndarray, Any]:

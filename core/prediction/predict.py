@@ -12,6 +12,8 @@ from __future__ import annotations
 import csv
 import io
 import os
+import statistics
+import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,9 +26,8 @@ from core.datasets.archive import IngestLimits, open_zip, read_entry, scan_archi
 from core.datasets.images import IMAGE_EXTENSIONS, normalise_image, stored_as_is
 from core.errors import ImageRejected, LabelTuneError
 from core.i18n import render, stored
+from core.runs import store as runs
 from core.store.workspace import Workspace
-from core.training import runs
-from core.training.config import TrainConfig
 
 # Below this top probability an image is flagged "not sure" unless the user sets another threshold.
 DEFAULT_THRESHOLD = 0.5
@@ -35,6 +36,19 @@ DEFAULT_TOP_K = 3
 BATCH = 32
 # Threads decoding images while the model runs: one per core.
 PREPARE_THREADS = max(1, os.cpu_count() or 1)
+LATENCY_CALLS = 10
+
+
+def latency_ms(predict: Any, batch: Any) -> float:
+    """Median milliseconds of ``predict`` on the first item of ``batch`` over LATENCY_CALLS calls, after a
+    warm-up call: the one-image latency the export table and the distillation report show."""
+    predict(batch[:1])
+    times = []
+    for _ in range(LATENCY_CALLS):
+        started = time.perf_counter()
+        predict(batch[:1])
+        times.append(time.perf_counter() - started)
+    return round(statistics.median(times) * 1000, 2)
 
 
 @dataclass
@@ -53,6 +67,16 @@ class Prediction:
             "top": [{"label": label, "probability": round(p, 6)} for label, p in self.top],
             "not_sure": self.not_sure,
         }
+
+    def to_stored(self) -> dict[str, Any]:
+        """As a batch job stores it: the error as a message (key and parameters), rendered when read."""
+        return {"image": self.image, "top": [[label, p] for label, p in self.top], "not_sure": self.not_sure,
+                "error": self.error}  # fmt: skip
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> Prediction:
+        top = [(str(label), float(p)) for label, p in data.get("top", [])]
+        return cls(data["image"], top, bool(data.get("not_sure")), data.get("error"))
 
 
 def stored_bytes(data: bytes, name: str) -> bytes:
@@ -82,11 +106,12 @@ class Predictor:
 
     @classmethod
     def for_run(cls, ws: Workspace, run_id: str, model: Any = None) -> Predictor:
-        from core.prediction.models import load_run_model
+        """The run's one model (safe mode, from its own folder: ``core.training.model.load_run_model``)."""
+        from core.training.model import load_run_model
 
         run = runs.get_run(ws, run_id)
-        config = TrainConfig.from_dict(run.config)
-        return cls(model if model is not None else load_run_model(ws, run_id), run.classes, config.size, config.resize)
+        model = model if model is not None else load_run_model(ws, run_id)
+        return cls(model, run.classes, run.config.size, run.config.resize)
 
     def pixels(self, data: bytes, name: str) -> np.ndarray:
         return model_pixels(data, name, self.size, self.resize)

@@ -7,13 +7,15 @@ then ``./workspace``.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from core.errors import WorkspaceError
 
@@ -24,9 +26,41 @@ DB_NAME = "labeltune.sqlite3"
 # before SQLite gives up with "database is locked".
 BUSY_TIMEOUT_MS = 30_000
 
-# Ordered schema migrations. Append, never edit: a workspace records the
+
+def _one_message(message: Any) -> Any:
+    """A message stored before migration 6 (``{code, params, text}``, a skipped entry with ``reason``) in
+    the one shape kept since: ``{key, params}`` (a skipped entry also keeps its ``entry``)."""
+    if not isinstance(message, dict) or "code" not in message:
+        return message
+    out: dict[str, Any] = {"key": message["code"], "params": dict(message.get("params") or {})}
+    if "entry" in message:
+        out = {"entry": message["entry"], **out, "params": {**out["params"], "entry": message["entry"]}}
+    return out
+
+
+def _one_message_shape(conn: sqlite3.Connection) -> None:
+    """Rewrite the import warnings and skip reasons stored in the older shape (see :func:`_one_message`)."""
+    for row_id, text in conn.execute("SELECT id, report_json FROM datasets").fetchall():
+        report = json.loads(text)
+        for key in ("warnings", "skipped"):
+            report[key] = [_one_message(m) for m in report.get(key, [])]
+        conn.execute(
+            "UPDATE datasets SET report_json = ? WHERE id = ?", (json.dumps(report, ensure_ascii=False), row_id)
+        )
+    for row_id, skipped, warnings in conn.execute("SELECT id, skipped_json, warnings_json FROM import_log").fetchall():
+        conn.execute(
+            "UPDATE import_log SET skipped_json = ?, warnings_json = ? WHERE id = ?",
+            (
+                json.dumps([_one_message(m) for m in json.loads(skipped)], ensure_ascii=False),
+                json.dumps([_one_message(m) for m in json.loads(warnings)], ensure_ascii=False),
+                row_id,
+            ),
+        )
+
+
+# Ordered schema migrations (SQL, or a function for a rewrite SQL cannot say). Append, never edit: a workspace records the
 # versions it has applied and runs only the new ones.
-MIGRATIONS: tuple[tuple[int, str], ...] = (
+MIGRATIONS: tuple[tuple[int, str | Callable[[sqlite3.Connection], None]], ...] = (
     (
         1,
         """
@@ -156,7 +190,61 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         )
         """,
     ),
+    (
+        5,
+        # One job mechanism for all heavy work (core.jobs). A run's status, liveness and error become its
+        # latest training job's: every run gets the job it had, and the columns move off the runs table.
+        """
+        CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            resource TEXT NOT NULL CHECK (resource IN ('exclusive', 'light')),
+            params_json TEXT NOT NULL DEFAULT '{}',
+            run_id TEXT REFERENCES runs(id) ON DELETE CASCADE,
+            dedupe TEXT,
+            status TEXT NOT NULL CHECK (status IN
+                ('queued', 'running', 'completed', 'failed', 'stopped', 'interrupted', 'cancelled')),
+            queue_pos REAL,
+            host TEXT,
+            pid INTEGER,
+            proc_start TEXT,
+            heartbeat_at REAL,
+            dispatched_at REAL,
+            stop_requested INTEGER NOT NULL DEFAULT 0,
+            done INTEGER NOT NULL DEFAULT 0,
+            total INTEGER NOT NULL DEFAULT 0,
+            phase_json TEXT NOT NULL DEFAULT '',
+            result_json TEXT NOT NULL DEFAULT '{}',
+            error_json TEXT NOT NULL DEFAULT '',
+            owned_json TEXT NOT NULL DEFAULT '[]',
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            ended_at TEXT
+        );
+        CREATE INDEX jobs_live ON jobs (status, resource, queue_pos);
+        CREATE INDEX jobs_run ON jobs (run_id, kind, id);
+        INSERT INTO jobs (kind, resource, params_json, run_id, status, queue_pos, pid, proc_start, heartbeat_at,
+                          dispatched_at, error_json, created_at, started_at, ended_at)
+            SELECT 'train', 'exclusive', json_object('run', id), id, status, queue_pos, pid, proc_start,
+                   heartbeat_at, dispatched_at, error, created_at, started_at, ended_at
+            FROM runs ORDER BY created_at, id;
+        DROP INDEX runs_status;
+        ALTER TABLE runs DROP COLUMN status;
+        ALTER TABLE runs DROP COLUMN error;
+        ALTER TABLE runs DROP COLUMN pid;
+        ALTER TABLE runs DROP COLUMN queue_pos;
+        ALTER TABLE runs DROP COLUMN heartbeat_at;
+        ALTER TABLE runs DROP COLUMN proc_start;
+        ALTER TABLE runs DROP COLUMN dispatched_at;
+        ALTER TABLE runs DROP COLUMN started_at;
+        ALTER TABLE runs DROP COLUMN ended_at
+        """,
+    ),
+    (6, _one_message_shape),
 )
+
+# Splits an image can be in (the images table checks it); every list of splits is this one.
+SPLITS: tuple[str, ...] = ("train", "val", "test")
 
 
 # Ids bound in one SQL statement's IN (...): well below SQLite's limit on variables (32,766 in
@@ -192,7 +280,7 @@ class Workspace:
     def open(cls, explicit: str | os.PathLike[str] | None = None) -> Workspace:
         ws = cls(resolve_root(explicit))
         try:
-            for sub in (ws.root, ws.images_dir, ws.thumbs_dir, ws.runs_dir, ws.cache_dir, ws.staging_dir):
+            for sub in (ws.root, ws.images_dir, ws.thumbs_dir, ws.runs_dir, ws.cache_dir, ws.staging_dir, ws.jobs_dir):
                 sub.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise WorkspaceError("err.workspace_unusable", path=str(ws.root), reason=exc.strerror or str(exc)) from exc
@@ -223,6 +311,11 @@ class Workspace:
     def staging_dir(self) -> Path:
         return self.root / "staging"
 
+    @property
+    def jobs_dir(self) -> Path:
+        """Each job's log (``<id>.log``) and files it owns while it lives (``core.jobs``)."""
+        return self.root / "jobs"
+
     def feature_cache_dir(self, dataset_id: int) -> Path:
         """The training feature caches of one dataset (``core.training.features``)."""
         return self.cache_dir / "features" / str(dataset_id)
@@ -248,11 +341,6 @@ class Workspace:
         finally:
             conn.close()
 
-    def schema_version(self) -> int:
-        with self.connect() as conn:
-            row = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
-        return int(row[0] or 0)
-
     def migrate(self) -> None:
         with self.connect() as conn:
             conn.execute("BEGIN IMMEDIATE")  # one migrator at a time, all or nothing
@@ -263,8 +351,11 @@ class Workspace:
             for version, script in MIGRATIONS:
                 if version in done:
                     continue
-                for statement in filter(str.strip, script.split(";")):
-                    conn.execute(statement)
+                if callable(script):
+                    script(conn)
+                else:
+                    for statement in filter(str.strip, script.split(";")):
+                        conn.execute(statement)
                 conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, utc_now()))
 
     def get_setting(self, key: str, default: str | None = None) -> str | None:

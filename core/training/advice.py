@@ -14,9 +14,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from core.runs.backbones import BACKBONES
+from core.runs.config import TrainConfig
 from core.store.workspace import Workspace
-from core.training.backbones import BACKBONES
-from core.training.config import TrainConfig
 
 # Training multiply-adds per second per CPU core, in billions: a ResNet50 step at 224 px, batch 16
 # (3 x 4.1 GMACs forward-and-backward per image) takes about 13 s on this project's 2-core machine.

@@ -8,7 +8,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from core.training.config import AugmentConfig
+from core.runs.config import AugmentConfig
 
 
 def build_augmenter(config: AugmentConfig) -> Any:
@@ -123,8 +123,9 @@ def preview(paths: list[str], config: AugmentConfig, size: int, resize: str, vie
     return np.clip(np.stack([np.asarray(v) for v in out], axis=1), 0, 255).astype(np.uint8)
 
 
-def write_preview(ws: Any, config: Any) -> Any:
-    """Draw the grid (each row: the image as the model sees it, then ``VIEWS`` augmented views)."""
+def write_preview(ws: Any, config: Any, progress: Any = None) -> Any:
+    """Draw the grid (each row: the image as the model sees it, then ``VIEWS`` augmented views);
+    ``progress(done, total)`` after each of its three steps."""
     import numpy as np
     from PIL import Image
 
@@ -139,9 +140,12 @@ def write_preview(ws: Any, config: Any) -> Any:
             paths.append(first)
         if len(paths) == ROWS:
             break
+    report = progress or (lambda done, total: None)
     size, gap = config.size, 4
     plain = preview(paths, AugmentConfig.preset("none"), size, config.resize, views=1)
+    report(1, 3)
     views = preview(paths, config.augment_config, size, config.resize, views=VIEWS, seed=config.seed)
+    report(2, 3)
     grid = np.full((len(paths) * (size + gap), (VIEWS + 1) * (size + gap) + gap, 3), 255, np.uint8)
     for row in range(len(paths)):
         for col, pixels in enumerate([plain[row, 0], *views[row]]):
@@ -152,4 +156,5 @@ def write_preview(ws: Any, config: Any) -> Any:
     tmp = out.with_suffix(".tmp.png")
     Image.fromarray(grid).save(tmp)
     tmp.replace(out)
+    report(3, 3)
     return out

@@ -11,8 +11,8 @@ from typing import Any
 
 import keras
 
+from core.runs import store as runs
 from core.store.workspace import Workspace
-from core.training import runs
 
 # Seconds between two per-batch metric writes: live curves without a database write per batch.
 BATCH_WRITE_INTERVAL_S = 1.0
@@ -37,8 +37,10 @@ class RunReporter(keras.callbacks.Callback):
         epochs: int,
         batch_size: int,
         epoch_offset: int,
+        progress: Callable[[int, str], None] | None = None,
     ) -> None:
         super().__init__()
+        self.progress = progress  # (epochs done in the run, phase): the training job's progress
         self.ws, self.run_id, self.phase = ws, run_id, phase
         self.steps_per_epoch, self.epochs, self.batch_size = steps_per_epoch, epochs, batch_size
         self.epoch_offset = epoch_offset  # epochs of earlier phases, so epochs count across the run
@@ -69,6 +71,8 @@ class RunReporter(keras.callbacks.Callback):
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self.steps_done += 1
         self.batch_in_epoch = batch + 1
+        if self.progress:
+            self.progress(self.epoch_offset + self.epoch, self.phase)
         now = time.perf_counter()
         if now - self.last_write < BATCH_WRITE_INTERVAL_S:
             return
@@ -84,18 +88,21 @@ class RunReporter(keras.callbacks.Callback):
         runs.record_metrics(
             self.ws, self.run_id, "epoch", self.phase, self.epoch_offset + epoch, self.steps_per_epoch, values
         )
+        if self.progress:
+            self.progress(self.epoch_offset + epoch + 1, self.phase)
 
 
 class StopFlag(keras.callbacks.Callback):
-    """Stops gracefully at the end of the current batch once the run's STOP file exists."""
+    """Stops gracefully at the end of the current batch once someone asked the run's job to stop
+    (``should_stop``: the job's stop request, seen by its heartbeat)."""
 
-    def __init__(self, flag: Path) -> None:
+    def __init__(self, should_stop: Callable[[], bool]) -> None:
         super().__init__()
-        self.flag = flag
+        self.should_stop = should_stop
         self.stopped = False
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if self.flag.exists():
+        if self.should_stop():
             self.stopped = True
             self.model.stop_training = True
 

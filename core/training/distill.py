@@ -19,8 +19,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from core.runs import store as runs
+from core.runs.folder import RunFolder
 from core.store.workspace import Workspace
-from core.training import runs
 
 EPSILON = 1e-7
 
@@ -64,20 +65,18 @@ def soften(probs: np.ndarray, temperature: float) -> np.ndarray:
 
 def teacher_targets(ws: Workspace, config: Any, data: Any) -> tuple[np.ndarray, np.ndarray]:
     """The teacher's softened probabilities for ``data``'s training and validation images (cached)."""
-    from core.evaluation.predictions import predict_split
-    from core.prediction.models import load_run_model
-    from core.training.config import TrainConfig
+    from core.training.inference import predict_split
+    from core.training.model import load_run_model
 
     teacher = runs.get_run(ws, config.teacher)
     ids = json.dumps([data.dataset_id, data.version, data.train.ids, data.val.ids])
-    path = runs.run_dir(ws, teacher.id) / f"teacher-{hashlib.sha256(ids.encode()).hexdigest()[:16]}.npz"
+    path = RunFolder.of(ws, teacher.id).teacher_targets(hashlib.sha256(ids.encode()).hexdigest()[:16])
     if path.exists():
         cached = np.load(path)
         train, val = cached["train"], cached["val"]
     else:
         model = load_run_model(ws, teacher.id)
-        teacher_config = TrainConfig.from_dict(teacher.config)
-        train, val = predict_split(model, data.train, teacher_config), predict_split(model, data.val, teacher_config)
+        train, val = predict_split(model, data.train, teacher.config), predict_split(model, data.val, teacher.config)
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, train=train, val=val)
         tmp.replace(path)

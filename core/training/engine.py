@@ -6,8 +6,10 @@ are unfrozen (BatchNorm stays frozen), the model is recompiled with a lower
 rate (``fine_tune_lr``, 10x below ``lr`` by default), and training continues. Each phase can be skipped.
 
 A run talks to the outside only through the workspace: its row in ``runs``,
-its metrics, and the ``STOP`` file in its folder. :func:`execute_run` is what
-the worker process (and ``python -m core train``) calls.
+its metrics, its folder, and its training job (progress, a stop request). :func:`execute`
+is the training job's handler (``core.training.jobs.TRAIN``): the worker process and
+``python -m core train`` run it through ``core.jobs.runner``, which claims the job, beats its
+heartbeat and stores how it ended.
 """
 
 from __future__ import annotations
@@ -16,21 +18,21 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from core.errors import ConfigError, TrainingError
-from core.i18n import stored
-from core.store.workspace import Workspace, utc_now
-from core.training import runs, scheduler
+from core.errors import TrainingError
+from core.jobs import queue
+from core.jobs.runner import JobContext, JobResult
+from core.jobs.store import JobStatus
+from core.runs import store as runs
+from core.runs.config import TrainConfig
+from core.runs.folder import RunFolder
+from core.store.workspace import Workspace
 from core.training.callbacks import BestCheckpoint, NanGuard, RunReporter, StopFlag, save_atomic
-from core.training.config import TrainConfig
-from core.training.launcher import create_run
 from core.training.pipeline import TrainingData, load_training_data, make_dataset, use_memory_cache
 
-MODEL_FILE = "model.keras"
-HEAD_WEIGHTS = "head_phase.weights.h5"
-STATE_FILE = "state.json"
+# Keras versions the multi-worker workarounds below were written for and tested with.
+MULTI_WORKER_KERAS = "3.15."
 
 
 def _schedule(lr: float, steps: int, config: TrainConfig) -> Any:
@@ -90,13 +92,14 @@ class Session:
     stop: StopFlag
     nan: NanGuard
     best: BestCheckpoint  # keeps the run's one model: the lowest validation loss over both phases
+    progress: Callable[[int, str], None] | None = None  # (epochs done, phase) to the training job
 
     @property
-    def folder(self) -> Path:
-        return runs.run_dir(self.ws, self.run_id)
+    def folder(self) -> RunFolder:
+        return RunFolder.of(self.ws, self.run_id)
 
     @property
-    def writes(self) -> Path:
+    def writes(self) -> RunFolder:
         """Where this process saves models and weights: the run's folder for the chief; for the other
         workers of a cluster a folder of their own (they must save too, at the same moments: saving
         reads synchronised variables, a collective every worker joins)."""
@@ -104,9 +107,9 @@ class Session:
             return self.folder
         from core.training.devices import cluster_task
 
-        own = self.folder / "backup" / f"worker-{cluster_task()[1]}"  # type: ignore[index]
+        own = self.folder.backup / f"worker-{cluster_task()[1]}"  # type: ignore[index]
         own.mkdir(parents=True, exist_ok=True)
-        return own
+        return RunFolder(own)
 
     @property
     def model(self) -> Any:
@@ -131,12 +134,13 @@ def _callbacks(ctx: Session, phase: str, steps: int, epochs: int, offset: int) -
     from core.training.devices import cluster_task
 
     folder = ctx.folder
-    backup = folder / "backup" / phase
+    backup = folder.backup / phase
     if not ctx.chief:  # every worker of a cluster backs up its own state, apart from the chief's
-        backup = folder / "backup" / f"worker-{cluster_task()[1]}" / phase  # type: ignore[index]
+        backup = folder.backup / f"worker-{cluster_task()[1]}" / phase  # type: ignore[index]
     out: list[Any] = [keras.callbacks.BackupAndRestore(str(backup), save_freq="epoch", delete_checkpoint=False)]
     if ctx.chief:
-        out.append(RunReporter(ctx.ws, ctx.run_id, phase, steps, epochs, ctx.config.batch_size, offset))
+        reporter = RunReporter(ctx.ws, ctx.run_id, phase, steps, epochs, ctx.config.batch_size, offset, ctx.progress)
+        out.append(reporter)
     out += [ctx.stop, ctx.nan]
     if ctx.config.early_stopping:
         out.append(
@@ -147,7 +151,7 @@ def _callbacks(ctx: Session, phase: str, steps: int, epochs: int, offset: int) -
     ctx.best.phase, ctx.best.epoch_offset = phase, offset
     out.append(ctx.best)
     if ctx.config.tensorboard:
-        out.append(keras.callbacks.TensorBoard(log_dir=str(folder / "tensorboard" / phase)))
+        out.append(keras.callbacks.TensorBoard(log_dir=str(folder.tensorboard / phase)))
     return out + ctx.extra_callbacks
 
 
@@ -169,7 +173,7 @@ def _head_on_features(ctx: Session) -> None:
 
     def save_full_model() -> None:
         model.get_layer(HEAD_LAYER).set_weights(head.get_layer(HEAD_LAYER).get_weights())
-        save_atomic(model, ctx.folder / MODEL_FILE)
+        save_atomic(model, ctx.folder.model)
 
     ctx.best.save = save_full_model
     weights = None
@@ -193,8 +197,12 @@ def _head_on_features(ctx: Session) -> None:
 def _fit(ctx: Session, phase: str, lr: float, epochs: int, offset: int) -> None:
     config, pipelines = ctx.config, ctx.pipelines
     steps = pipelines.steps
-    ctx.best.save = lambda: save_atomic(ctx.model, ctx.writes / MODEL_FILE)
+    ctx.best.save = lambda: save_atomic(ctx.model, ctx.writes.model)
     _compile(ctx.model, _schedule(lr, steps * epochs, config), config, ctx.jit)
+    # Keras' BackupAndRestore sets the model's starting epoch when it restores a phase (a resumed run);
+    # the attribute outlives that fit, so without this a resume during the head phase would start the
+    # fine-tuning phase at the head phase's epoch and skip it.
+    ctx.model._initial_epoch = None
     train = pipelines.train.repeat() if config.steps_per_epoch else pipelines.train
     if ctx.plan.strategy == "multi_worker":
         _build_for_multi_worker(ctx.model, pipelines.train)
@@ -231,8 +239,16 @@ def _build_for_multi_worker(model: Any, dataset: Any) -> None:
       let ``fit`` skip its own build (it still trains under the strategy's scope);
     * it averages the workers' logs with ``strategy.reduce("MEAN", v, axis=0)``, which fails on scalars:
       reduce scalars across the workers with ``axis=None`` instead (the same mean, over replicas).
+
+    Both reach into Keras' internals, so they are applied only to the Keras versions they were written
+    and tested for (:data:`MULTI_WORKER_KERAS`); another version fails here, saying so, rather than
+    training wrongly.
     """
+    import keras
     import tensorflow as tf
+
+    if not keras.__version__.startswith(MULTI_WORKER_KERAS):
+        raise TrainingError("err.multi_worker_keras", version=keras.__version__, tested=MULTI_WORKER_KERAS + "x")
     from keras.src.backend.tensorflow import trainer as tf_trainer
 
     model._symbolic_build(data_batch=next(iter(dataset)))
@@ -255,89 +271,70 @@ def _build_for_multi_worker(model: Any, dataset: Any) -> None:
     tf_trainer.reduce_per_replica = reduce_per_replica
 
 
-def execute_run(
-    ws: Workspace,
-    run_id: str,
-    extra_callbacks: list[Any] | None = None,
-    on_wait: Callable[[int | None], None] | None = None,
-) -> runs.Run:
-    """Run (or resume) ``run_id`` to its end in this process; returns the run as stored afterwards.
+def execute(ctx: JobContext, run_id: str, extra_callbacks: list[Any] | None = None) -> JobResult:
+    """Train (or resume) ``run_id`` to its end in this process, as its training job ``ctx``.
 
-    When another run is training, the run stays queued: with ``on_wait`` this process waits for the
-    run's turn in the queue (calling ``on_wait(position)`` while it waits), without it, it returns
-    the queued run at once.
-
-    The steps: claim the run, prepare (data, devices, model, pipelines), train the head with the base
-    frozen, fine-tune with the top of the base unfrozen, finish (evaluate, save, record). A failure the
-    user can act on is stored as a message; anything else is stored too, then raised.
+    The steps: prepare (data, devices, model, pipelines), train the head with the base frozen, fine-tune
+    with the top of the base unfrozen, finish (predict validation and test with the saved model, record
+    the figures). The job ends stopped when a stop was asked for (the best model so far is kept), failed
+    with the reason when something the user can act on went wrong (raised as a :class:`TrainingError`).
     """
     import keras
+    import tensorflow as tf
 
-    from core.training.devices import is_chief
-
-    if not is_chief():
-        return _train_as_worker(ws, run_id, list(extra_callbacks or []))
-    config = _claim(ws, run_id, on_wait)
-    if config is None:
-        return runs.get_run(ws, run_id)
+    ws = ctx.ws
+    config = runs.get_run(ws, run_id).config
     started = time.perf_counter()
+    planned = config.head_epochs + config.fine_tune_epochs
     try:
-        with scheduler.Heartbeat(ws, run_id):
-            session = prepare(ws, run_id, config, list(extra_callbacks or []))
-            with session.strategy.scope():
-                train_head(session)
-                fine_tune(session)
-            finish(session)
-    except TrainingError as exc:
-        _fail(ws, run_id, exc.stored())
-    except Exception as exc:
-        import tensorflow as tf
-
-        if not isinstance(exc, tf.errors.ResourceExhaustedError):
-            _fail(ws, run_id, stored("err.unexpected", kind=type(exc).__name__, detail=str(exc)))
-            raise
-        _fail(ws, run_id, stored("err.oom", batch=config.batch_size, size=config.size))
+        session = prepare(ws, run_id, config, list(extra_callbacks or []), should_stop=lambda: ctx.stop_requested)
+        session.progress = lambda done, phase: ctx.progress(done, planned, f"job.train_{phase}", stop_here=False)
+        with session.strategy.scope():
+            train_head(session)
+            fine_tune(session)
+        stopped = finish(session)
+    except tf.errors.ResourceExhaustedError as exc:
+        raise TrainingError("err.oom", batch=config.batch_size, size=config.size) from exc
     finally:
         keras.mixed_precision.set_global_policy("float32")
         runs.add_train_seconds(ws, run_id, time.perf_counter() - started)
-    return runs.get_run(ws, run_id)
+    run = runs.get_run(ws, run_id)
+    result = {"run": run_id, "epochs_run": run.epochs_run, **run.final}
+    return JobResult(result, JobStatus.STOPPED if stopped else JobStatus.COMPLETED)
 
 
-def _train_as_worker(ws: Workspace, run_id: str, extra_callbacks: list[Any]) -> runs.Run:
+def train_as_worker(ws: Workspace, run_id: str, extra_callbacks: list[Any] | None = None) -> runs.Run:
     """A non-chief worker of a ``TF_CONFIG`` cluster: trains its share of every step alongside the chief
     (MultiWorkerMirroredStrategy all-reduces the gradients) and writes nothing to the run; the chief
-    claims it, reports it and saves its model."""
-    config = TrainConfig.from_dict(runs.get_run(ws, run_id).config)
-    session = prepare(ws, run_id, config, extra_callbacks, chief=False)
+    claims its job, reports it and saves its model. It stops when the run's job is asked to stop."""
+    run = runs.get_run(ws, run_id)
+    session = prepare(ws, run_id, run.config, list(extra_callbacks or []), _polled_stop(ws, run.job.id), chief=False)
     with session.strategy.scope():
         train_head(session)
         fine_tune(session)
     return runs.get_run(ws, run_id)
 
 
-def _claim(ws: Workspace, run_id: str, on_wait: Callable[[int | None], None] | None) -> TrainConfig | None:
-    """Make the run this process's running run (queueing it first if it is being resumed).
+def _polled_stop(ws: Workspace, job_id: int) -> Callable[[], bool]:
+    """Whether the job was asked to stop, read from the store at most every heartbeat period."""
+    seen = {"at": 0.0, "stop": False}
 
-    None when it cannot start: another run is training (it stays queued, the scheduler starts it
-    later), or its config no longer holds (the run failed with the reason)."""
-    run = runs.get_run(ws, run_id)
-    if run.status in runs.RESUMABLE:
-        scheduler.requeue(ws, run_id)
-    try:
-        config = TrainConfig.from_dict(run.config)
-    except ConfigError as exc:  # e.g. its weights file was moved since the run was created
-        _fail(ws, run_id, exc.stored())
-        return None
-    runs.clear_stop(ws, run_id)
-    turn = scheduler.wait_for_turn(ws, run_id, on_wait) if on_wait else scheduler.claim(ws, run_id)
-    return config if turn else None
+    def should_stop() -> bool:
+        if not seen["stop"] and time.monotonic() - seen["at"] >= queue.HEARTBEAT_S:
+            seen["at"], seen["stop"] = time.monotonic(), queue.stop_requested(ws, job_id)
+        return seen["stop"]
+
+    return should_stop
 
 
-def _fail(ws: Workspace, run_id: str, error: dict[str, Any]) -> None:
-    runs.update_run(ws, run_id, status="failed", error=error, ended_at=utc_now())
-
-
-def prepare(ws: Workspace, run_id: str, config: TrainConfig, extra_callbacks: list[Any], chief: bool = True) -> Session:
+def prepare(
+    ws: Workspace,
+    run_id: str,
+    config: TrainConfig,
+    extra_callbacks: list[Any],
+    should_stop: Callable[[], bool],
+    chief: bool = True,
+) -> Session:
     """The data as the run recorded it, the devices, the model and the input pipelines."""
     import keras
 
@@ -345,6 +342,7 @@ def prepare(ws: Workspace, run_id: str, config: TrainConfig, extra_callbacks: li
     from core.training.augment import build_augmenter
     from core.training.model import build_model
 
+    config.check_files()  # e.g. its weights file was moved since the run was created
     run = runs.get_run(ws, run_id)
     data = load_training_data(ws, config.dataset)
     if data.classes != run.classes or data.version != run.dataset_version:
@@ -394,7 +392,7 @@ def prepare(ws: Workspace, run_id: str, config: TrainConfig, extra_callbacks: li
         pipelines=pipelines,
         extra_callbacks=extra_callbacks,
         chief=chief,
-        stop=StopFlag(runs.run_dir(ws, run_id) / runs.STOP_FLAG),
+        stop=StopFlag(should_stop),
         nan=NanGuard(),
         best=BestCheckpoint(run.best.get("val_loss", math.inf), _recorder(ws, run_id) if chief else lambda _: None),
     )
@@ -406,9 +404,8 @@ def prepare(ws: Workspace, run_id: str, config: TrainConfig, extra_callbacks: li
 def train_head(s: Session) -> None:
     """Phase 1: the base frozen, only the head learns (on cached base features when it can)."""
     config = s.config
-    state = _read_state(s.folder)
-    if state.get("head_done"):  # a resumed run: the head phase finished before
-        s.model.load_weights(s.folder / HEAD_WEIGHTS)
+    if s.folder.read_state().get("head_done"):  # a resumed run: the head phase finished before
+        s.model.load_weights(s.folder.head_weights)
         return
     if not config.head_epochs:
         return
@@ -416,9 +413,9 @@ def train_head(s: Session) -> None:
         _head_on_features(s)
     else:
         _fit(s, "head", config.lr, config.head_epochs, 0)
-    s.model.save_weights(s.writes / HEAD_WEIGHTS)
+    s.model.save_weights(s.writes.head_weights)
     if s.chief:
-        _write_state(s.folder, head_done=not s.halted)
+        s.folder.write_state(head_done=not s.halted)
 
 
 def fine_tune(s: Session) -> None:
@@ -436,22 +433,22 @@ def fine_tune(s: Session) -> None:
 
 def _recorder(ws: Workspace, run_id: str) -> Any:
     """Stores the figures of each new best checkpoint as the run's, with the model's path."""
-    model_path = str((runs.run_dir(ws, run_id) / MODEL_FILE).relative_to(ws.root))
+    model_path = str(RunFolder.of(ws, run_id).model.relative_to(ws.root))
     return lambda figures: runs.update_run(ws, run_id, best=figures, model_path=model_path)
 
 
-def finish(s: Session) -> None:
+def finish(s: Session) -> bool:
     """The saved checkpoint is the run's model: predict validation and test with exactly it, store the
-    predictions, and record their figures (which match the checkpoint's: same model, same images)."""
+    predictions, and record their figures (which match the checkpoint's: same model, same images).
+    Returns whether the run was stopped before its planned end."""
     import keras
 
-    from core.evaluation.metrics import split_figures
-    from core.evaluation.predictions import predict_splits
+    from core.training.inference import predict_splits
 
     if s.nan.where:
         epoch, batch = s.nan.where
         raise TrainingError("err.nan_loss", epoch=epoch + 1, batch=batch + 1)
-    path = s.folder / MODEL_FILE
+    path = s.folder.model
     if not path.exists():  # stopped before any epoch ended: keep what there is
         save_atomic(s.model, path)
         _recorder(s.ws, s.run_id)({})
@@ -460,29 +457,7 @@ def finish(s: Session) -> None:
     final = {}
     for split, predictions in found.items():
         if len(predictions):
-            figures = split_figures(predictions)
-            final[f"{split}_accuracy"], final[f"{split}_loss"] = figures["accuracy"], figures["log_loss"]
-    runs.update_run(
-        s.ws,
-        s.run_id,
-        status="stopped" if s.stop.stopped else "completed",
-        epochs_run=len({(m["phase"], m["epoch"]) for m in runs.read_metrics(s.ws, s.run_id)}),
-        final=final,
-        ended_at=utc_now(),
-    )
-
-
-def _read_state(folder: Path) -> dict[str, Any]:
-    import json
-
-    path = folder / STATE_FILE
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-def _write_state(folder: Path, **values: Any) -> None:
-    runs.write_json_atomic(folder / STATE_FILE, {**_read_state(folder), **values})
-
-
-def train(ws: Workspace, config: TrainConfig, extra_callbacks: list[Any] | None = None) -> runs.Run:
-    """Create a run for ``config`` and execute it in this process."""
-    return execute_run(ws, create_run(ws, config), extra_callbacks)
+            final[f"{split}_accuracy"], final[f"{split}_loss"] = predictions.accuracy, predictions.log_loss
+    epochs = len({(m["phase"], m["epoch"]) for m in runs.read_metrics(s.ws, s.run_id)})
+    runs.update_run(s.ws, s.run_id, epochs_run=epochs, final=final)
+    return s.stop.stopped

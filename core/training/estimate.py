@@ -27,8 +27,8 @@ import subprocess
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from core.runs.config import TrainConfig
 from core.store.workspace import Workspace, utc_now
-from core.training.config import TrainConfig
 from core.training.pipeline import use_memory_cache
 
 MEASURE_BATCH_CAP = 16  # timing steps costs real seconds: bigger batches are scaled per image
@@ -54,6 +54,7 @@ class StepTimes:
     forward_s: float  # inference, per image
     save_s: float  # one save of the whole model
     decode_s: float = 0.0  # reading, decoding and resizing one of the dataset's images
+    contended: bool = False  # measured while a training run used the machine: the times are too long
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,9 +65,11 @@ class Estimate:
     total_s: float
     parts: dict[str, float]  # build, features, head, fine_tune, finish, decode
     measured_at: str
+    contended: bool = False  # the timings were measured while a training run used the machine
 
     def to_dict(self) -> dict[str, Any]:
-        return {"total_s": round(self.total_s, 1), "parts": self.parts, "measured_at": self.measured_at}
+        return {"total_s": round(self.total_s, 1), "parts": self.parts, "measured_at": self.measured_at,
+                "contended": self.contended}  # fmt: skip
 
 
 def usable_cpus() -> int:
@@ -153,7 +156,7 @@ def estimate(config: TrainConfig, counts: dict[str, int], times: StepTimes, meas
     )
     parts["decode"] = (reads + val + test) * times.decode_s
     parts = {k: round(v, 1) for k, v in parts.items()}
-    return Estimate(total_s=sum(parts.values()), parts=parts, measured_at=measured_at)
+    return Estimate(total_s=sum(parts.values()), parts=parts, measured_at=measured_at, contended=times.contended)
 
 
 def cached_estimate(ws: Workspace, config: TrainConfig, counts: dict[str, int]) -> Estimate | None:

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from core.runs.config import TrainConfig
 from core.store.workspace import Workspace
-from core.training.config import TrainConfig
 from core.training.model import POOL_LAYER, weights_identity
 from core.training.pipeline import Split, TrainingData, make_dataset
 

@@ -12,8 +12,11 @@ from core.store.workspace import Workspace
 from core.training.lr_sweeps import DIVERGENCE_FACTOR, SMOOTHING, LrSweep, suggest
 
 
-def find_lr(ws: Workspace, config: Any, start: float = 1e-6, end: float = 1.0, steps: int = 100) -> LrSweep:
-    """Sweep the head's learning rate for ``config`` (a :class:`TrainConfig`)."""
+def find_lr(
+    ws: Workspace, config: Any, start: float = 1e-6, end: float = 1.0, steps: int = 100, progress: Any = None
+) -> LrSweep:
+    """Sweep the head's learning rate for ``config`` (a :class:`TrainConfig`); ``progress(done, total)``
+    after the features (one unit) and after each step of the sweep."""
     import keras
 
     from core.training import features
@@ -26,6 +29,8 @@ def find_lr(ws: Workspace, config: Any, start: float = 1e-6, end: float = 1.0, s
     built = build_model(config.backbone, n, config.size, config.weights, config.dropout, config.seed)
     cache = use_memory_cache(config.cache, len(data.train) + len(data.val), config.size)
     feats = features.load_or_build(ws, config, data, built.model, cache)
+    report = progress or (lambda done, total: None)
+    report(1, steps + 1)
     inputs = keras.Input((feats.train_x.shape[1],))
     head = keras.Model(inputs, head_layers(n, config.dropout, config.seed)(inputs))
     optimizer = keras.optimizers.Adam(learning_rate=start)
@@ -41,6 +46,7 @@ def find_lr(ws: Workspace, config: Any, start: float = 1e-6, end: float = 1.0, s
         optimizer.learning_rate.assign(rate)
         idx = rng.choice(len(y), size=min(config.batch_size, len(y)), replace=False)
         loss = float(head.train_on_batch(feats.train_x[idx], y[idx]))
+        report(step + 2, steps + 1)
         smoothed = SMOOTHING * smoothed + (1 - SMOOTHING) * loss
         value = smoothed / (1 - SMOOTHING ** (step + 1))
         if not math.isfinite(value):

@@ -20,7 +20,9 @@ import keras
 import numpy as np
 
 from core.errors import TrainingError
-from core.training.backbones import CAFFE_MEAN_BGR, Backbone, get_backbone
+from core.runs import store as runs
+from core.runs.backbones import CAFFE_MEAN_BGR, Backbone, get_backbone
+from core.store.workspace import Workspace
 
 HEAD_LAYER = "head"
 # ImageNet weights shipped with the project for offline first runs (README.md there says what and whence).
@@ -165,3 +167,14 @@ def set_unfrozen(base: Any, unfreeze: str) -> int:
     for layer in chosen:
         layer.trainable = True
     return len(chosen)
+
+
+def load_model_file(path: Path) -> Any:
+    """A saved ``.keras`` model of this project, with Keras' safe mode (a file that carries code, such as a
+    Lambda layer, is refused) and without its optimizer: for predicting, never for training on."""
+    return keras.saving.load_model(path, compile=False, safe_mode=True)
+
+
+def load_run_model(ws: Workspace, run_id: str) -> Any:
+    """The run's one model (``model.keras`` in its own folder, see :func:`core.runs.store.model_file`)."""
+    return load_model_file(runs.model_file(ws, run_id))

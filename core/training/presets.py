@@ -11,7 +11,7 @@ from dataclasses import fields
 from typing import Any
 
 from core.errors import ConfigError
-from core.training.config import TrainConfig
+from core.runs.config import TrainConfig
 
 PRESETS: dict[str, dict[str, Any]] = {
     # MobileNetV2 ×0.35 (its ImageNet weights ship with LabelTune, so it works offline), the head alone

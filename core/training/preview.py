@@ -10,8 +10,8 @@ import hashlib
 import json
 from pathlib import Path
 
+from core.runs.config import TrainConfig
 from core.store.workspace import Workspace
-from core.training.config import TrainConfig
 from core.training.pipeline import TrainingData, load_training_data
 
 ROWS = 4  # images: the first training image of up to four classes

@@ -5,17 +5,26 @@ from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+from core.runs.config import TrainConfig
 from core.store.workspace import Workspace, utc_now
-from core.training.config import TrainConfig
 from core.training.estimate import TIMED_STEPS, Estimate, StepTimes, estimate, measured_batch, store_times
+from core.training.pipeline import TrainingData
 
 DECODE_SAMPLE = 16  # images timed for the decoding cost
 
 
-def measure(config: TrainConfig, n_classes: int, sample_paths: tuple[str, ...] | list[str] = ()) -> StepTimes:
-    """Time the backbone at ``config``'s size on this machine (TensorFlow; seconds to a minute or two)."""
+PARTS = 6  # build, head steps, forward, fine-tuning steps, save, decode: what progress counts
+
+
+def measure(
+    config: TrainConfig, n_classes: int, sample_paths: tuple[str, ...] | list[str] = (), progress: Any = None
+) -> StepTimes:
+    """Time the backbone at ``config``'s size on this machine (TensorFlow; seconds to a minute or two);
+    ``progress(done, PARTS)`` after each part."""
     import keras
     import numpy as np
 
@@ -24,6 +33,7 @@ def measure(config: TrainConfig, n_classes: int, sample_paths: tuple[str, ...] |
     from core.training.engine import _compile
     from core.training.model import build_model, set_unfrozen
 
+    report = progress or (lambda done, total: None)
     batch = measured_batch(config)
     keras.utils.set_random_seed(config.seed)
     devices.enable_memory_growth()
@@ -33,6 +43,7 @@ def measure(config: TrainConfig, n_classes: int, sample_paths: tuple[str, ...] |
         started = time.perf_counter()
         built = build_model(config.backbone, n_classes, config.size, "none", config.dropout, config.seed)
         build_s = time.perf_counter() - started
+        report(1, PARTS)
         model = built.model
         rng = np.random.default_rng(0)
         x = rng.uniform(0, 255, (batch, config.size, config.size, 3)).astype(np.float32)
@@ -50,22 +61,27 @@ def measure(config: TrainConfig, n_classes: int, sample_paths: tuple[str, ...] |
 
         _compile(model, config.lr, config, plan.jit_compile)
         head_first, head_step = steps()
+        report(2, PARTS)
         model.predict_on_batch(x)
         forward = time.perf_counter()
         for _ in range(TIMED_STEPS):
             model.predict_on_batch(x)
         forward_s = (time.perf_counter() - forward) / TIMED_STEPS / batch
+        report(3, PARTS)
         set_unfrozen(built.base, config.unfreeze)
         _compile(model, config.fine_tune_lr, config, plan.jit_compile)
         fine_first, fine_step = steps()
+        report(4, PARTS)
         with tempfile.TemporaryDirectory() as tmp:
             saved = time.perf_counter()
             save_atomic(model, Path(tmp) / "model.keras")
             save_s = time.perf_counter() - saved
+        report(5, PARTS)
     finally:
         keras.mixed_precision.set_global_policy("float32")
     head_trace, fine_trace = max(head_first - head_step, 0.0), max(fine_first - fine_step, 0.0)
     decode_s = _decode_seconds(list(sample_paths), config)
+    report(6, PARTS)
     return StepTimes(batch, build_s, head_trace, fine_trace, head_step, fine_step, forward_s, save_s, decode_s)
 
 
@@ -84,9 +100,12 @@ def _decode_seconds(paths: list[str], config: TrainConfig) -> float:
     return (time.perf_counter() - started) / len(paths)
 
 
-def measure_and_store(ws: Workspace, config: TrainConfig, counts: dict[str, int], n_classes: int) -> Estimate:
-    from core.training.pipeline import load_training_data
-
-    times = measure(config, n_classes, load_training_data(ws, config.dataset).train.paths[:DECODE_SAMPLE])
+def measure_and_store(
+    ws: Workspace, config: TrainConfig, data: TrainingData, progress: Any = None, contended: bool = False
+) -> Estimate:
+    """Time ``config``'s shape here, cache the timings, and return the estimate for ``data``.
+    ``contended``: a training run was using the machine meanwhile (the timings are then pessimistic)."""
+    times = measure(config, len(data.classes), data.train.paths[:DECODE_SAMPLE], progress)
+    times = replace(times, contended=contended)
     store_times(ws, config, times)
-    return estimate(config, counts, times, utc_now())
+    return estimate(config, data.counts(), times, utc_now())

@@ -1,15 +1,16 @@
 """The Evaluate and Predict pages, driven through their widgets against a real tiny trained run."""
 
-import time
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.evaluation.predictions import stored_splits
 from core.i18n import tr
+from core.jobs.store import JobStatus, list_jobs
+from core.runs.predictions import stored_splits
 from core.store.workspace import Workspace
 from tests.builders import make_zip, separable, trained_colour_run
+from tests.jobs import wait_for
 
 pytestmark = pytest.mark.slow  # trains a tiny model and loads it in the app
 
@@ -40,6 +41,16 @@ def page(path: str) -> AppTest:
     return at
 
 
+def job_ends(at: AppTest, ws: Workspace, kind: str, key: str) -> None:
+    """After a click that queued a job: the click's own run returned showing the job's progress and its
+    Cancel; the job completes in its worker, and the page, drawn again, shows its result."""
+    job = list_jobs(ws, kinds=(kind,), limit=1)[0]
+    assert at.button(key=f"{key}_cancel_{job.id}") and at.get("progress")
+    assert wait_for(ws, job.id, lambda j: not j.live, seconds=300).status is JobStatus.COMPLETED
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
 def test_evaluate_shows_metrics_confusion_top_losses_and_gradcam(home):
     ws, run = home
     at = page("pages/evaluate.py")
@@ -67,11 +78,8 @@ def test_evaluate_computes_missing_predictions_in_the_background(home):
     at.radio(key="eval_split").set_value("train").run()
     assert at.info[0].value.startswith(tr("eval.no_predictions", "en", split="train")[:20])
     at.button(key="compute_predictions").click().run()
-    deadline = time.monotonic() + 120
-    while "train" not in stored_splits(ws, run.id) and time.monotonic() < deadline:
-        time.sleep(0.5)
+    job_ends(at, ws, "predictions", "predictions")
     assert "train" in stored_splits(ws, run.id)
-    at.run()
     assert not at.exception and tr("metric.accuracy", "en") in [m.label for m in at.metric]
 
 
@@ -93,6 +101,7 @@ def test_predict_an_upload_a_corrupt_file_and_a_batch_zip(home, tmp_path):
     at.file_uploader(key="batch_zip").set_value(("batch.zip", batch, "application/zip")).run()
     at.button(key="run_batch").click().run()
     assert not at.exception, [e.value for e in at.exception]
+    job_ends(at, ws, "predict_batch", "batch")
     table = at.dataframe[0].value
     assert list(table[tr("predict.col_file", "en")]) == ["a.png", "b.txt"]
     assert table[tr("predict.col_top1", "en")][0] == "蓝"
@@ -108,6 +117,7 @@ def test_predict_an_example_from_the_test_split_and_a_whole_split(home):
     at.selectbox(key="batch_split").set_value("val").run()
     at.button(key="run_batch").click().run()
     assert not at.exception
+    job_ends(at, ws, "predict_batch", "batch")
     from core.training.pipeline import load_training_data
 
     assert len(at.dataframe[0].value) == len(load_training_data(ws, "颜色").val)
@@ -150,7 +160,7 @@ def test_evaluate_slices_metrics_by_an_image_attribute(home):
 
 
 def load_predictions_for(ws, run_id):
-    from core.evaluation.predictions import load_predictions
+    from core.runs.predictions import load_predictions
 
     return load_predictions(ws, run_id, "test")
 
@@ -179,6 +189,7 @@ def test_evaluate_exports_the_chosen_formats_with_the_checks_and_a_download(home
     at.multiselect(key="export_formats").set_value(["keras", "tflite_float16"]).run()
     at.button(key="export_build").click().run()
     assert not at.exception and not at.error, ([e.value for e in at.exception], [e.value for e in at.error])
+    job_ends(at, ws, "export", "export")
     table = next(d.value for d in at.dataframe if tr("exp.col_agreement", "en") in d.value.columns)
     assert list(table[tr("exp.col_format", "en")]) == [
         tr("exp.variant_keras", "en"),
@@ -193,14 +204,14 @@ def test_evaluate_exports_the_chosen_formats_with_the_checks_and_a_download(home
 
 def test_compare_with_the_second_of_several_other_runs(home):
     """Regression: the compare picker was drawn once per candidate run, a duplicate key past the first."""
-    from core.training.config import TrainConfig
-    from core.training.engine import train
+    from core.runs.config import TrainConfig
+    from core.training.jobs import train_here
 
     ws, run = home
     for seed in (1, 2):
         config = TrainConfig(dataset="颜色", backbone="vgg16", weights="none", image_size=32, batch_size=8,
                              head_epochs=2, fine_tune_epochs=0, lr=0.01, augment="none", seed=seed)  # fmt: skip
-        assert train(ws, config).status == "completed"
+        assert train_here(ws, config).status == "completed"
     at = page("pages/evaluate.py")
     at.selectbox(key="eval_run").set_value(run.id).run()
     options = at.selectbox(key="cmp").options

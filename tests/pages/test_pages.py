@@ -8,8 +8,10 @@ from streamlit.testing.v1 import AppTest
 from core.datasets.catalog import dataset_names, load_dataset
 from core.datasets.ingest import import_archive
 from core.i18n import tr
+from core.jobs.store import list_jobs
 from core.store.workspace import Workspace
 from tests.builders import class_folders, make_zip
+from tests.jobs import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 60
@@ -31,6 +33,17 @@ def app(page: str | None = None) -> AppTest:
     return at
 
 
+def import_job_ends(at: AppTest, home) -> None:
+    """After a click that queued an import: the click's own run returned with the job's progress (and its
+    Cancel) on the page; the job then ends in its worker, and the page, drawn again, shows how."""
+    ws = Workspace.open(home)
+    job = list_jobs(ws, kinds=("import",), limit=1)[0]
+    assert at.button(key=f"import_cancel_{job.id}") and len(at.get("progress")) == 1
+    wait_for(ws, job.id, lambda j: not j.live, seconds=120)
+    at.run()
+    assert not at.exception, at.exception
+
+
 def test_dataset_page_upload_imports_and_shows_the_report(home, tmp_path):
     at = app()
     assert at.info[0].value == tr("dataset.none_yet", "en")
@@ -42,6 +55,7 @@ def test_dataset_page_upload_imports_and_shows_the_report(home, tmp_path):
     at.number_input(key="val_pct").set_value(20)
     at.button(key="import").click().run()
     assert not at.exception, at.exception
+    import_job_ends(at, home)
     assert not at.error, [e.value for e in at.error]
     assert at.success[0].value.startswith("Imported 15 images into dataset “宠物”")
     assert at.selectbox(key="dataset").value == "宠物"
@@ -63,11 +77,10 @@ def test_dataset_page_imports_a_gbk_archive_with_a_pixel_bomb(home, tmp_path):
     at = app()
     at.file_uploader(key="upload").set_value(("gbk.zip", data, "application/zip")).run()
     at.button(key="import").click().run()
+    import_job_ends(at, home)
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.success[0].value.startswith("Imported 8 images")
-    # The page reran after the import (so the sidebar, drawn before the page, counts the new dataset; AppTest
-    # drops the sidebar on a rerun, so the count itself is checked in a browser) and kept its message.
-    assert at.session_state["dataset"] == "gbk" and "imported" not in at.session_state
+    assert at.session_state["dataset"] == "gbk" and not at.session_state["import_jobs"]  # said once
     warnings = [w.value for w in at.warning]
     assert warnings[0] == tr("warn.names_gbk", "en")  # "炸弹" in GBK is not UTF-8
     skipped = " ".join(d.value.to_string() for d in at.dataframe)
@@ -80,9 +93,9 @@ def test_dataset_page_shows_a_rejected_archive_as_an_error(home, tmp_path):
     bad = make_zip(tmp_path / "evil.zip", [("../../x.jpg", b"x")]).read_bytes()
     at.file_uploader(key="upload").set_value(("evil.zip", bad, "application/zip")).run()
     at.button(key="import").click().run()
-    assert not at.exception
+    import_job_ends(at, home)
     assert "../../x.jpg" in at.error[0].value
-    assert dataset_names(Workspace.open(home)) == []
+    assert dataset_names(Workspace.open(home)) == [] and list(Workspace.open(home).staging_dir.iterdir()) == []
 
 
 def test_language_switch_changes_the_page_and_is_remembered(home, tmp_path):
@@ -134,6 +147,7 @@ def test_dataset_page_adds_a_zip_to_a_dataset(home, tmp_path):
     at = app()
     at.file_uploader(key="add_upload").set_value(("more.zip", more, "application/zip")).run()
     at.button(key="add_images").click().run()
+    import_job_ends(at, home)
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.success[0].value == tr("dataset.added", "en", images=4, name="d", skipped=1)  # the copy of a/0
     assert load_dataset(ws, "d").classes == {"a": 3, "b": 3, "c": 4}
@@ -146,3 +160,41 @@ def test_an_empty_workspace_opens_on_a_welcome_with_the_sample_dataset(home):
     assert not at.exception and at.selectbox(key="dataset").value == "clothing-sample"
     assert dataset_names(Workspace.open(home)) == ["clothing-sample"]
     assert at.success[0].value.startswith("Imported 100 images")
+
+
+def test_jobs_page_lists_live_and_recent_jobs_cancels_them_and_speaks_the_readers_language(home, tmp_path):
+    import os
+    import time
+
+    from core.cli.main import main
+    from core.jobs import queue
+    from core.jobs.processes import HOST, process_identity
+    from core.jobs.store import JobStatus, Resource, get_job
+
+    ws = Workspace.open(home)
+    bad = make_zip(tmp_path / "evil.zip", [("../../x.jpg", b"x")])
+    assert main(["import", str(bad), "--workspace", str(home)]) == 3  # a failed import, from the command line
+    running = queue.submit(ws, "train", Resource.EXCLUSIVE, {"run": "r"}, start=False)
+    waiting = queue.submit(ws, "train", Resource.EXCLUSIVE, {"run": "s"}, start=False)
+    with ws.connect() as conn:  # as if this process trained: it holds the one exclusive slot
+        conn.execute(
+            "UPDATE jobs SET status = 'running', host = ?, pid = ?, proc_start = ?, heartbeat_at = ?, done = 2,"
+            " total = 5 WHERE id = ?",
+            (HOST, os.getpid(), process_identity(os.getpid()), time.time(), running),
+        )
+    at = app("pages/jobs.py")
+    assert at.subheader[0].value == tr("jobs.live", "en", count=2)
+    recent = at.dataframe[0].value
+    assert list(recent[tr("jobs.col_status", "en")]) == [tr("status.failed", "en")]
+    assert "../../x.jpg" in recent[tr("jobs.col_error", "en")][0]
+    at.button(key=f"jobs_cancel_{waiting}").click().run()
+    assert get_job(ws, waiting).status is JobStatus.CANCELLED
+    at.button(key=f"jobs_cancel_{running}").click().run()  # a running job is asked to stop
+    assert get_job(ws, running).stop_requested and tr("job.stopping", "en") in [c.value for c in at.caption]
+    at.run()
+    assert at.subheader[0].value == tr("jobs.live", "en", count=1)
+    ws.set_setting("ui.language", "zh")  # a reader of Chinese opens the page
+    recent = app("pages/jobs.py").dataframe[0].value
+    assert tr("status.cancelled", "zh") in list(recent[tr("jobs.col_status", "zh")])
+    errors = " ".join(recent[tr("jobs.col_error", "zh")])
+    assert "../../x.jpg" in errors and "Archive rejected" not in errors  # the stored error, in Chinese

@@ -9,12 +9,15 @@ from streamlit.testing.v1 import AppTest
 
 from core.datasets.ingest import import_archive
 from core.i18n import tr
+from core.jobs import queue
+from core.jobs.store import JobStatus, list_jobs
+from core.runs import store as runs
+from core.runs.config import TrainConfig
+from core.runs.folder import RunFolder
 from core.store.workspace import Workspace
-from core.training import runs, scheduler
-from core.training.config import TrainConfig
-from core.training.engine import execute_run
-from core.training.launcher import create_run
+from core.training.jobs import create_run, resume_here
 from tests.builders import class_folders, make_zip, separable
+from tests.jobs import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 COLOURS = {"红色": (200, 60, 60), "蓝色": (60, 60, 200)}
@@ -58,7 +61,7 @@ def wait_until(ws: Workspace, run_id: str, done, seconds: float = 240) -> runs.R
     while not done(run) and time.monotonic() < deadline:
         time.sleep(0.5)
         run = runs.get_run(ws, run_id)
-    log = runs.run_dir(ws, run_id) / "worker.log"
+    log = run.job.log_path(ws)
     assert done(run), (run.status, run.error, log.read_text()[-2000:] if log.exists() else "")
     return run
 
@@ -80,7 +83,7 @@ def test_start_queue_a_second_run_compare_them_and_delete_one(ws):
     first = at.session_state["run"]
     assert at.success[0].value == tr("train.started", "en", run=first)
     run = runs.get_run(ws, first)
-    assert run.status in ("queued", "running") and run.pid  # a worker process, not this script, trains
+    assert run.live and run.job.pid  # a worker process, not this script, trains
     at.run()  # the worker needs seconds just to import TensorFlow: the run is still live here
     assert not at.button(key="start").disabled
     assert tr("train.will_queue", "en", count=1) in [i.value for i in at.info]
@@ -88,13 +91,13 @@ def test_start_queue_a_second_run_compare_them_and_delete_one(ws):
     at.button(key="start").click().run()
     second = at.session_state["run"]
     assert second != first and runs.get_run(ws, second).status == "queued"
-    position = scheduler.position(ws, second)  # 2 while the first run's worker is still starting
+    position = queue.position(ws, runs.get_run(ws, second).job.id)  # 2 while the first run's worker starts
     assert position in (1, 2) and at.success[0].value == tr("train.queued", "en", run=second, position=position)
     at.run()  # the queue at the top of the page, drawn again
     assert second in " ".join(m.value for m in at.markdown)
     if runs.get_run(ws, second).status == "queued":  # the selected run waits: its place, and cancel
         assert any(i.value.startswith("Waiting in the queue") for i in at.info) and at.button(key="cancel_selected")
-    assert tr("train.queue_position", "en", position=scheduler.position(ws, second)) in " ".join(
+    assert tr("train.queue_position", "en", position=queue.position(ws, runs.get_run(ws, second).job.id)) in " ".join(
         c.value for c in at.caption
     )
     done = wait_until(ws, second, lambda r: r.status not in ("queued", "running"), seconds=400)
@@ -125,11 +128,11 @@ def test_start_queue_a_second_run_compare_them_and_delete_one(ws):
     at.button(key="delete_run").click().run()
     assert not at.exception, at.exception
     assert [r.id for r in runs.list_runs(ws)] == [r for r in (second, first) if r != chosen]
-    assert not runs.run_dir(ws, chosen).exists()
+    assert not RunFolder.of(ws, chosen).path.exists()
 
 
 @pytest.mark.slow
-def test_a_preset_fills_the_form_and_the_estimate_preview_and_lr_finder_run_in_subprocesses(ws):
+def test_a_preset_fills_the_form_and_the_estimate_preview_and_lr_finder_run_as_jobs(ws):
     at = train_page()
     at.button_group(key="tr_preset").set_value("quick").run()
     assert at.selectbox(key="tr_backbone").value == "mobilenet_v2_0.35"
@@ -144,14 +147,15 @@ def test_a_preset_fills_the_form_and_the_estimate_preview_and_lr_finder_run_in_s
     tiny_form(at, head=2, fine=1)
     assert tr("train.preset_custom", "en") in [c.value for c in at.caption]
     assert tr("train.estimate_none", "en") in [c.value for c in at.caption]
-    at.button(key="estimate").click().run()
-    assert not at.exception and not at.error, [e.value for e in at.error]
+    for key, kind in (("estimate", "estimate"), ("preview", "preview"), ("lr_find", "lr_find")):
+        at.button(key=key).click().run()  # queues the job and returns: its progress shows, with Cancel
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        job = list_jobs(ws, kinds=(kind,), limit=1)[0]
+        assert at.button(key=f"{key}_cancel_{job.id}") and len(at.get("progress")) >= 1
+        assert wait_for(ws, job.id, lambda j: not j.live).status is JobStatus.COMPLETED
+        at.run()
     assert any("Estimated time on this machine" in m.value for m in at.markdown)
-    at.button(key="preview").click().run()
-    assert not at.error, [e.value for e in at.error]
     assert len(at.get("image")) == 1
-    at.button(key="lr_find").click().run()
-    assert not at.error, [e.value for e in at.error]
     assert "lr_curve" in " ".join(c.proto.id for c in at.get("plotly_chart"))
     at.button(key="lr_use").click().run()
     from core.training.lr_sweeps import cached_sweep
@@ -192,9 +196,11 @@ def test_a_run_from_the_command_line_shows_with_its_weights_and_resumes_in_a_wor
 
     class StopAfterFirstEpoch(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            runs.request_stop(ws, run_id)
+            if epoch == 0:
+                runs.request_stop(ws, run_id)
+                time.sleep(0.5)  # a user's click, seen by the run within a quarter of a second
 
-    assert execute_run(ws, run_id, [StopAfterFirstEpoch()]).status == "stopped"
+    assert resume_here(ws, run_id, [StopAfterFirstEpoch()]).status == "stopped"
     at = train_page()
     assert at.session_state["run"] == run_id
     table = at.dataframe[0].value
@@ -220,10 +226,10 @@ def test_invalid_settings_and_untrainable_datasets_are_explained(ws, tmp_path):
 
 def test_every_status_phase_weight_choice_and_setting_choice_has_a_label():
     from core.i18n import catalog
-    from core.training.config import settings
+    from core.runs.config import settings
     from ui.train_views import WEIGHT_CHOICES
 
-    keys = [f"status.{s}" for s in runs.STATUSES] + ["train.phase_head", "train.phase_fine_tune"]
+    keys = [f"status.{s}" for s in JobStatus] + ["train.phase_head", "train.phase_fine_tune"]
     keys += [f"train.weights_{w}" for w in WEIGHT_CHOICES]
     assert [k for k in keys if k not in catalog("en") or k not in catalog("zh")] == []
     unlabelled = [
@@ -238,7 +244,7 @@ def test_every_status_phase_weight_choice_and_setting_choice_has_a_label():
 
 def test_the_form_has_one_widget_per_setting_with_the_fields_help_and_default(ws):
     """The form is generated from TrainConfig: every field is there, with its help text and its default."""
-    from core.training.config import TrainConfig, settings
+    from core.runs.config import TrainConfig, settings
 
     at = train_page()
     widgets = {w.key: w for w in at.main if getattr(w, "key", None)}
@@ -259,8 +265,8 @@ def test_the_form_has_one_widget_per_setting_with_the_fields_help_and_default(ws
 def test_a_run_says_when_its_dataset_changed_since(ws):
     from core.datasets import editing
 
-    run_id = create_run(ws, TrainConfig(dataset="颜色", backbone="vgg16", weights="none", image_size=32))
-    scheduler.cancel(ws, run_id)  # kept off the queue: this test is about the page, not training
+    # kept off the queue: this test is about the page, not training
+    run_id = create_run(ws, TrainConfig(dataset="颜色", backbone="vgg16", weights="none", image_size=32), queued=False)
     at = train_page()
     assert at.selectbox(key="run").value == run_id
     assert not any("has changed since" in c.value for c in at.caption)

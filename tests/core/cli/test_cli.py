@@ -72,7 +72,12 @@ def test_train_runs_stop_and_resume_verbs(tmp_path):
     listed = json.loads(run_cli("runs", "--workspace", ws, "--json").stdout)["runs"]
     assert [r["run"] for r in listed] == [out["run"]] and listed[0]["backbone"] == "vgg16"
     again = run_cli("resume", out["run"], "--workspace", ws)
-    assert again.returncode == 1 and "only stopped, failed or interrupted" in again.stderr
+    assert again.returncode == 1 and "only a stopped, failed, interrupted or cancelled run" in again.stderr
+    jobs = json.loads(run_cli("jobs", "--workspace", ws, "--json").stdout)["jobs"]
+    assert [(j["kind"], j["status"], j["run"]) for j in jobs] == [
+        ("train", "completed", out["run"]),
+        ("import", "completed", None),
+    ]
     missing = run_cli("stop", "no-such-run", "--workspace", ws)
     assert missing.returncode == 1 and "no-such-run" in missing.stderr
     bad = run_cli("train", "--workspace", ws, "--dataset", "c", "--batch-size", "0", "--weights", "none")
@@ -87,14 +92,18 @@ def test_train_flags_come_from_the_config_fields(capsys):
     from core.cli.main import build_parser
     from core.cli.training import config_from_args
     from core.i18n import tr
-    from core.training.config import TrainConfig, settings
+    from core.runs.config import TrainConfig, settings
 
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    for f in settings():
-        flag = "--" + (f.metadata["flag"] or f.name).replace("_", "-")
-        assert flag in text and " ".join(tr(f"help.{f.name}", "en").split()) in text, f.name
+    expected = {"image_size": "--image-size", "jit_compile": "--xla", "fine_tune_lr": "--fine-tune-lr",
+                "distill_alpha": "--distill-alpha", "feature_cache": "--feature-cache [on|off]"}  # fmt: skip
+    for name, flag in expected.items():
+        assert flag in text, name
+    for f in settings():  # every setting's help text, said once in the config, reaches the command line
+        assert " ".join(tr(f"help.{f.name}", "en").split()) in text, f.name
+    assert "--jit-compile" not in text  # renamed by its field's metadata
     assert text.count("(default:") == len(settings()) + 1  # and --workspace
     args = build_parser().parse_args(
         ["train", "--dataset", "猫", "--feature-cache", "off", "--xla", "on", "--tensorboard"]
@@ -107,7 +116,7 @@ def test_train_flags_come_from_the_config_fields(capsys):
 
 @pytest.mark.slow
 def test_evaluate_and_predict_verbs(tmp_path):
-    from core.evaluation.predictions import predictions_path
+    from core.runs.folder import RunFolder
     from core.store.workspace import Workspace
     from tests.builders import separable, trained_colour_run
 
@@ -115,7 +124,7 @@ def test_evaluate_and_predict_verbs(tmp_path):
     ws = Workspace.open(tmp_path / "ws")
     run = trained_colour_run(ws, tmp_path, colours, 12, "colours", head_epochs=5)
     assert run.final["val_accuracy"] == 1.0, run.final
-    predictions_path(ws, run.id).unlink()  # as for a run saved before predictions were stored
+    RunFolder.of(ws, run.id).predictions.unlink()  # as for a run saved before predictions were stored
     common = ["--workspace", str(ws.root), "--json"]
     out = json.loads(run_cli("evaluate", run.id, "--split", "val", *common).stdout)
     assert {"run", "split", "images", "accuracy", "macro_f1", "per_class", "labels", "confusion_matrix", "ece"} <= set(

@@ -2,14 +2,15 @@ import zipfile
 
 import pytest
 
-from core.datasets.archive import IngestLimits, decode_name, is_junk, safe_path
+from core.datasets.archive import IngestLimits, NameEncoding, is_junk, safe_path
 from core.errors import ConfigError, DatasetRejected
 from tests.builders import make_zip, raw_name_entry
 
 
 def names_in(path):
+    """Each name read on its own (no archive-wide encoding chosen): UTF-8 if it is, else GB18030."""
     with zipfile.ZipFile(path) as zf:
-        return [decode_name(i) for i in zf.infolist()]
+        return [NameEncoding(None).decode(i) for i in zf.infolist()]
 
 
 def test_utf8_flagged_gbk_and_unflagged_utf8_names(tmp_path):

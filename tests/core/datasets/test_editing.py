@@ -153,19 +153,20 @@ def test_cli_classes_relabel_and_export(ws, tmp_path):
 
 def test_rename_and_delete_a_dataset_with_its_files_caches_and_runs(ws, tmp_path):
     from core.datasets.catalog import dataset_names
-    from core.training import runs
+    from core.runs import store as runs
+    from core.runs.config import TrainConfig
+    from core.runs.folder import RunFolder
     from tests.builders import class_folders
 
     manifest_dataset(ws, tmp_path)
     shared = make_zip(tmp_path / "other.zip", class_folders({"a": 3, "b": 3}))
     import_archive(ws, shared, name="other")
     summary = load_dataset(ws, "宠物")
-    run_id = runs.insert_run(
-        ws, dataset_id=summary.id, dataset_name="宠物", version=1, classes=["狗", "猫"], config={"dataset": "宠物"}
+    run_id = runs.insert_run(  # a run that ended: the dataset may change under it
+        ws, dataset_id=summary.id, version=1, classes=["狗", "猫"], config=TrainConfig(dataset="宠物"), queued=False
     )
-    runs.update_run(ws, run_id, status="completed")  # a finished run: the dataset may change under it
     editing.rename_dataset(ws, "宠物", "宠物照片")
-    assert "宠物照片" in dataset_names(ws) and runs.get_run(ws, run_id).config["dataset"] == "宠物照片"
+    assert "宠物照片" in dataset_names(ws) and runs.get_run(ws, run_id).config.dataset == "宠物照片"
     with pytest.raises(DatasetError):
         editing.rename_dataset(ws, "宠物照片", "other")
     cache = ws.feature_cache_dir(summary.id)
@@ -179,21 +180,24 @@ def test_rename_and_delete_a_dataset_with_its_files_caches_and_runs(ws, tmp_path
     assert removed == {"images": 21, "runs": 0} and not any(p.exists() for p in mine) and not cache.exists()
     assert dataset_names(ws) == ["other"] and load_dataset(ws, "other").images == 6  # other's files untouched
     kept = runs.get_run(ws, run_id)
-    assert kept.dataset_name == "宠物照片" and runs.run_dir(ws, run_id).exists()
+    assert kept.dataset_name == "宠物照片" and RunFolder.of(ws, run_id).path.exists()
 
 
 def test_deleting_with_runs_removes_their_folders_and_shared_images_stay(ws, tmp_path):
-    from core.training import runs
+    from core.runs import store as runs
+    from core.runs.config import TrainConfig
+    from core.runs.folder import RunFolder
     from tests.builders import class_folders
 
     entries = class_folders({"a": 3, "b": 3})
     import_archive(ws, make_zip(tmp_path / "one.zip", entries), name="one")
     import_archive(ws, make_zip(tmp_path / "two.zip", entries), name="two")  # the same images
     summary = load_dataset(ws, "one")
-    run_id = runs.insert_run(ws, dataset_id=summary.id, dataset_name="one", version=1, classes=["a", "b"], config={})
-    runs.update_run(ws, run_id, status="stopped")
+    run_id = runs.insert_run(
+        ws, dataset_id=summary.id, version=1, classes=["a", "b"], config=TrainConfig(dataset="one"), queued=False
+    )
     assert editing.delete_dataset(ws, "one", delete_runs=True) == {"images": 0, "runs": 1}
-    assert not runs.run_dir(ws, run_id).exists() and runs.list_runs(ws) == []
+    assert not RunFolder.of(ws, run_id).path.exists() and runs.list_runs(ws) == []
     assert all(
         r.path.exists() for r in __import__("core.datasets.catalog", fromlist=["x"]).split_images(ws, "two", "train")
     )
@@ -246,8 +250,8 @@ def test_gallery_flags_class_order_and_examples(ws, tmp_path):
 
 
 def test_a_dataset_with_a_queued_run_cannot_be_renamed_or_deleted(ws, tmp_path):
-    from core.training.config import TrainConfig
-    from core.training.launcher import create_run
+    from core.runs.config import TrainConfig
+    from core.training.jobs import create_run
     from tests.builders import class_folders
 
     import_archive(ws, make_zip(tmp_path / "q.zip", class_folders({"a": 6, "b": 6})), name="q")
@@ -266,7 +270,7 @@ def test_adding_a_gbk_zip_reports_its_name_encoding_and_logs_the_import(ws, tmp_
     import_archive(ws, make_zip(tmp_path / "base.zip", class_folders({"a": 3, "b": 3})), name="d")
     gbk = [(raw_name_entry(f"狗/{i}.jpg".encode("gbk")), jpeg((200, 9 * i, 40))) for i in range(3)]
     result = add_archive(ws, make_zip(tmp_path / "gbk.zip", gbk), "d")
-    assert result.classes == {"狗": 3} and result.warnings[0]["code"] == "warn.names_gbk"
+    assert result.classes == {"狗": 3} and result.warnings[0]["key"] == "warn.names_gbk"
     with ws.connect() as conn:
         logged = conn.execute("SELECT archive, imported FROM import_log ORDER BY id").fetchall()
     assert [tuple(r) for r in logged] == [("base.zip", 6), ("gbk.zip", 3)]

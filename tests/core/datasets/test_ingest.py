@@ -29,7 +29,7 @@ def codes(result):
 
 
 def warning_codes(result):
-    return {w["code"] for w in result.warnings}
+    return {w["key"] for w in result.warnings}
 
 
 # --- layouts -------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from core.datasets.catalog import load_dataset
 from core.datasets.images import header_size, normalise_image
 from core.datasets.ingest import import_archive
 from core.errors import DatasetRejected, ImageRejected
-from core.i18n import tr
+from core.i18n import render
 from tests.builders import class_folders, jpeg, make_zip, raw_name_entry, snapshot
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -27,7 +27,7 @@ def gbk_zip(path: Path, classes: dict[str, int], extra: list = ()) -> Path:
 
 
 def warning_keys(result) -> list[str]:
-    return [w["code"] for w in result.warnings]
+    return [w["key"] for w in result.warnings]
 
 
 def test_gbk_names_that_are_all_valid_utf8_are_still_read_as_gbk(ws, tmp_path):
@@ -43,7 +43,7 @@ def test_gbk_names_where_only_some_are_valid_utf8_are_all_read_as_gbk(ws, tmp_pa
     result = import_archive(ws, gbk_zip(tmp_path / "b.zip", {"猫": 4, "狗": 4}), name="b")
     assert set(result.classes) == {"猫", "狗"}
     assert warning_keys(result)[0] == "warn.names_gbk"
-    text = tr(result.warnings[0]["code"], "zh")
+    text = render(result.warnings[0], "zh")
     assert "GBK" in text
 
 

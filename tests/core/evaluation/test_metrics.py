@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from core.evaluation import metrics
-from core.evaluation.predictions import SplitPredictions
+from core.runs.predictions import SplitPredictions
 
 
 def preds(labels, probs, classes=("猫", "狗", "鸟")) -> SplitPredictions:

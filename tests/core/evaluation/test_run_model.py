@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 
 from core.evaluation import metrics
-from core.evaluation.predictions import load_predictions, predict_splits, predictions_path, stored_splits
-from core.prediction.models import load_run_model
+from core.runs import store as runs
+from core.runs.folder import RunFolder
+from core.runs.predictions import load_predictions, stored_splits
 from core.store.workspace import Workspace
-from core.training import runs
+from core.training.inference import predict_splits
+from core.training.model import load_run_model
 from core.training.pipeline import load_training_data
 from tests.builders import trained_colour_run
 
@@ -51,12 +53,12 @@ def test_the_saved_model_is_the_best_checkpoint_and_its_figures_are_the_runs(spo
 
 def test_predictions_are_stored_for_val_and_test_and_computed_on_first_use(spoilt_run):
     ws, run = spoilt_run
-    assert stored_splits(ws, run.id) == ["test", "val"]
+    assert stored_splits(ws, run.id) == ["val", "test"]
     test = load_predictions(ws, run.id, "test")
     assert test.probs.shape == (len(test), 3) and np.allclose(test.probs.sum(axis=1), 1, atol=1e-5)
-    predictions_path(ws, run.id).unlink()  # as for a run saved before predictions were stored
+    RunFolder.of(ws, run.id).predictions.unlink()  # as for a run saved before predictions were stored
     assert stored_splits(ws, run.id) == []
     seen = []
     found = predict_splits(ws, run.id, ("test", "train"), progress=lambda s, done, total: seen.append((s, done)))
     np.testing.assert_allclose(found["test"].probs, test.probs, atol=1e-5)
-    assert stored_splits(ws, run.id) == ["test", "train"] and seen[-1][0] == "train"
+    assert stored_splits(ws, run.id) == ["train", "test"] and seen[-1][0] == "train"

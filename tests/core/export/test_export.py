@@ -95,7 +95,7 @@ def test_every_format_is_written_checked_and_offered(exported):
 def test_the_bytes_signature_takes_a_jpeg_and_a_png_and_agrees_with_the_keras_model(exported):
     import tensorflow as tf
 
-    from core.prediction.models import load_run_model
+    from core.training.model import load_run_model
     from core.training.pipeline import pixels_from_bytes
 
     ws, run, _ = exported

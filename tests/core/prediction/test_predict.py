@@ -9,10 +9,11 @@ import pytest
 from PIL import Image
 
 from core.errors import DatasetRejected, ImageRejected, PredictionError
-from core.prediction.models import load_run_model, run_model_path
 from core.prediction.predict import Predictor, model_pixels, predict_zip, to_csv
+from core.runs import store as runs
+from core.runs.folder import RunFolder
 from core.store.workspace import Workspace
-from core.training import runs
+from core.training.model import load_run_model
 from core.training.pipeline import Split, load_training_data, make_dataset
 from tests.builders import image_bytes, make_zip, separable, trained_colour_run
 from tests.core.datasets.test_odd_archives import png_header_only
@@ -119,13 +120,13 @@ def test_a_zip_is_read_with_the_import_rules(trained, tmp_path):
 
 def test_models_load_only_from_the_runs_own_folder(trained, tmp_path):
     ws, run, _ = trained
-    assert run_model_path(ws, run.id).parent == runs.run_dir(ws, run.id).resolve()
+    assert runs.model_file(ws, run.id).parent == RunFolder.of(ws, run.id).path.resolve()
     outside = tmp_path / "elsewhere.keras"
-    outside.write_bytes(run_model_path(ws, run.id).read_bytes())
+    outside.write_bytes(runs.model_file(ws, run.id).read_bytes())
     runs.update_run(ws, run.id, model_path=str(outside))  # a tampered row
     try:
         with pytest.raises(PredictionError):
             load_run_model(ws, run.id)
     finally:
         runs.update_run(ws, run.id, model_path=run.model_path)
-    assert zipfile.is_zipfile(io.BytesIO(run_model_path(ws, run.id).read_bytes()))  # a .keras file
+    assert zipfile.is_zipfile(io.BytesIO(runs.model_file(ws, run.id).read_bytes()))  # a .keras file

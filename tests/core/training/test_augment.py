@@ -5,8 +5,8 @@ import pytest
 import tensorflow as tf
 
 from core.errors import ConfigError
+from core.runs.config import AugmentConfig
 from core.training.augment import RandomAugment, build_augmenter
-from core.training.config import AugmentConfig
 from core.training.pipeline import Split, make_dataset
 from tests.builders import image_bytes, write
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from core.errors import ConfigError
-from core.training.backbones import BACKBONES, get_backbone
+from core.runs.backbones import BACKBONES, get_backbone
 from core.training.model import Preprocess, build_model
 
 KERAS_PREPROCESS = {
@@ -22,10 +22,17 @@ def test_preprocess_layer_matches_keras(mode):
     np.testing.assert_allclose(keras.ops.convert_to_numpy(Preprocess(mode)(x)), expected, rtol=1e-5, atol=1e-4)
 
 
-def test_resnet50_uses_caffe_preprocessing_not_scaling():
-    backbone = get_backbone("resnet50")
-    assert backbone.preprocess == "caffe" and backbone.default_size == 224
-    assert KERAS_PREPROCESS["caffe"] is keras.applications.resnet.preprocess_input
+@pytest.mark.slow
+def test_the_resnet50_model_feeds_its_base_caffe_pixels_not_scaled_ones():
+    """What LabelTune builds for ResNet50 (the default backbone) hands its base exactly what Keras'
+    ResNet50 preprocessing makes of 0-255 RGB (BGR, minus the ImageNet means, never /255)."""
+    assert get_backbone("resnet50").default_size == 224
+    model = build_model("resnet50", 3, 32, "none", 0.2, seed=0).model
+    base_input = keras.Model(model.inputs, model.get_layer("preprocess").output)
+    x = np.random.default_rng(1).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    fed = keras.ops.convert_to_numpy(base_input(x))
+    np.testing.assert_allclose(fed, keras.applications.resnet50.preprocess_input(x.copy()), rtol=1e-5, atol=1e-3)
+    assert fed.min() < -100  # caffe means subtracted: a [0, 1] or [-1, 1] scaling would fail here
 
 
 def test_names_and_unknown_backbone():

@@ -12,12 +12,11 @@ import pytest
 from core.datasets.editing import relabel
 from core.datasets.ingest import import_archive
 from core.errors import TrainingError
+from core.runs import store as runs
+from core.runs.config import TrainConfig
 from core.store.workspace import Workspace
-from core.training import runs
-from core.training.config import TrainConfig
 from core.training.distill import soften
-from core.training.engine import train
-from core.training.launcher import create_run
+from core.training.jobs import create_run, train_here
 from core.training.pipeline import load_training_data
 from tests.builders import jpeg, make_zip
 
@@ -50,7 +49,7 @@ def relabelled(tmp_path_factory):
     import_archive(ws, make_zip(root / "c.zip", entries), name="c")
     base = dict(dataset="c", backbone="vgg16", weights="none", image_size=32, batch_size=8, head_epochs=6,
                 fine_tune_epochs=0, augment="none", lr=0.01, early_stopping=0, seed=3)  # fmt: skip
-    teacher = train(ws, TrainConfig(**base))
+    teacher = train_here(ws, TrainConfig(**base))
     assert teacher.status == "completed", teacher.error
     with ws.connect() as conn:
         purple = [r[0] for r in conn.execute("SELECT id FROM images WHERE original_name LIKE '%purple%'")]
@@ -59,11 +58,11 @@ def relabelled(tmp_path_factory):
 
 
 def _agreement_with_teacher(ws, teacher_id, student_id):
-    from core.evaluation.predictions import predict_split
-    from core.prediction.models import load_run_model
+    from core.training.inference import predict_split
+    from core.training.model import load_run_model
 
     data = load_training_data(ws, "c")
-    config = TrainConfig.from_dict(runs.get_run(ws, student_id).config)
+    config = runs.get_run(ws, student_id).config
     teacher = predict_split(load_run_model(ws, teacher_id), data.train, config).argmax(1)
     student = predict_split(load_run_model(ws, student_id), data.train, config).argmax(1)
     return float((teacher == student).mean())
@@ -71,8 +70,8 @@ def _agreement_with_teacher(ws, teacher_id, student_id):
 
 def test_a_distilled_student_agrees_with_its_teacher_more_than_a_student_of_the_labels(relabelled):
     ws, teacher, base, _ = relabelled
-    plain = train(ws, TrainConfig(**base))
-    student = train(ws, TrainConfig(**{**base, "teacher": teacher.id, "distill_alpha": 0.1, "temperature": 2.0}))
+    plain = train_here(ws, TrainConfig(**base))
+    student = train_here(ws, TrainConfig(**{**base, "teacher": teacher.id, "distill_alpha": 0.1, "temperature": 2.0}))
     assert plain.status == student.status == "completed", (plain.error, student.error)
     assert student.device and runs.read_metrics(ws, student.id)  # trained and reported like any run
     distilled, labels_only = (_agreement_with_teacher(ws, teacher.id, r.id) for r in (student, plain))
@@ -84,10 +83,7 @@ def test_a_teacher_must_be_a_run_of_the_same_dataset_with_a_model(relabelled):
     with pytest.raises(TrainingError) as info:
         create_run(ws, TrainConfig(**{**base, "teacher": "20990101-000000-beef"}))
     assert info.value.key == "err.run_unknown"
-    queued = create_run(ws, TrainConfig(**base))  # no model yet
-    from core.training import scheduler
-
-    scheduler.cancel(ws, queued)
+    queued = create_run(ws, TrainConfig(**base), queued=False)  # no model yet
     with pytest.raises(TrainingError) as info:
         create_run(ws, TrainConfig(**{**base, "teacher": queued}))
     assert info.value.key == "err.teacher_unusable"
@@ -105,20 +101,21 @@ def test_the_distill_verb_reports_student_and_teacher(relabelled):
     assert payload["status"] == "completed" and payload["teacher"]["run"] == teacher.id
     for role in ("teacher", "student"):
         assert payload[role]["size_mb"] > 0 and payload[role]["latency_ms"] > 0 and payload[role]["params"] > 0
-    assert runs.get_run(ws, payload["run"]).config["teacher"] == teacher.id
+    assert runs.get_run(ws, payload["run"]).config.teacher == teacher.id
 
 
 def test_the_export_section_shows_teacher_and_student_formats_in_one_table(relabelled, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
     from core.export.config import ExportConfig
-    from core.export.exporter import export_run
+    from core.export.jobs import EXPORT
     from core.i18n import tr
+    from tests.jobs import run_job
 
     ws, teacher, base, _ = relabelled
-    student = train(ws, TrainConfig(**{**base, "head_epochs": 2, "teacher": teacher.id}))
+    student = train_here(ws, TrainConfig(**{**base, "head_epochs": 2, "teacher": teacher.id}))
     for run in (teacher, student):
-        export_run(ws, ExportConfig(run.id, ("keras",)))
+        assert run_job(ws, EXPORT, ExportConfig(run.id, ("keras",))).status == "completed"
     monkeypatch.setenv("LABELTUNE_HOME", str(ws.root))
     monkeypatch.chdir(ROOT)
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120).run()

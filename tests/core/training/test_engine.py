@@ -14,11 +14,14 @@ import pytest
 from core.datasets.ingest import import_archive
 from core.errors import TrainingError
 from core.i18n import render
+from core.jobs import queue
+from core.jobs.processes import HOST
+from core.runs import store as runs
+from core.runs.config import TrainConfig
+from core.runs.folder import RunFolder
 from core.store.workspace import Workspace
-from core.training import features, runs
-from core.training.config import TrainConfig
-from core.training.engine import execute_run, train
-from core.training.launcher import create_run
+from core.training import features
+from core.training.jobs import create_run, resume_here, train_here
 from core.training.pipeline import load_training_data
 from tests.builders import class_folders, make_zip, separable
 
@@ -80,12 +83,12 @@ def epoch_rows(ws, run_id):
 
 
 def test_a_run_learns_and_records_everything(trained_ws):
-    run = train(trained_ws, tiny(head_epochs=4))
+    run = train_here(trained_ws, tiny(head_epochs=4))
     assert run.status == "completed", run.error
     assert run.weights_used == "none" and run.epochs_run == 4
     assert run.final["val_accuracy"] >= 0.9 and run.best["val_accuracy"] >= 0.9
     assert run.classes == ["blue", "green", "red"]
-    folder = runs.run_dir(trained_ws, run.id)
+    folder = RunFolder.of(trained_ws, run.id).path
     assert json.loads((folder / "config.json").read_text())["config"]["backbone"] == "vgg16"
     rows = runs.read_metrics(trained_ws, run.id)
     assert [r["epoch"] for r in rows] == [0, 1, 2, 3]
@@ -99,7 +102,7 @@ def test_a_run_learns_and_records_everything(trained_ws):
 
 def test_two_phases_freeze_then_unfreeze_with_batchnorm_frozen(trained_ws):
     capture = Capture()
-    run = train(
+    run = train_here(
         trained_ws,
         tiny(backbone="mobilenet_v2_0.35", head_epochs=1, fine_tune_epochs=1, unfreeze="4", feature_cache=False),
         [capture],
@@ -117,21 +120,26 @@ def test_two_phases_freeze_then_unfreeze_with_batchnorm_frozen(trained_ws):
 
 
 def test_stop_flag_stops_at_the_end_of_the_batch(trained_ws):
+    import time
+
+    from core.jobs.runner import STOP_POLL_S
+
     def request(capture, batch):
         if capture.batches == 1:  # during the second batch, as a user clicking Stop would
             runs.request_stop(trained_ws, capture.run_id)
+            time.sleep(STOP_POLL_S * 1.5)  # the batch goes on a while: the run looks before it ends
 
     capture = Capture(on_batch_begin=request)
     run_id = create_run(trained_ws, tiny(head_epochs=5, fine_tune_epochs=2, feature_cache=False))
     capture.run_id = run_id
-    run = execute_run(trained_ws, run_id, [capture])
+    run = resume_here(trained_ws, run_id, [capture])
     assert run.status == "stopped" and capture.batches == 2
     assert run.epochs_run == 1 and (trained_ws.root / run.model_path).is_file()
     assert [p for p, _ in epoch_rows(trained_ws, run_id)] == ["head"]  # fine-tuning never started
 
 
 def test_early_stopping_restores_and_ends_early(trained_ws):
-    run = train(trained_ws, tiny(head_epochs=12, lr=5.0, schedule="constant", early_stopping=1, label_smoothing=0))
+    run = train_here(trained_ws, tiny(head_epochs=12, lr=5.0, schedule="constant", early_stopping=1, label_smoothing=0))
     assert run.status == "completed" and run.epochs_run < 12
     best = min(m["val_loss"] for m in runs.read_metrics(trained_ws, run.id))
     assert run.final["val_loss"] == pytest.approx(best, rel=1e-3, abs=1e-5)  # both clip probabilities near 0
@@ -144,7 +152,7 @@ def test_nan_loss_fails_the_run_with_a_message(trained_ws):
             head.kernel.assign(np.full(head.kernel.shape, np.nan, dtype="float32"))
 
     capture = Capture(corrupt)
-    run = train(trained_ws, tiny(head_epochs=3, fine_tune_epochs=2), [capture])
+    run = train_here(trained_ws, tiny(head_epochs=3, fine_tune_epochs=2), [capture])
     assert run.status == "failed" and run.error["key"] == "err.nan_loss"
     english, chinese = render(run.error, "en"), render(run.error, "zh")
     assert "NaN at epoch 1, batch 3" in english and "learning rate" in english
@@ -162,12 +170,12 @@ def test_resume_after_a_crash_mid_epoch(trained_ws):
     config = tiny(head_epochs=4, feature_cache=False)
     run_id = create_run(trained_ws, config)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        execute_run(trained_ws, run_id, [Capture(crash)])
+        resume_here(trained_ws, run_id, [Capture(crash)])
     crashed = runs.get_run(trained_ws, run_id)
     assert crashed.status == "failed" and "simulated crash" in render(crashed.error, "en")
     assert epoch_rows(trained_ws, run_id) == [("head", 0)]
     resumed = Capture()
-    run = execute_run(trained_ws, run_id, [resumed])
+    run = resume_here(trained_ws, run_id, [resumed])
     assert run.status == "completed", run.error
     assert epoch_rows(trained_ws, run_id) == [("head", e) for e in range(4)]  # epoch 0 was not redone
     assert resumed.batches == 3 * steps and run.epochs_run == 4  # epochs 1-3, each whole
@@ -176,8 +184,8 @@ def test_resume_after_a_crash_mid_epoch(trained_ws):
 def test_feature_cache_matches_the_plain_path(trained_ws):
     config = tiny(head_epochs=4, dropout=0.0)
     data = load_training_data(trained_ws, "colours")
-    plain = train(trained_ws, TrainConfig(**{**config.to_dict(), "feature_cache": False}))
-    cached = train(trained_ws, config)
+    plain = train_here(trained_ws, TrainConfig(**{**config.to_dict(), "feature_cache": False}))
+    cached = train_here(trained_ws, config)
     assert plain.status == cached.status == "completed"
     assert abs(plain.final["val_accuracy"] - cached.final["val_accuracy"]) <= 0.1
     assert abs(plain.final["val_loss"] - cached.final["val_loss"]) <= 0.15
@@ -194,16 +202,16 @@ def test_feature_cache_matches_the_plain_path(trained_ws):
     )
     # A second run with other head settings reuses the cache instead of recomputing it.
     mtime = path.stat().st_mtime_ns
-    again = train(trained_ws, TrainConfig(**{**config.to_dict(), "lr": 0.02, "label_smoothing": 0.0}))
+    again = train_here(trained_ws, TrainConfig(**{**config.to_dict(), "lr": 0.02, "label_smoothing": 0.0}))
     assert again.status == "completed" and path.stat().st_mtime_ns == mtime
 
 
 def test_same_seed_same_run(trained_ws):
     config = tiny(head_epochs=2, augment="light", feature_cache=False, seed=5)
-    first, second = train(trained_ws, config), train(trained_ws, config)
+    first, second = train_here(trained_ws, config), train_here(trained_ws, config)
     losses = [[m["loss"] for m in runs.read_metrics(trained_ws, r.id)] for r in (first, second)]
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
-    other = train(trained_ws, TrainConfig(**{**config.to_dict(), "seed": 6}))
+    other = train_here(trained_ws, TrainConfig(**{**config.to_dict(), "seed": 6}))
     assert [m["loss"] for m in runs.read_metrics(trained_ws, other.id)] != pytest.approx(losses[0], rel=1e-5)
 
 
@@ -229,11 +237,11 @@ def test_mirrored_strategy_over_two_logical_cpus(trained_ws):
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         from core.store.workspace import Workspace
-        from core.training.engine import train
-        from core.training.config import TrainConfig
+        from core.training.jobs import train_here
+        from core.runs.config import TrainConfig
         config = TrainConfig(dataset="colours", backbone="vgg16", weights="none", image_size=32, batch_size=8,
                              head_epochs=2, fine_tune_epochs=1, augment="none", jit_compile="off", lr=0.01)
-        run = train(Workspace.open({str(trained_ws.root)!r}), config)
+        run = train_here(Workspace.open({str(trained_ws.root)!r}), config)
         print("RESULT", run.status, run.device["strategy"], run.device["replicas"], run.epochs_run, run.error)
         """
     )
@@ -265,29 +273,30 @@ def test_augmentation_preview(trained_ws):
 def test_worker_process_trains_and_reports_through_the_workspace(trained_ws):
     import time
 
-    from core.training import scheduler
-
     run_id = create_run(trained_ws, tiny(head_epochs=2))
-    assert scheduler.schedule(trained_ws) == run_id  # nothing else trains: its worker starts now
-    pid = runs.get_run(trained_ws, run_id).pid
-    assert scheduler.schedule(trained_ws) is None  # its worker is on its way: no second one
+    job = runs.get_run(trained_ws, run_id).job
+    assert queue.schedule(trained_ws) == [job.id]  # nothing else trains: its worker starts now
+    pid = runs.get_run(trained_ws, run_id).job.pid
+    assert queue.schedule(trained_ws) == []  # its worker is on its way: no second one
     deadline = time.monotonic() + 300
-    while runs.get_run(trained_ws, run_id).status in ("queued", "running") and time.monotonic() < deadline:
+    while runs.get_run(trained_ws, run_id).live and time.monotonic() < deadline:
         time.sleep(0.5)
     run = runs.get_run(trained_ws, run_id)
-    assert run.status == "completed", (run.error, (runs.run_dir(trained_ws, run_id) / "worker.log").read_text()[-2000:])
-    assert run.pid == pid and run.epochs_run == 2 and run.train_seconds > 0
+    assert run.status == "completed", (run.error, job.log_path(trained_ws).read_text()[-2000:])
+    assert run.job.pid == pid and run.epochs_run == 2 and run.train_seconds > 0
 
 
 def test_a_run_whose_process_died_is_interrupted_and_resumable(trained_ws):
-    from core.training import scheduler
-
     run_id = create_run(trained_ws, tiny(head_epochs=1))
-    runs.update_run(trained_ws, run_id, status="running", pid=2**22 + 12345)  # no such process
+    job = runs.get_run(trained_ws, run_id).job
+    with trained_ws.connect() as conn:  # its worker claimed it, then vanished
+        conn.execute(
+            "UPDATE jobs SET status = 'running', host = ?, pid = ? WHERE id = ?", (HOST, 2**22 + 12345, job.id)
+        )
     assert runs.get_run(trained_ws, run_id).status == "running"  # reading alone changes nothing
-    assert run_id in scheduler.sweep(trained_ws)
+    assert job.id in queue.sweep(trained_ws)
     assert runs.get_run(trained_ws, run_id).status == "interrupted"
-    assert execute_run(trained_ws, run_id).status == "completed"
+    assert resume_here(trained_ws, run_id).status == "completed"
 
 
 def test_a_run_whose_weights_file_went_missing_fails_with_its_name(trained_ws, tmp_path):
@@ -295,13 +304,13 @@ def test_a_run_whose_weights_file_went_missing_fails_with_its_name(trained_ws, t
     weights.write_bytes(b"placeholder")  # only has to exist when the run is created
     run_id = create_run(trained_ws, tiny(weights=str(weights)))
     weights.unlink()
-    run = execute_run(trained_ws, run_id)
+    run = resume_here(trained_ws, run_id)
     assert run.status == "failed" and str(weights) in render(run.error, "zh") and str(weights) in render(run.error)
 
 
 def test_a_relabel_during_training_does_not_change_what_the_run_is_evaluated_on(tmp_path):
     from core.datasets import editing
-    from core.evaluation.predictions import load_predictions
+    from core.runs.predictions import load_predictions
 
     ws = Workspace.open(tmp_path / "ws")
     import_archive(ws, make_zip(tmp_path / "c.zip", separable(COLOURS, 10)), name="colours")
@@ -312,7 +321,7 @@ def test_a_relabel_during_training_does_not_change_what_the_run_is_evaluated_on(
         if capture.batches == 1:  # while the run trains, someone relabels a validation image
             editing.relabel(ws, "colours", [moved], "green" if data.classes[data.val.labels[0]] != "green" else "red")
 
-    run = train(ws, tiny(head_epochs=1), [Capture(relabel)])
+    run = train_here(ws, tiny(head_epochs=1), [Capture(relabel)])
     stored = load_predictions(ws, run.id, "val")
     assert stored.ids.tolist() == data.val.ids and stored.labels.tolist() == data.val.labels  # the trained version
 
@@ -345,7 +354,7 @@ def test_two_workers_train_one_run_together_with_multi_worker_mirrored_strategy(
         early_stopping=0,
         class_weights="off",
     )  # fmt: skip (VGG16 has no BatchNorm to differ per worker)
-    alone = train(ws, config)
+    alone = train_here(ws, config)
     assert alone.status == "completed"
     run_id = create_run(ws, config)
     cluster = {"worker": [f"localhost:{_free_port()}", f"localhost:{_free_port()}"]}
@@ -370,7 +379,7 @@ def test_two_workers_train_one_run_together_with_multi_worker_mirrored_strategy(
     assert run.status == "completed", (run.error, outputs[0][1][-3000:])
     assert run.device["strategy"] == "multi_worker" and run.device["replicas"] == 2
     assert (ws.root / run.model_path).exists()
-    assert (runs.run_dir(ws, run_id) / "backup" / "worker-1").exists()  # the other worker kept its own backup
+    assert (RunFolder.of(ws, run_id).backup / "worker-1").exists()  # the other worker kept its own backup
     together = [m["loss"] for m in runs.read_metrics(ws, run_id)]
     single = [m["loss"] for m in runs.read_metrics(ws, alone.id)]
     assert len(together) == len(single) == 3  # one row per epoch: the chief alone reported

@@ -13,12 +13,14 @@ from PIL import Image
 from core.cli.main import build_parser
 from core.cli.training import config_from_args
 from core.datasets.ingest import import_archive
-from core.errors import TrainingError
+from core.jobs.store import JobStatus
+from core.runs.config import TrainConfig, flag_name, settings
 from core.store.workspace import Workspace
-from core.training import estimate, lr_sweeps, preview, side_jobs, step_timer
-from core.training.config import TrainConfig
+from core.training import estimate, lr_sweeps, preview, step_timer
+from core.training.jobs import ESTIMATE, LR_FIND, PREVIEW, PlanJob
 from core.training.presets import PRESETS, matching_preset, preset_values
 from tests.builders import make_zip, separable
+from tests.jobs import run_job
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -79,22 +81,33 @@ def test_the_suggested_rate_is_where_the_loss_falls_fastest_not_the_noisy_start(
     assert lr_sweeps.suggest(rates, losses) == pytest.approx(1e-3, rel=0.3)
 
 
+def cli_flags(config: TrainConfig) -> list[str]:
+    """``config`` as ``train`` flags: each setting's flag and value."""
+    out = ["--dataset", config.dataset]
+    for f in settings():
+        value = getattr(config, f.name)
+        out += [flag_name(f), ("on" if value else "off") if isinstance(value, bool) else str(value)]
+    return out
+
+
 def test_config_flags_round_trip_through_the_cli_parser():
     config = tiny(augment="strong", feature_cache=False, jit_compile="on", lr=3e-4, unfreeze="20")
-    args = build_parser().parse_args(["train", *side_jobs.config_args(config)])
+    args = build_parser().parse_args(["train", *cli_flags(config)])
     assert config_from_args(args) == config
 
 
-def test_a_failing_side_job_says_why(ws):
-    with pytest.raises(TrainingError) as info:
-        side_jobs.run_verb(ws, "estimate", side_jobs.config_args(tiny(dataset="nope")))
-    assert info.value.key == "err.side_job_failed" and "nope" in info.value.message("en")
+def test_a_failing_planning_job_says_why_in_the_readers_language(ws):
+    from core.i18n import render
+
+    job = run_job(ws, ESTIMATE, PlanJob(tiny(dataset="nope")))
+    assert job.status is JobStatus.FAILED and job.error["key"] == "err.dataset_unknown"
+    assert "nope" in render(job.error, "en") and "nope" in render(job.error, "zh")
 
 
 @pytest.mark.slow
 def test_estimates_are_within_30_percent_of_the_real_run(ws):
     """Two tiny configurations, timed on this machine then trained: the estimate within ±30 %."""
-    from core.training.engine import train
+    from core.training.jobs import train_here
     from core.training.pipeline import load_training_data
 
     data = load_training_data(ws, "颜色")
@@ -102,9 +115,9 @@ def test_estimates_are_within_30_percent_of_the_real_run(ws):
     for config in (tiny(feature_cache=False), tiny(backbone="mobilenet_v2_0.35", image_size=64)):
         ratios = []
         for _ in range(2):  # a shared machine's neighbours can skew one measurement: a second chance
-            guess = step_timer.measure_and_store(ws, config, counts, 3)
+            guess = step_timer.measure_and_store(ws, config, data)
             assert estimate.cached_estimate(ws, config, counts).total_s == pytest.approx(guess.total_s)
-            run = train(ws, config)
+            run = train_here(ws, config)
             assert run.status == "completed"
             ratios.append(run.train_seconds / guess.total_s)
             if 0.7 <= ratios[-1] <= 1.3:
@@ -113,9 +126,9 @@ def test_estimates_are_within_30_percent_of_the_real_run(ws):
 
 
 @pytest.mark.slow
-def test_preview_and_lr_sweep_are_made_in_a_subprocess_and_cached(ws):
+def test_preview_and_lr_sweep_are_made_by_jobs_and_cached(ws):
     config = tiny(augment="strong")
-    shown = side_jobs.run_verb(ws, "augment-preview", side_jobs.config_args(config))
+    shown = run_job(ws, PREVIEW, PlanJob(config)).result
     path = Path(shown["path"])
     assert path == preview.preview_path(ws, config) and path.exists()
     with Image.open(path) as img:
@@ -124,12 +137,12 @@ def test_preview_and_lr_sweep_are_made_in_a_subprocess_and_cached(ws):
     row = grid[:32]
     views = [row[:, x : x + 32] for x in (44, 80, 116, 152)]
     assert any(not np.array_equal(views[0], v) for v in views[1:])  # augmented differently
-    swept = side_jobs.run_verb(ws, "lr-find", [*side_jobs.config_args(config), "--steps", "40"])
+    swept = run_job(ws, LR_FIND, PlanJob(config, steps=40)).result
     cached = lr_sweeps.cached_sweep(ws, config)
     assert cached is not None and cached.suggestion == swept["suggestion"]
     assert cached.rates[0] <= cached.suggestion <= cached.rates[-1] and len(cached.rates) >= 10
     out = subprocess.run(
-        [sys.executable, "-m", "core", "estimate", *side_jobs.config_args(config), "--workspace", str(ws.root),
+        [sys.executable, "-m", "core", "estimate", *cli_flags(config), "--workspace", str(ws.root),
          "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]

@@ -8,9 +8,10 @@ from streamlit.testing.v1 import AppTest
 from core.datasets import editing
 from core.datasets.catalog import load_dataset
 from core.datasets.ingest import add_archive
-from core.datasets.suggestions import confident, most_uncertain_first, suggestions
-from core.evaluation.predictions import UNLABELED, predict_splits
+from core.evaluation.suggestions import confident, most_uncertain_first, suggestions
+from core.runs.predictions import UNLABELED
 from core.store.workspace import Workspace
+from core.training.inference import predict_splits
 from tests.builders import make_zip, separable, trained_colour_run
 
 pytestmark = pytest.mark.slow  # trains a tiny model

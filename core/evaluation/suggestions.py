@@ -1,7 +1,7 @@
 """Model-assisted labeling (半自动标注): the newest model of a dataset suggests a label for each unlabeled
 image, the queue puts the most uncertain images first (they teach the next model most), and suggestions
 above a probability can be accepted for a class in one action. Read from the run's stored predictions
-(``core.evaluation.predictions``, split ``unlabeled``): no TensorFlow here."""
+(``core.runs.predictions``, split ``unlabeled``): no TensorFlow here."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.datasets import editing
-from core.evaluation.predictions import UNLABELED, load_predictions, stored_splits
+from core.runs import store as runs
+from core.runs.predictions import UNLABELED, load_predictions, stored_splits
 from core.store.workspace import Workspace
-from core.training import runs
 
 TOP = 3
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError
-from core.training.backbones import BACKBONES, DEFAULT_BACKBONE, get_backbone
+from core.runs.backbones import BACKBONES, DEFAULT_BACKBONE, get_backbone
 
 RESIZE_MODES = ("crop", "pad", "stretch")
 SCHEDULES = ("cosine", "constant")
@@ -144,11 +144,17 @@ class TrainConfig:
             raise ConfigError("err.config_choice", field="unfreeze", value=self.unfreeze, options="all, 1, 2, ...")
         if self.feature_views > 1 and self.augment == "none":
             raise ConfigError("err.config_views_need_augment", views=self.feature_views)
+
+    def check_files(self) -> None:
+        """The files the config names are here: checked when a run is created or starts, not when a stored
+        run is read (a run whose weights file moved since is still listed, and fails with its name)."""
         if self.weights not in ("imagenet", "none") and not Path(self.weights).expanduser().is_file():
             raise ConfigError("err.weights_missing", path=self.weights)
 
     @property
     def size(self) -> int:
+        """The model's input size: the one the user set, else the backbone's default. Every place that
+        needs the size a run trained (and serves) at asks this."""
         return self.image_size or get_backbone(self.backbone).default_size
 
     @property
@@ -167,3 +173,8 @@ class TrainConfig:
 def settings() -> tuple[Field, ...]:
     """The fields a user sets, in form order (the dataset is chosen apart)."""
     return tuple(f for f in fields(TrainConfig) if f.name != "dataset")
+
+
+def flag_name(f: Field) -> str:
+    """A setting's command-line flag: ``--`` and its name (or its ``flag``), dashes for underscores."""
+    return "--" + (f.metadata.get("flag") or f.name).replace("_", "-")

@@ -7,7 +7,7 @@ import pytest
 
 from core.errors import ConfigError
 from core.i18n import tr
-from core.training.config import TrainConfig, settings
+from core.runs.config import TrainConfig, settings
 
 
 def test_defaults_are_valid_and_round_trip():
@@ -52,7 +52,6 @@ def test_declared_ranges_and_choices_are_enforced_for_every_field():
         ({"image_size": 16}, "image_size"),
         ({"head_epochs": 0, "fine_tune_epochs": 0}, "epoch"),
         ({"weights": ""}, "weights"),
-        ({"weights": "/no/such/file.weights.h5"}, "/no/such/file.weights.h5"),
         ({"feature_views": 4, "augment": "none"}, "feature_views"),
     ],
 )
@@ -62,8 +61,20 @@ def test_invalid_settings_name_the_field(overrides, named):
     assert named in caught.value.message("en") and caught.value.message("zh") != caught.value.message("en")
 
 
-def test_a_weights_file_that_exists_is_accepted(tmp_path):
+def test_a_weights_file_is_checked_when_a_run_starts_not_when_a_stored_config_is_read(tmp_path):
     path = tmp_path / "base.weights.h5"
     path.write_bytes(b"x")
-    assert TrainConfig(dataset="pets", weights=str(path)).weights == str(path)
+    config = TrainConfig(dataset="pets", weights=str(path))
+    config.check_files()  # here: fine
+    path.unlink()
+    stored = TrainConfig.from_dict(config.to_dict())  # a run listed after its file moved: still readable
+    with pytest.raises(ConfigError) as caught:
+        stored.check_files()
+    assert str(path) in caught.value.message("en") and str(path) in caught.value.message("zh")
     assert TrainConfig(dataset="pets", feature_views=4, augment="light").feature_views == 4
+
+
+def test_the_input_size_is_the_users_or_the_backbones_default():
+    assert TrainConfig(dataset="pets", backbone="inception_v3").size == 299
+    assert TrainConfig(dataset="pets", backbone="efficientnet_b1").size == 240
+    assert TrainConfig(dataset="pets", backbone="efficientnet_b1", image_size=96).size == 96

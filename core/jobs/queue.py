@@ -1,0 +1,370 @@
+"""Who runs next, and whether a worker still lives: the rules of the job queue, whoever asks.
+
+* **Resources, not one lock.** An exclusive job (training: it holds the accelerator or every core) runs
+  alone: at most ``exclusive`` slots at once (1 unless a team runs workers on a cluster), in queue order.
+  Light jobs (an import, an estimate, a preview, predictions, an export) run beside it, up to ``light``
+  slots at once, each niced (``core.jobs.runner``) so a training run keeps the machine. See
+  :func:`slots` for the defaults and why.
+* A job is **claimed** (queued → running) inside one ``BEGIN IMMEDIATE`` transaction that first sweeps
+  and checks its resource's slots; two processes racing for a slot never both get it.
+* :func:`schedule` starts a worker (``python -m core worker JOB``, through ``core.jobs.launcher``) for
+  each queued job whose turn it is. It is called when a job is submitted, when a worker ends, and by
+  anyone who looks at the queue (a page's poll, ``python -m core jobs``), so the queue moves on even
+  after a crash.
+* Liveness does not trust a bare pid. A worker writes a **heartbeat** every ``HEARTBEAT_S`` seconds from
+  a thread; :func:`sweep` marks a running job interrupted when its heartbeat is older than ``STALE_S``, or
+  when its pid (on this machine) is gone or now belongs to another process (a pid reused after a reboot).
+  Reading a job never writes; marking happens only in the sweep.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+
+from core.errors import JobError
+from core.i18n import stored
+from core.jobs import launcher
+from core.jobs.processes import HOST, pid_alive, process_identity
+from core.jobs.store import (
+    Job,
+    JobStatus,
+    Resource,
+    cleanup,
+    insert,
+    live_duplicate,
+    owned_paths,
+    read_job,
+    remove_owned,
+)
+from core.store.workspace import Workspace, utc_now
+
+HEARTBEAT_S = 2.0  # a worker's heartbeat period (and how soon it sees a stop request)
+STALE_S = 60.0  # a heartbeat older than this: the process is gone (or hung)
+# A started worker has this long to claim its job (importing TensorFlow on a slow laptop takes a while).
+START_GRACE_S = 300.0
+# With a launcher command (a cluster's scheduler), a job may wait in that scheduler's own queue for long.
+EXTERNAL_START_GRACE_S = 24 * 3600.0
+
+EXCLUSIVE_SLOTS_SETTING = "queue.exclusive_slots"
+LIGHT_SLOTS_SETTING = "queue.light_slots"
+# Light jobs at once, by default. Two, so that a quick one (an estimate, a preview) is not stuck behind a
+# long one (an export, an import of 20,000 photos); not more, because a TensorFlow job holds 0.5-1 GB of
+# RAM and competes for cores (niced, each takes about a tenth of a busy CPU from a training run; see
+# BENCHMARKS.md "Jobs"), and a laptop training at 224 px already uses 3-5 GB.
+DEFAULT_LIGHT_SLOTS = 2
+
+
+def _owner_alive(host: str | None, pid: int | None, identity: str | None) -> bool:
+    """The recorded process runs and is the one recorded (same start time), as far as this machine can
+    tell; a process on another machine (a cluster's node) is judged by its heartbeat alone."""
+    if host is not None and host != HOST:
+        return True
+    if not pid_alive(pid):
+        return False
+    if identity is None:
+        return True
+    now = process_identity(pid)  # type: ignore[arg-type]
+    return now is None or now == identity
+
+
+def _immediate(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE")  # the write lock first: the checks below hold until commit
+
+
+def _sweep(conn: sqlite3.Connection, now: float) -> list[int]:
+    marked = []
+    for row in conn.execute(
+        "SELECT id, kind, host, pid, proc_start, heartbeat_at FROM jobs WHERE status = 'running'"
+    ).fetchall():
+        fresh = row["heartbeat_at"] is not None and now - row["heartbeat_at"] <= STALE_S
+        if fresh and _owner_alive(row["host"], row["pid"], row["proc_start"]):
+            continue
+        error = stored("err.worker_died", job=row["id"], kind=row["kind"])
+        conn.execute(
+            "UPDATE jobs SET status = 'interrupted', error_json = ?, ended_at = ? WHERE id = ?",
+            (_text(error), utc_now(), row["id"]),
+        )
+        marked.append(row["id"])
+    for row in conn.execute(
+        "SELECT id, host, pid, proc_start, dispatched_at FROM jobs WHERE status = 'queued' AND dispatched_at IS NOT NULL"
+    ).fetchall():
+        local = row["pid"] is not None
+        grace = START_GRACE_S if local else EXTERNAL_START_GRACE_S
+        alive = not local or _owner_alive(row["host"], row["pid"], row["proc_start"])
+        if alive and now - row["dispatched_at"] <= grace:
+            continue
+        # The process that was to run it ended (or hung) before claiming it: a crash at start, whose
+        # reason is in its log, or a waiting command line that was killed.
+        conn.execute(
+            "UPDATE jobs SET status = 'failed', error_json = ?, ended_at = ?, dispatched_at = NULL WHERE id = ?",
+            (_text(stored("err.worker_never_started", job=row["id"])), utc_now(), row["id"]),
+        )
+        marked.append(row["id"])
+    return marked
+
+
+def _text(message: dict) -> str:
+    return json.dumps(message, ensure_ascii=False)
+
+
+def sweep(ws: Workspace) -> list[int]:
+    """Mark jobs whose process is gone: running → interrupted, a started worker that never claimed its job
+    → failed; remove the files they owned. Returns the ids it marked."""
+    with ws.connect() as conn:
+        _immediate(conn)
+        marked = _sweep(conn, time.time())
+        owned = {job_id: owned_paths(conn, job_id) for job_id in marked}
+    for job_id, paths in owned.items():
+        cleanup(ws, job_id, paths)
+    return marked
+
+
+def slots(ws: Workspace) -> dict[Resource, int]:
+    """How many jobs of each resource may run at once: ``queue.exclusive_slots`` (default 1: one training at
+    a time; more only when a launcher sends workers to other machines) and ``queue.light_slots`` (default
+    :data:`DEFAULT_LIGHT_SLOTS`), from the workspace's settings (``python -m core jobs --set-slots``)."""
+    with ws.connect() as conn:
+        rows = dict(
+            conn.execute(
+                "SELECT key, value FROM settings WHERE key IN (?, ?)", (EXCLUSIVE_SLOTS_SETTING, LIGHT_SLOTS_SETTING)
+            ).fetchall()
+        )
+    return {
+        Resource.EXCLUSIVE: int(rows.get(EXCLUSIVE_SLOTS_SETTING, 1)),
+        Resource.LIGHT: int(rows.get(LIGHT_SLOTS_SETTING, DEFAULT_LIGHT_SLOTS)),
+    }
+
+
+def set_slots(ws: Workspace, resource: Resource, count: int) -> None:
+    if not 1 <= count <= 64:
+        raise JobError("err.job_slots", resource=str(resource), value=count)
+    key = EXCLUSIVE_SLOTS_SETTING if resource is Resource.EXCLUSIVE else LIGHT_SLOTS_SETTING
+    ws.set_setting(key, str(count))
+
+
+def _busy(conn: sqlite3.Connection, resource: Resource) -> int:
+    """Jobs of ``resource`` running, or with a process on its way to claim them."""
+    return conn.execute(
+        "SELECT COUNT(*) FROM jobs WHERE resource = ? AND (status = 'running'"
+        " OR (status = 'queued' AND dispatched_at IS NOT NULL))",
+        (str(resource),),
+    ).fetchone()[0]
+
+
+def claim(ws: Workspace, job_id: int) -> bool:
+    """Make ``job_id`` (queued) the running job of this process, if its resource has a free slot and no job
+    before it in the queue has a process about to claim that slot.
+
+    Atomic across processes. False when it is not its turn (the job stays queued)."""
+    limits = slots(ws)
+    with ws.connect() as conn:
+        _immediate(conn)
+        now = time.time()
+        _sweep(conn, now)
+        job = read_job(conn, job_id)
+        if job.status is not JobStatus.QUEUED:
+            raise JobError("err.job_not_queued", job=job_id, status=str(job.status))
+        running = conn.execute(
+            "SELECT COUNT(*) FROM jobs WHERE resource = ? AND status = 'running'", (str(job.resource),)
+        ).fetchone()[0]
+        ahead = conn.execute(
+            "SELECT COUNT(*) FROM jobs WHERE id != ? AND resource = ? AND status = 'queued'"
+            " AND dispatched_at IS NOT NULL AND (queue_pos < ? OR (queue_pos = ? AND id < ?))",
+            (job_id, str(job.resource), job.queue_pos, job.queue_pos, job_id),
+        ).fetchone()[0]
+        if running + ahead >= limits[job.resource]:
+            return False
+        pid = os.getpid()
+        conn.execute(
+            "UPDATE jobs SET status = 'running', host = ?, pid = ?, proc_start = ?, heartbeat_at = ?,"
+            " dispatched_at = NULL, started_at = ?, error_json = '' WHERE id = ?",
+            (HOST, pid, process_identity(pid), now, utc_now(), job_id),
+        )
+    return True
+
+
+def attach(ws: Workspace, job_id: int) -> None:
+    """Record this process as the one that will run queued ``job_id`` (and that it is still waiting)."""
+    pid = os.getpid()
+    with ws.connect() as conn:
+        conn.execute(
+            "UPDATE jobs SET host = ?, pid = ?, proc_start = ?, dispatched_at = ? WHERE id = ? AND status = 'queued'",
+            (HOST, pid, process_identity(pid), time.time(), job_id),
+        )
+
+
+def wait_for_turn(
+    ws: Workspace, job_id: int, on_wait: Callable[[int | None], None], poll_s: float = HEARTBEAT_S
+) -> bool:
+    """Claim ``job_id`` for this process, waiting in the queue for its turn; ``on_wait(position)`` is
+    called at each look. False if the job left the queue meanwhile (cancelled, failed)."""
+    attach(ws, job_id)
+    while True:
+        try:
+            if claim(ws, job_id):
+                return True
+        except JobError as exc:
+            if exc.key in ("err.job_not_queued", "err.job_unknown"):
+                return False
+            raise
+        on_wait(position(ws, job_id))
+        time.sleep(poll_s)
+        attach(ws, job_id)  # still here: keeps the sweep from taking this process for dead
+        schedule(ws)  # a job before this one may need its worker started
+
+
+def submit(
+    ws: Workspace,
+    kind: str,
+    resource: Resource,
+    params: dict,
+    *,
+    run_id: str | None = None,
+    dedupe: str | None = None,
+    owned: tuple[str, ...] = (),
+    start: bool = True,
+    attached: bool = False,
+) -> int:
+    """Queue a job (or find the live one with the same ``kind`` and ``dedupe`` key) and, with ``start``,
+    let the scheduler start its worker when it is its turn. Returns the job id at once.
+
+    ``attached``: this process runs it (``core.jobs.runner.execute`` with ``on_wait``), no worker starts."""
+    with ws.connect() as conn:
+        _immediate(conn)
+        found = live_duplicate(conn, kind, dedupe) if dedupe else None
+        job_id = found or insert(
+            conn, kind, resource, params, run_id=run_id, dedupe=dedupe, owned=owned, attached=attached
+        )
+    if found:
+        remove_owned(list(owned))  # the live job has its own copy of the input
+    if start:
+        schedule(ws)
+    return job_id
+
+
+def schedule(ws: Workspace) -> list[int]:
+    """Sweep, then start a worker for each queued job whose turn it is: the first queued exclusive job
+    while an exclusive slot is free, and light jobs in queue order while light slots are free.
+
+    Returns the jobs it started. Cheap enough to call on every look at the queue: with nothing queued or
+    running it only reads (no write lock on every page load)."""
+    with ws.connect() as conn:
+        if not conn.execute("SELECT 1 FROM jobs WHERE status IN ('queued', 'running') LIMIT 1").fetchone():
+            return []
+    limits = slots(ws)
+    with ws.connect() as conn:
+        _immediate(conn)
+        now = time.time()
+        marked = _sweep(conn, now)
+        owned = {job_id: owned_paths(conn, job_id) for job_id in marked}
+        chosen: list[Job] = []
+        for resource in Resource:
+            free = limits[resource] - _busy(conn, resource)
+            if free <= 0:
+                continue
+            rows = conn.execute(
+                "SELECT id FROM jobs WHERE status = 'queued' AND resource = ? AND dispatched_at IS NULL"
+                " ORDER BY queue_pos, id LIMIT ?",
+                (str(resource), free),
+            ).fetchall()
+            chosen += [read_job(conn, row["id"]) for row in rows]
+        for job in chosen:  # marked before the launch, so a second scheduler does not start them too
+            conn.execute("UPDATE jobs SET dispatched_at = ?, host = NULL, pid = NULL WHERE id = ?", (now, job.id))
+    for job_id, paths in owned.items():
+        cleanup(ws, job_id, paths)
+    started = []
+    for job in chosen:
+        try:
+            pid = launcher.launch(ws, job)
+        except JobError as exc:
+            _fail_launch(ws, job.id, exc)
+            continue
+        if pid is not None:
+            with ws.connect() as conn:
+                conn.execute(
+                    "UPDATE jobs SET host = ?, pid = ?, proc_start = COALESCE(proc_start, ?) WHERE id = ?"
+                    " AND status = 'queued'",
+                    (HOST, pid, process_identity(pid), job.id),
+                )
+        started.append(job.id)
+    return started
+
+
+def _fail_launch(ws: Workspace, job_id: int, exc: JobError) -> None:
+    with ws.connect() as conn:
+        conn.execute(
+            "UPDATE jobs SET status = 'failed', error_json = ?, ended_at = ?, dispatched_at = NULL WHERE id = ?",
+            (_text(exc.stored()), utc_now(), job_id),
+        )
+        owned = owned_paths(conn, job_id)
+    cleanup(ws, job_id, owned)
+
+
+def cancel(ws: Workspace, job_id: int) -> JobStatus:
+    """Cancel a job: a queued one leaves the queue at once (cancelled); a running one is asked to stop and
+    ends at its next step (cancelled, or stopped for a run that keeps its model). Returns its status now."""
+    with ws.connect() as conn:
+        _immediate(conn)
+        job = read_job(conn, job_id)
+        if job.status is JobStatus.QUEUED:
+            conn.execute(
+                "UPDATE jobs SET status = 'cancelled', ended_at = ?, dispatched_at = NULL WHERE id = ?",
+                (utc_now(), job_id),
+            )
+            owned = owned_paths(conn, job_id)
+        elif job.status is JobStatus.RUNNING:
+            conn.execute("UPDATE jobs SET stop_requested = 1 WHERE id = ?", (job_id,))
+            owned = []
+        else:
+            raise JobError("err.job_not_cancellable", job=job_id, status=str(job.status))
+    if job.status is JobStatus.QUEUED:
+        cleanup(ws, job_id, owned)
+    return JobStatus.CANCELLED if job.status is JobStatus.QUEUED else JobStatus.RUNNING
+
+
+def stop_requested(ws: Workspace, job_id: int) -> bool:
+    with ws.connect() as conn:
+        row = conn.execute("SELECT stop_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    return bool(row and row[0])
+
+
+def queue(ws: Workspace, resource: Resource = Resource.EXCLUSIVE) -> list[Job]:
+    """The queued jobs of ``resource`` in the order they will start."""
+    with ws.connect() as conn:
+        rows = conn.execute(
+            "SELECT id FROM jobs WHERE status = 'queued' AND resource = ? ORDER BY queue_pos, id", (str(resource),)
+        ).fetchall()
+        return [read_job(conn, r[0]) for r in rows]
+
+
+def position(ws: Workspace, job_id: int) -> int | None:
+    """1 for the next job of its resource to start; None when the job is not queued."""
+    with ws.connect() as conn:
+        job = read_job(conn, job_id)
+    if job.status is not JobStatus.QUEUED:
+        return None
+    ids = [j.id for j in queue(ws, job.resource)]
+    return ids.index(job_id) + 1 if job_id in ids else None
+
+
+def move_up(ws: Workspace, job_id: int) -> None:
+    """Swap a queued job with the one before it in its resource's queue."""
+    with ws.connect() as conn:
+        _immediate(conn)
+        job = read_job(conn, job_id)
+        if job.status is not JobStatus.QUEUED:
+            raise JobError("err.job_not_queued", job=job_id, status=str(job.status))
+        rows = conn.execute(
+            "SELECT id, queue_pos FROM jobs WHERE status = 'queued' AND resource = ? ORDER BY queue_pos, id",
+            (str(job.resource),),
+        ).fetchall()
+        i = [r["id"] for r in rows].index(job_id)
+        if i == 0:
+            return
+        above, this = rows[i - 1], rows[i]
+        conn.execute("UPDATE jobs SET queue_pos = ? WHERE id = ?", (this["queue_pos"], above["id"]))
+        conn.execute("UPDATE jobs SET queue_pos = ? WHERE id = ?", (above["queue_pos"], this["id"]))

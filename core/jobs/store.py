@@ -1,0 +1,271 @@
+"""Jobs in the store: what a job is (kind, typed parameters, status, progress, result, error) and the
+plain reads and writes of its row. Who runs next and whether a worker still lives is ``core.jobs.queue``.
+
+Every heavy task (training, an import, an export, predictions over a split, a time estimate, ...) is one
+row of the ``jobs`` table. A job is queued, then claimed by one worker process, which beats a heartbeat
+while it runs and records how far it is (``done``/``total`` and a phrase, stored as a message key and
+parameters), then ends as completed, failed (with its error as key and parameters), stopped (asked to stop
+and kept what it made: a training run), cancelled (asked to stop, or taken off the queue) or interrupted
+(its process died: only the sweep says so).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import IO, Any
+
+from core.errors import JobError
+from core.jobs.processes import HOST, process_identity
+from core.store.workspace import Workspace, utc_now
+
+
+class JobStatus(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    STOPPED = "stopped"  # asked to stop and kept what it made (a training run keeps its best model)
+    INTERRUPTED = "interrupted"  # its process died or stopped beating: judged by the sweep only
+    CANCELLED = "cancelled"  # taken off the queue, or asked to stop and made nothing to keep
+
+    def __str__(self) -> str:  # "queued", not "JobStatus.QUEUED", in f-strings and translation keys
+        return self.value
+
+
+LIVE = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
+
+
+class Resource(str, Enum):
+    """What a job holds while it runs; ``core.jobs.queue`` keeps each within its slots."""
+
+    EXCLUSIVE = "exclusive"  # the accelerator or every core: training, distillation, a search
+    LIGHT = "light"  # runs beside those, niced: an import, an estimate, a preview, predictions, an export
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    kind: str
+    resource: Resource
+    params: dict[str, Any]
+    run_id: str | None
+    status: JobStatus
+    created_at: str
+    queue_pos: float | None = None  # order among queued jobs of its resource (lower starts first)
+    dedupe: str | None = None  # a live job with the same kind and key is reused instead of queued twice
+    host: str | None = None  # the machine of the process that runs it (or is about to)
+    pid: int | None = None
+    proc_start: str | None = None  # that process's start time: a reused pid is told apart
+    heartbeat_at: float | None = None  # epoch seconds of the worker's last sign of life
+    dispatched_at: float | None = None  # queued: when a process was started (or attached) to run it
+    stop_requested: bool = False
+    done: int = 0
+    total: int = 0
+    phase: dict[str, Any] | None = None  # stored message: what it is doing now
+    result: dict[str, Any] = field(default_factory=dict)
+    error: dict[str, Any] | None = None  # stored message (key, params); render with core.i18n.render
+    started_at: str | None = None
+    ended_at: str | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.status in LIVE
+
+    @property
+    def fraction(self) -> float:
+        return min(self.done / self.total, 1.0) if self.total else 0.0
+
+    def log_path(self, ws: Workspace) -> Path:
+        return log_path(ws, self.id)
+
+
+def log_path(ws: Workspace, job_id: int) -> Path:
+    """The job's worker output (standard output and error)."""
+    return ws.jobs_dir / f"{job_id}.log"
+
+
+def _message(text: str) -> dict[str, Any] | None:
+    return json.loads(text) if text else None
+
+
+# Columns read into a Job as they are; the others need converting (enums, JSON, a flag).
+_PLAIN_COLUMNS = ("id", "kind", "run_id", "created_at", "queue_pos", "dedupe", "host", "pid", "proc_start",
+                  "heartbeat_at", "dispatched_at", "done", "total", "started_at", "ended_at")  # fmt: skip
+
+
+def row_to_job(row: sqlite3.Row) -> Job:
+    return Job(
+        **{column: row[column] for column in _PLAIN_COLUMNS},
+        resource=Resource(row["resource"]),
+        params=json.loads(row["params_json"]),
+        status=JobStatus(row["status"]),
+        stop_requested=bool(row["stop_requested"]),
+        phase=_message(row["phase_json"]),
+        result=json.loads(row["result_json"]),
+        error=_message(row["error_json"]),
+    )
+
+
+def insert(
+    conn: sqlite3.Connection,
+    kind: str,
+    resource: Resource,
+    params: dict[str, Any],
+    *,
+    run_id: str | None = None,
+    dedupe: str | None = None,
+    owned: tuple[str, ...] = (),
+    status: JobStatus = JobStatus.QUEUED,
+    attached: bool = False,
+) -> int:
+    """A new job at the back of the queue (on ``conn``, in the caller's transaction); returns its id.
+
+    ``owned``: files the job owns (an uploaded archive): removed when it ends, however it ends.
+    ``attached``: this process will run it (it waits for its turn itself; the scheduler starts no worker)."""
+    pid = os.getpid() if attached else None
+    cursor = conn.execute(
+        "INSERT INTO jobs (kind, resource, params_json, run_id, dedupe, status, queue_pos, owned_json, created_at,"
+        " ended_at, host, pid, proc_start, dispatched_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(queue_pos), 0) + 1 FROM jobs), ?, ?, ?, ?, ?, ?, ?)",
+        (kind, str(resource), json.dumps(params, ensure_ascii=False), run_id, dedupe, str(status),
+         json.dumps(list(owned)), utc_now(), None if status in LIVE else utc_now(),
+         HOST if attached else None, pid, process_identity(pid) if pid else None, time.time() if attached else None),
+    )  # fmt: skip
+    return int(cursor.lastrowid)
+
+
+def live_duplicate(conn: sqlite3.Connection, kind: str, dedupe: str) -> int | None:
+    row = conn.execute(
+        "SELECT id FROM jobs WHERE kind = ? AND dedupe = ? AND status IN ('queued', 'running') ORDER BY id LIMIT 1",
+        (kind, dedupe),
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def get_job(ws: Workspace, job_id: int) -> Job:
+    """The job as stored. Reading never writes: a dead worker's job is marked only by the sweep."""
+    with ws.connect() as conn:
+        return read_job(conn, job_id)
+
+
+def read_job(conn: sqlite3.Connection, job_id: int) -> Job:
+    row = conn.execute("SELECT * FROM jobs WHERE id = ?", (int(job_id),)).fetchone()
+    if row is None:
+        raise JobError("err.job_unknown", job=job_id)
+    return row_to_job(row)
+
+
+def list_jobs(
+    ws: Workspace,
+    *,
+    kinds: tuple[str, ...] = (),
+    run_id: str | None = None,
+    live_only: bool = False,
+    limit: int = 100,
+) -> list[Job]:
+    """Jobs newest first, of some kinds, of one run, or only the queued and running ones."""
+    where, args = ["1"], []
+    if kinds:
+        where.append(f"kind IN ({','.join('?' * len(kinds))})")
+        args += list(kinds)
+    if run_id is not None:
+        where.append("run_id = ?")
+        args.append(run_id)
+    if live_only:
+        where.append("status IN ('queued', 'running')")
+    with ws.connect() as conn:
+        rows = conn.execute(
+            f"SELECT * FROM jobs WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?", (*args, limit)
+        ).fetchall()
+    return [row_to_job(r) for r in rows]
+
+
+def live_jobs(ws: Workspace) -> list[Job]:
+    """Running jobs first, then the queue in the order it will start."""
+    with ws.connect() as conn:
+        rows = conn.execute(
+            "SELECT * FROM jobs WHERE status IN ('queued', 'running') ORDER BY status = 'queued', queue_pos, id"
+        ).fetchall()
+    return [row_to_job(r) for r in rows]
+
+
+def find_live(ws: Workspace, kind: str, dedupe: str) -> Job | None:
+    """The queued or running job of ``kind`` with this key, if any (a page coming back finds its job)."""
+    with ws.connect() as conn:
+        found = live_duplicate(conn, kind, dedupe)
+        return None if found is None else read_job(conn, found)
+
+
+def record_progress(ws: Workspace, job_id: int, done: int, total: int, phase: dict[str, Any] | None) -> None:
+    with ws.connect() as conn:
+        conn.execute(
+            "UPDATE jobs SET done = ?, total = ?, phase_json = ? WHERE id = ?",
+            (done, total, json.dumps(phase, ensure_ascii=False) if phase else "", job_id),
+        )
+
+
+def finish(
+    ws: Workspace,
+    job_id: int,
+    status: JobStatus,
+    *,
+    result: dict[str, Any] | None = None,
+    error: dict[str, Any] | None = None,
+) -> None:
+    """Record how the job ended (by its own worker: a live worker's word beats an earlier sweep's guess)."""
+    with ws.connect() as conn:
+        # A completed job did all its work, whatever its last report said (early stopping, a sweep that
+        # diverged before its last step): its progress says so.
+        conn.execute(
+            "UPDATE jobs SET status = ?, result_json = ?, error_json = ?, ended_at = ?, dispatched_at = NULL,"
+            " done = CASE WHEN ? = 'completed' AND total > 0 THEN total ELSE done END WHERE id = ?",
+            (str(status), json.dumps(result or {}, ensure_ascii=False),
+             json.dumps(error, ensure_ascii=False) if error else "", utc_now(), str(status), job_id),
+        )  # fmt: skip
+
+
+def owned_paths(conn: sqlite3.Connection, job_id: int) -> list[str]:
+    row = conn.execute("SELECT owned_json FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    return json.loads(row[0]) if row else []
+
+
+SPOOL_CHUNK = 1 << 20  # bytes copied at a time from an upload to its file
+
+
+def spool(ws: Workspace, upload: IO[bytes], suffix: str = ".zip") -> Path:
+    """Copy an uploaded file (a job's input) into the workspace's staging folder a chunk at a time; the job
+    that takes it owns it (``owned``), so it is removed when that job ends."""
+    path = ws.staging_dir / f"upload-{uuid.uuid4().hex}{suffix}"
+    upload.seek(0)
+    with open(path, "wb") as out:
+        shutil.copyfileobj(upload, out, SPOOL_CHUNK)
+    return path
+
+
+def scratch_dir(ws: Workspace, job_id: int) -> Path:
+    """A folder of the job's own while it runs (an import stages its images there): removed when it ends,
+    however it ends (by its worker, or by the sweep when the worker died)."""
+    return ws.jobs_dir / str(job_id)
+
+
+def remove_owned(paths: list[str]) -> None:
+    """Delete files a job owned (its uploaded input) once it no longer needs them."""
+    for path in paths:
+        Path(path).unlink(missing_ok=True)
+
+
+def cleanup(ws: Workspace, job_id: int, owned: list[str]) -> None:
+    """What an ended job leaves behind that nobody needs: its owned files and its scratch folder."""
+    remove_owned(owned)
+    shutil.rmtree(scratch_dir(ws, job_id), ignore_errors=True)

@@ -1,0 +1,31 @@
+"""The batch prediction job (core.prediction.jobs) through real worker processes: killed, cancelled,
+completed; a zip given from the app is spooled, owned by its job and removed with it."""
+
+import pytest
+
+from core.jobs.store import JobStatus
+from core.prediction.jobs import batch_results, start_batch
+from core.store.workspace import Workspace
+from tests.builders import make_zip, separable, trained_colour_run
+from tests.jobs import lifecycle, wait_for
+
+pytestmark = pytest.mark.slow  # a trained model, worker processes with TensorFlow
+
+COLOURS = {"红": (200, 60, 60), "蓝": (60, 60, 200)}
+
+
+def test_a_batch_prediction_as_a_job(tmp_path, monkeypatch):
+    ws = Workspace.open(tmp_path / "ws")
+    run = trained_colour_run(ws, tmp_path, COLOURS, 12, "c")
+    done = lifecycle(ws, lambda n: start_batch(ws, run.id, split="val", top_k=2), monkeypatch)
+    results = batch_results(ws, done)
+    assert len(results) == done.result["images"] == 4 and all(len(r.top) == 2 for r in results)
+    images = dict(separable(COLOURS, 14))
+    archive = make_zip(tmp_path / "new.zip", [("新/红.png", images["红/13.png"]), ("说明.txt", b"x")])
+    with open(archive, "rb") as upload:
+        job_id = start_batch(ws, run.id, upload=upload, archive_name="new.zip")
+    job = wait_for(ws, job_id, lambda j: not j.live)
+    assert job.status is JobStatus.COMPLETED
+    by_name = {r.image: r for r in batch_results(ws, job)}
+    assert by_name["新/红.png"].top[0][0] == "红" and by_name["说明.txt"].error
+    assert list(ws.staging_dir.iterdir()) == []  # the spooled upload went with its job
