@@ -35,7 +35,8 @@ def wait_for(ws: Workspace, job_id: int, done: Callable[[Job], bool], seconds: f
 
 
 def _progressing(job: Job) -> bool:
-    return job.status is JobStatus.RUNNING and job.done > 0
+    """Mid-way: running, some of its work done and some still to do (so a stop has a next step to land in)."""
+    return job.status is JobStatus.RUNNING and 0 < job.done < job.total
 
 
 def lifecycle(

@@ -22,6 +22,7 @@ from ui.jobs import ended_ui, job_ui
 from ui.train_views import WEIGHT_CHOICES, eta_text
 
 PRESET_KEY = "tr_preset"
+ICONS = {"estimate": "⏱️", "preview": "🎨", "lr_find": "📉"}
 
 
 def _apply_preset() -> None:
@@ -67,39 +68,37 @@ def custom_note(config: TrainConfig) -> None:
 
 
 def _plan_job_ui(
-    kind: JobKind, config: TrainConfig, button: str, key: str, icon: str, help_key: str | None = None, **options: object
-) -> bool:
-    """The job for this config's result: live (its progress), else the button that queues it; how the last
-    one ended when it did not complete. True while one is live (the result is not there yet)."""
+    kind: JobKind, config: TrainConfig, data: TrainingData, button: str, key: str, help_key: str = "", **options: object
+) -> None:
+    """The job that makes this config's result: live (its progress and Cancel), else the button that queues
+    it, and how the last one ended when it did not complete."""
     ws = workspace()
-    dedupe = plan_key(kind, ws, config)
+    dedupe = plan_key(kind, ws, config, data)
     live = find_live(ws, kind.name, dedupe)
     if live is not None:
         job_ui(live.id, key)
-        return True
+        return
     last = next(iter(list_jobs(ws, kinds=(kind.name,), limit=1)), None)
     if last is not None and last.dedupe == dedupe:
         ended_ui(last)
-    if st.button(t(button), key=key, icon=icon, help=t(help_key) if help_key else None):
+    if st.button(t(button), key=key, icon=ICONS[key], help=t(help_key) if help_key else None):
         try:
-            job_ui(start_plan_job(ws, kind, config, **options), key)
+            job_ui(start_plan_job(ws, kind, config, data, **options), key)
         except LabelTuneError as exc:
             show_error(exc)
-        return True
-    return False
 
 
 def estimate_ui(config: TrainConfig, data: TrainingData) -> None:
     found = estimate.cached_estimate(workspace(), config, data.counts())
     if found is None:
         st.caption(t("train.estimate_none"))
-        _plan_job_ui(ESTIMATE, config, "train.estimate_measure", "estimate", "⏱️")
+        _plan_job_ui(ESTIMATE, config, data, "train.estimate_measure", "estimate")
         return
     parts = " · ".join(f"{t(f'train.part_{k}')} {eta_text(v)}" for k, v in found.parts.items() if v)
     st.markdown(t("train.estimate", time=eta_text(found.total_s)) + f"  \n:grey[{parts}]")
     if found.contended:
         st.caption(t("train.estimate_contended"))
-        _plan_job_ui(ESTIMATE, config, "train.estimate_again", "estimate", "⏱️", remeasure=True)
+        _plan_job_ui(ESTIMATE, config, data, "train.estimate_again", "estimate", remeasure=True)
 
 
 def preview_ui(config: TrainConfig, data: TrainingData) -> None:
@@ -107,7 +106,7 @@ def preview_ui(config: TrainConfig, data: TrainingData) -> None:
     if path.exists():
         st.image(str(path), caption=t("train.preview_caption", augment=t(f"choice.augment_{config.augment}")))
     else:
-        _plan_job_ui(PREVIEW, config, "train.preview_make", "preview", "🎨")
+        _plan_job_ui(PREVIEW, config, data, "train.preview_make", "preview")
 
 
 def _use_rate(rate: float) -> None:
@@ -117,7 +116,7 @@ def _use_rate(rate: float) -> None:
 def lr_finder_ui(config: TrainConfig, data: TrainingData) -> None:
     sweep = lr_sweeps.cached_sweep(workspace(), config, data)
     if sweep is None:
-        _plan_job_ui(LR_FIND, config, "train.lr_find", "lr_find", "📉", help_key="train.lr_find_help")
+        _plan_job_ui(LR_FIND, config, data, "train.lr_find", "lr_find", help_key="train.lr_find_help")
         return
     fig = go.Figure(go.Scatter(x=sweep.rates, y=sweep.losses, mode="lines", name=t("train.curve_loss")))
     fig.add_vline(x=sweep.suggestion, line_dash="dash", line_color="#2f6fdf")

@@ -53,8 +53,8 @@ EXCLUSIVE_SLOTS_SETTING = "queue.exclusive_slots"
 LIGHT_SLOTS_SETTING = "queue.light_slots"
 # Light jobs at once, by default. Two, so that a quick one (an estimate, a preview) is not stuck behind a
 # long one (an export, an import of 20,000 photos); not more, because a TensorFlow job holds 0.5-1 GB of
-# RAM and competes for cores (niced, each takes about a tenth of a busy CPU from a training run; see
-# BENCHMARKS.md "Jobs"), and a laptop training at 224 px already uses 3-5 GB.
+# RAM and competes for cores (niced, light jobs beside a training run slowed it 7 %, not niced 18 %, on
+# 2 cores: BENCHMARKS.md "Jobs"), and a laptop training at 224 px already uses 3-5 GB.
 DEFAULT_LIGHT_SLOTS = 2
 
 

@@ -18,7 +18,7 @@ from core.runs import store as runs
 from core.runs.config import TrainConfig
 from core.store.workspace import Workspace
 from core.training import estimate, lr_sweeps, preview
-from core.training.pipeline import load_training_data
+from core.training.pipeline import TrainingData, load_training_data
 
 
 @dataclass(frozen=True)
@@ -98,19 +98,21 @@ LR_FIND: JobKind[PlanJob] = JobKind("lr_find", Resource.LIGHT, PlanJob.from_dict
 KINDS = (TRAIN, ESTIMATE, PREVIEW, LR_FIND)
 
 
-def plan_key(kind: JobKind[Any], ws: Workspace, config: TrainConfig) -> str:
+def plan_key(kind: JobKind[Any], ws: Workspace, config: TrainConfig, data: TrainingData | None = None) -> str:
     """What makes two planning jobs the same (a second click finds the first job instead of a new one):
-    the cache their result goes to."""
+    the cache their result goes to (``data``: the dataset as the caller already loaded it)."""
     if kind is ESTIMATE:
         return f"{config.dataset}|{estimate.timing_key(config)}"
     if kind is PREVIEW:
-        return str(preview.preview_path(ws, config))
-    return str(lr_sweeps.sweep_path(ws, config))
+        return str(preview.preview_path(ws, config, data))
+    return str(lr_sweeps.sweep_path(ws, config, data))
 
 
-def start_plan_job(ws: Workspace, kind: JobKind[PlanJob], config: TrainConfig, **options: Any) -> int:
+def start_plan_job(
+    ws: Workspace, kind: JobKind[PlanJob], config: TrainConfig, data: TrainingData | None = None, **options: Any
+) -> int:
     """Queue an estimate, preview or LR sweep of ``config`` (or find the same one already queued)."""
-    return kind.submit(ws, PlanJob(config, **options), dedupe=plan_key(kind, ws, config))
+    return kind.submit(ws, PlanJob(config, **options), dedupe=plan_key(kind, ws, config, data))
 
 
 def create_run(ws: Workspace, config: TrainConfig, *, queued: bool = True, attached: bool = False) -> str:

@@ -14,10 +14,10 @@ pytestmark = pytest.mark.slow  # a trained model, worker processes with TensorFl
 
 def test_predictions_of_a_split_as_a_job(tmp_path, monkeypatch):
     ws = Workspace.open(tmp_path / "ws")
-    run = trained_colour_run(ws, tmp_path, {"红": (200, 60, 60), "蓝": (60, 60, 200)}, 12, "c")
+    run = trained_colour_run(ws, tmp_path, {"红": (200, 60, 60), "蓝": (60, 60, 200)}, 30, "c")
     RunFolder.of(ws, run.id).predictions.unlink()  # as for a run saved before predictions were stored
-    splits = [("train",), ("val",), ("val", "test")]
+    splits = [("train",), ("train", "test"), ("val", "test")]  # the train split: more than one batch
     done = lifecycle(ws, lambda n: start_predictions(ws, run.id, splits[n]), monkeypatch)
-    assert done.result["splits"] == {"val": 4, "test": 4} and done.run_id == run.id
+    assert done.result["splits"] == {"val": 8, "test": 8} and done.run_id == run.id
     assert stored_splits(ws, run.id) == ["val", "test"]  # the killed and the cancelled jobs stored nothing
     assert load_predictions(ws, run.id, "val").accuracy == pytest.approx(run.final["val_accuracy"])

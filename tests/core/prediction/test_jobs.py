@@ -16,12 +16,12 @@ COLOURS = {"红": (200, 60, 60), "蓝": (60, 60, 200)}
 
 def test_a_batch_prediction_as_a_job(tmp_path, monkeypatch):
     ws = Workspace.open(tmp_path / "ws")
-    run = trained_colour_run(ws, tmp_path, COLOURS, 12, "c")
-    done = lifecycle(ws, lambda n: start_batch(ws, run.id, split="val", top_k=2), monkeypatch)
+    run = trained_colour_run(ws, tmp_path, COLOURS, 30, "c")
+    done = lifecycle(ws, lambda n: start_batch(ws, run.id, split="train", top_k=2), monkeypatch)  # two batches
     results = batch_results(ws, done)
-    assert len(results) == done.result["images"] == 4 and all(len(r.top) == 2 for r in results)
-    images = dict(separable(COLOURS, 14))
-    archive = make_zip(tmp_path / "new.zip", [("新/红.png", images["红/13.png"]), ("说明.txt", b"x")])
+    assert len(results) == done.result["images"] == 44 and all(len(r.top) == 2 for r in results)
+    images = dict(separable(COLOURS, 32))
+    archive = make_zip(tmp_path / "new.zip", [("新/红.png", images["红/31.png"]), ("说明.txt", b"x")])
     with open(archive, "rb") as upload:
         job_id = start_batch(ws, run.id, upload=upload, archive_name="new.zip")
     job = wait_for(ws, job_id, lambda j: not j.live)
