@@ -3,6 +3,7 @@
     python bench/bench_train.py pipeline [--size 64] [--backbone mobilenet_v2_1.0] [--rounds 3]
     python bench/bench_train.py feature-cache [--weights PATH]
     python bench/bench_train.py memory [--images 10000]
+    python bench/bench_train.py whole-call [--size 224] [--weights PATH]
 
 pipeline: images/s of the real training path (files on disk, decode, resize, augment, all
   the run's callbacks) over a bare ``model.fit`` on the same images preloaded as tensors, same
@@ -10,6 +11,9 @@ pipeline: images/s of the real training path (files on disk, decode, resize, aug
   Rounds of (real, bare, bare) runs; medians of the steady epochs and of the per-round ratios.
 feature-cache: wall time of 10 frozen-base head epochs with the feature cache (building it
   included) against the plain frozen path, and both validation accuracies.
+whole-call: the same three runs as feature-cache, each timed as a whole ``python -m core train``
+  call (start to exit: Python and TensorFlow start-up, data, model, both phases, the final
+  predictions, the saved model) in a workspace imported beforehand.
 memory: peak RSS of a training process on N images at 224 px (a child process per run).
 
 The dataset is ../shared/data/clothing-small unless --data says otherwise.
@@ -82,7 +86,7 @@ def bench_pipeline(args: argparse.Namespace) -> dict:
     import tensorflow as tf
 
     from core.runs.config import TrainConfig
-    from core.training.engine import _compile
+    from core.training.head import compile_model
     from core.training.jobs import train_here
     from core.training.model import build_model, set_unfrozen
     from core.training.pipeline import load_pixels, load_training_data
@@ -126,7 +130,7 @@ def bench_pipeline(args: argparse.Namespace) -> dict:
                     built = build_model(config.backbone, n, args.size, "none", config.dropout, config.seed)
                     set_unfrozen(built.base, "all")
                     if label == "same_settings":
-                        _compile(built.model, config.fine_tune_lr, config, jit)
+                        compile_model(built.model, config.fine_tune_lr, config, jit)
                     else:
                         built.model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
                     bare_models[label] = built.model
@@ -227,6 +231,39 @@ def bench_feature_cache(args: argparse.Namespace) -> dict:
     return out
 
 
+def bench_whole_call(args: argparse.Namespace) -> dict:
+    weights = str(args.weights) if args.weights and Path(args.weights).is_file() else "none"
+    out = {"weights": Path(weights).name, "backbone": "mobilenet_v2_0.35", "size": args.size, "head_epochs": 10}
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = workspace_with(args.data, Path(tmp))
+        out["images"] = _split_counts(ws)
+        variants = (("plain", "off", "1e-3"), ("feature_cache", "on", "1e-3"), ("feature_cache_hit", "on", "3e-3"))
+        for label, cache, lr in variants:
+            command = [sys.executable, "-m", "core", "train", "--workspace", str(ws.root), "--json"]
+            command += ["--dataset", "bench", "--backbone", "mobilenet_v2_0.35", "--weights", weights]
+            command += ["--image-size", str(args.size), "--batch-size", "32", "--head-epochs", "10"]
+            command += ["--fine-tune-epochs", "0", "--early-stopping", "0", "--augment", "none"]
+            command += ["--feature-cache", cache, "--lr", lr]
+            start = time.perf_counter()
+            done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+            seconds = time.perf_counter() - start
+            if done.returncode:
+                raise SystemExit(done.stderr[-3000:])
+            report = json.loads(done.stdout.strip().splitlines()[-1])
+            out[f"{label}_call_seconds"] = round(seconds, 1)
+            out[f"{label}_val_accuracy"] = round(report["val_accuracy"], 4)
+            out[f"{label}_test_accuracy"] = round(report["test_accuracy"] or float("nan"), 4)
+    out["built_speedup"] = round(out["plain_call_seconds"] / out["feature_cache_call_seconds"], 2)
+    out["found_speedup"] = round(out["plain_call_seconds"] / out["feature_cache_hit_call_seconds"], 2)
+    out["val_accuracy_gap"] = round(abs(out["plain_val_accuracy"] - out["feature_cache_val_accuracy"]), 4)
+    return out
+
+
+def _split_counts(ws) -> dict[str, int]:
+    with ws.connect() as conn:
+        return dict(conn.execute("SELECT split, COUNT(*) FROM images GROUP BY split").fetchall())
+
+
 def bench_memory(args: argparse.Namespace) -> dict:
     if not args.child:
         proc = subprocess.run(
@@ -277,7 +314,7 @@ def bench_memory(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("which", choices=["pipeline", "feature-cache", "memory"])
+    parser.add_argument("which", choices=["pipeline", "feature-cache", "memory", "whole-call"])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--backbone", default="mobilenet_v2_1.0")
     parser.add_argument("--size", type=int, default=64)
@@ -289,9 +326,12 @@ def main() -> None:
     parser.add_argument("--augment", default="standard")
     parser.add_argument("--child", action="store_true")
     args = parser.parse_args()
-    result = {"pipeline": bench_pipeline, "feature-cache": bench_feature_cache, "memory": bench_memory}[args.which](
-        args
-    )
+    result = {
+        "pipeline": bench_pipeline,
+        "feature-cache": bench_feature_cache,
+        "memory": bench_memory,
+        "whole-call": bench_whole_call,
+    }[args.which](args)
     if not args.child:
         print(json.dumps(result, indent=2))
 

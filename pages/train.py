@@ -12,6 +12,7 @@ from ui.run_compare import compare_view
 from ui.run_panel import run_panel
 from ui.train_plan import advice_ui, custom_note, estimate_ui, lr_finder_ui, preset_ui, preview_ui, training_data
 from ui.train_queue import queue_panel
+from ui.train_tune import tune_ui
 from ui.train_views import config_form, run_table
 
 ws = workspace()
@@ -48,6 +49,9 @@ with st.expander(t("train.new_run"), expanded=not history, icon="🚀"):
             position = queue.position(ws, runs.get_run(ws, run_id).job.id) if busy else None
             st.success(t("train.queued", run=run_id, position=position) if position else t("train.started", run=run_id))
             history = runs.list_runs(ws, dataset)
+
+with st.expander(t("tune.header"), icon="🎯"):
+    tune_ui(dataset)
 
 st.subheader(t("train.history"))
 if not history:

@@ -41,7 +41,7 @@ def headline_ui(figures: dict[str, float], run: runs.Run) -> None:
     cols[0].metric(t("metric.accuracy"), pct(figures.get("accuracy")))
     cols[1].metric(t("metric.macro_f1"), f"{figures.get('macro_f1', 0):.3f}")
     cols[2].metric(t("metric.top3_accuracy"), pct(figures.get("top3_accuracy")))
-    cols[3].metric(t("metric.log_loss"), f"{figures.get('log_loss', 0):.3f}")
+    cols[3].metric(t("metric.log_loss"), f"{figures.get('log_loss', 0):.3f}", help=t("metric.log_loss_help"))
     cols[4].metric(t("eval.images"), int(figures.get("images", 0)))
     cols[5].metric(t("eval.run_val"), pct(run.best.get("val_accuracy")), help=t("eval.run_val_help"))
 

@@ -129,8 +129,18 @@ def _live(run: runs.Run) -> None:
 
 def _finished(run: runs.Run) -> None:
     cols = st.columns(5)
-    cols[0].metric(t("train.best_val"), pct(run.best.get("val_accuracy")))
-    cols[1].metric(t("train.final_val"), pct(run.final.get("val_accuracy")))
+    objective = run.best.get("val_objective")
+    cols[0].metric(
+        t("train.best_val"),
+        pct(run.best.get("val_accuracy")),
+        help=t("train.best_val_help", epoch=run.best["epoch"] + 1, objective=f"{objective:.3f}")
+        if objective is not None and "epoch" in run.best
+        else None,
+    )
+    log_loss = run.final.get("val_log_loss")
+    cols[1].metric(
+        t("train.val_log_loss"), "—" if log_loss is None else f"{log_loss:.3f}", help=t("train.val_log_loss_help")
+    )
     cols[2].metric(t("train.test_acc"), pct(run.final.get("test_accuracy")))
     cols[3].metric(t("train.epochs_run"), run.epochs_run)
     cols[4].metric(

@@ -22,16 +22,28 @@ from ui.jobs import ended_ui, job_ui
 from ui.train_views import WEIGHT_CHOICES, eta_text
 
 PRESET_KEY = "tr_preset"
+ADVISED_KEY = "tr_advised"  # the advice's values for the dataset shown, for the callbacks below
 ICONS = {"estimate": "⏱️", "preview": "🎨", "lr_find": "📉"}
 
 
 def _apply_preset() -> None:
     """Fill every form widget from the chosen preset (a callback: runs before the widgets are drawn)."""
-    for name, value in preset_values(st.session_state[PRESET_KEY]).items():
+    _fill(preset_values(st.session_state[PRESET_KEY], st.session_state.get(ADVISED_KEY)))
+
+
+def _fill(values: dict[str, object], only_unset: bool = False) -> None:
+    for name, value in values.items():
+        key = f"tr_{name}"
         if name == "weights":
-            st.session_state["tr_weights"] = value if value in WEIGHT_CHOICES else "file"
+            value = value if value in WEIGHT_CHOICES else "file"
+        if only_unset:
+            st.session_state.setdefault(key, value)
         else:
-            st.session_state[f"tr_{name}"] = value
+            st.session_state[key] = value
+
+
+def _apply_advice() -> None:
+    _fill(st.session_state[ADVISED_KEY])
 
 
 def preset_ui() -> None:
@@ -53,17 +65,25 @@ def training_data(dataset: str) -> TrainingData | None:
 
 
 def advice_ui(dataset: str, data: TrainingData) -> None:
+    """The advice for this dataset on this machine; the form starts from it (before any widget of the form
+    is drawn), and "Apply this advice" sets it again after edits."""
     advice = advise_dataset(workspace(), dataset, data)
+    st.session_state[ADVISED_KEY] = advised = advice.values()
+    _fill(advised, only_unset=True)
     text = t(advice.key, **advice.params)
     if advice.params["median"] and advice.params["median"] < 160:
         text += " " + t("advice.small_images", median=advice.params["median"])
     st.info(text, icon="💡")
+    if all(st.session_state.get(f"tr_{k}") == v for k, v in advised.items()):
+        st.caption(t("advice.applied"))
+    else:
+        st.button(t("advice.apply"), key="apply_advice", on_click=_apply_advice, help=t("advice.apply_help"))
 
 
 def custom_note(config: TrainConfig) -> None:
     """Say so when the form no longer matches the chosen preset."""
     values = {k: v for k, v in config.to_dict().items() if k != "dataset"}
-    if matching_preset(values) is None:
+    if matching_preset(values, st.session_state.get(ADVISED_KEY)) is None:
         st.caption(t("train.preset_custom"))
 
 

@@ -49,7 +49,7 @@ def setting_widget(container: Any, f: Field, format_func: Any = None, **label_pa
             kind(meta["low"]),
             kind(meta["high"]),
             step=kind(meta["step"] or 1),
-            format="%.1e" if kind is float and 0 < meta["low"] < 1e-3 else None,  # learning rates
+            format="%.1e" if kind is float and 0 < (meta["step"] or 1) < 1e-3 else None,  # rates, weight decay
             key=key,
             help=help_text,
         )

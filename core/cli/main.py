@@ -21,6 +21,7 @@ from core.cli.export import add_export_verbs
 from core.cli.jobs import add_job_verbs
 from core.cli.planning import add_planning_verbs
 from core.cli.training import add_training_verbs
+from core.cli.tune import add_tune_verb
 from core.errors import LabelTuneError
 from core.i18n import cli_language
 from core.store.workspace import Workspace
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_dataset_verbs(verbs, common)
     add_training_verbs(verbs, common)
     add_planning_verbs(verbs, common)
+    add_tune_verb(verbs, common)
     add_evaluation_verbs(verbs, common)
     add_export_verbs(verbs, common)
     add_job_verbs(verbs, common)

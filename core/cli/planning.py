@@ -41,7 +41,7 @@ def _run(ws: Workspace, kind: Any, args: argparse.Namespace, **options: Any) -> 
     """The job's result; None (the job said) when it was only queued (``--detach``) or did not complete."""
     from core.cli.training import config_from_args
 
-    config = config_from_args(args)
+    config = config_from_args(args, ws)
     job = run_here(ws, kind, PlanJob(config, **options), args, dedupe=plan_key(kind, ws, config))
     if job.status is JobStatus.COMPLETED:
         return job.result

@@ -24,6 +24,7 @@ from core.runs import store as runs
 from core.runs.config import TrainConfig, flag_name, settings
 from core.store.workspace import Workspace
 from core.training import jobs as training_jobs
+from core.training.advice import ADVISED_FIELDS, advise_dataset
 
 
 def _on_off(value: str) -> bool:
@@ -50,6 +51,8 @@ def add_setting_flags(parser: argparse.ArgumentParser, inherit: bool = False) ->
         text = tr(f"help.{f.name}", "en").replace("%", "%%") + " (default: %(default)s)"
         if inherit:
             default, text = None, text.replace("%(default)s", "the teacher's")
+        elif f.name in ADVISED_FIELDS:
+            default, text = None, text.replace("%(default)s", "as advised for the dataset on this machine")
         kwargs: dict[str, Any] = {"dest": f.name, "default": default, "help": text}
         if isinstance(f.default, bool):
             text = text.replace("%(default)s", "on" if default else "off")
@@ -97,8 +100,14 @@ def add_training_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=cmd_distill)
 
 
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+def config_from_args(args: argparse.Namespace, ws: Workspace) -> TrainConfig:
+    """The settings given, and for the advised ones not given (backbone, size, weights, epochs) the
+    advice for the dataset on this machine (``core.training.advice``), as the Train page's form starts."""
+    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
+    if any(values[name] is None for name in ADVISED_FIELDS):
+        advised = advise_dataset(ws, args.dataset).values()
+        values = {k: advised[k] if v is None and k in advised else v for k, v in values.items()}
+    return TrainConfig(**values)
 
 
 def _epoch_lines(bar: ProgressBar) -> Any:
@@ -117,7 +126,14 @@ def _epoch_lines(bar: ProgressBar) -> Any:
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             logs = logs or {}
-            figures = " ".join(f"{k} {float(logs[k]):.4f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy")
+            # Keras' "loss" is the run's objective (label smoothing, distillation included): named as such.
+            names = {
+                "loss": "objective",
+                "accuracy": "accuracy",
+                "val_loss": "val_objective",
+                "val_accuracy": "val_accuracy",
+            }
+            figures = " ".join(f"{names[k]} {float(logs[k]):.4f}" for k in names
                                if k in logs)  # fmt: skip
             bar.line(f"epoch {epoch + 1}/{self.params.get('epochs')} {figures}")
 
@@ -132,8 +148,11 @@ def _report(run: runs.Run, seconds: float, as_json: bool) -> dict[str, Any]:
         "weights": run.weights_used,
         "epochs_run": run.epochs_run,
         "best_val_accuracy": run.best.get("val_accuracy"),
+        "best_val_objective": run.best.get("val_objective"),
         "val_accuracy": run.final.get("val_accuracy"),
+        "val_log_loss": run.final.get("val_log_loss"),
         "test_accuracy": run.final.get("test_accuracy"),
+        "test_log_loss": run.final.get("test_log_loss"),
         "seconds": round(seconds, 2),
         "device": run.device,
         "model": run.model_path,
@@ -143,7 +162,8 @@ def _report(run: runs.Run, seconds: float, as_json: bool) -> dict[str, Any]:
         lang = cli_language()
         print(tr("cli.run_done", lang, run=run.id, status=tr(f"status.{run.status}", lang), weights=run.weights_used,
                  epochs=run.epochs_run))  # fmt: skip
-        for key in ("best_val_accuracy", "val_accuracy", "test_accuracy"):
+        for key in ("best_val_accuracy", "best_val_objective", "val_accuracy", "val_log_loss", "test_accuracy",
+                    "test_log_loss"):  # fmt: skip
             if payload[key] is not None:
                 print(f"  {key}: {payload[key]:.4f}")
         if run.error:
@@ -173,7 +193,7 @@ def _detached(ws: Workspace, run_id: str) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any], int]:
-    config = config_from_args(args)
+    config = config_from_args(args, ws)
     attached = not (args.create_only or args.detach)
     run_id = training_jobs.create_run(ws, config, queued=not args.create_only, attached=attached)
     if args.create_only:  # kept off the queue: its workers start it

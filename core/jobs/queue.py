@@ -351,13 +351,19 @@ def position(ws: Workspace, job_id: int) -> int | None:
     return ids.index(job_id) + 1 if job_id in ids else None
 
 
+def _queued_job(conn: sqlite3.Connection, job_id: int) -> Job:
+    """The job, in a write transaction begun here; it must still be queued (its place is what changes)."""
+    _immediate(conn)
+    job = read_job(conn, job_id)
+    if job.status is not JobStatus.QUEUED:
+        raise JobError("err.job_not_queued", job=job_id, status=str(job.status))
+    return job
+
+
 def move_up(ws: Workspace, job_id: int) -> None:
     """Swap a queued job with the one before it in its resource's queue."""
     with ws.connect() as conn:
-        _immediate(conn)
-        job = read_job(conn, job_id)
-        if job.status is not JobStatus.QUEUED:
-            raise JobError("err.job_not_queued", job=job_id, status=str(job.status))
+        job = _queued_job(conn, job_id)
         rows = conn.execute(
             "SELECT id, queue_pos FROM jobs WHERE status = 'queued' AND resource = ? ORDER BY queue_pos, id",
             (str(job.resource),),
@@ -368,3 +374,14 @@ def move_up(ws: Workspace, job_id: int) -> None:
         above, this = rows[i - 1], rows[i]
         conn.execute("UPDATE jobs SET queue_pos = ? WHERE id = ?", (this["queue_pos"], above["id"]))
         conn.execute("UPDATE jobs SET queue_pos = ? WHERE id = ?", (above["queue_pos"], this["id"]))
+
+
+def to_front(ws: Workspace, job_id: int) -> None:
+    """Put a queued job first in its resource's queue (the run a settings search ends with: its budget
+    already runs)."""
+    with ws.connect() as conn:
+        job = _queued_job(conn, job_id)
+        first = conn.execute(
+            "SELECT MIN(queue_pos) FROM jobs WHERE status = 'queued' AND resource = ?", (str(job.resource),)
+        ).fetchone()[0]
+        conn.execute("UPDATE jobs SET queue_pos = ? WHERE id = ?", ((first or 0) - 1, job_id))

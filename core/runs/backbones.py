@@ -13,8 +13,10 @@ Preprocessing modes, as in ``keras.applications.*.preprocess_input``:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError
@@ -120,3 +122,8 @@ def get_backbone(name: str) -> Backbone:
         return BACKBONES[name]
     except KeyError:
         raise ConfigError("err.backbone_unknown", name=name, known=", ".join(BACKBONES)) from None
+
+
+def keras_models_dir() -> Path:
+    """Where Keras keeps the weights files it downloads (``$KERAS_HOME/models``)."""
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"

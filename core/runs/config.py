@@ -10,7 +10,7 @@ from core.errors import ConfigError
 from core.runs.backbones import BACKBONES, DEFAULT_BACKBONE, get_backbone
 
 RESIZE_MODES = ("crop", "pad", "stretch")
-SCHEDULES = ("cosine", "constant")
+SCHEDULES = ("cosine", "constant", "one_cycle")
 AUTO_ON_OFF = ("auto", "on", "off")
 CACHE_MODES = ("auto", "memory", "none")
 AUGMENT_PRESETS = ("none", "light", "standard", "strong")
@@ -106,6 +106,8 @@ class TrainConfig:
     early_stopping: int = setting(3, low=0, high=1000)  # patience in epochs on validation loss; 0 switches it off
     label_smoothing: float = setting(0.1, low=0.0, high=0.5, step=0.05)
     dropout: float = setting(0.2, low=0.0, high=0.9, step=0.05)
+    weight_decay: float = setting(0.0, low=0.0, high=0.5, step=1e-4)  # decoupled (AdamW); 0: plain Adam
+    layer_lr_ratio: float = setting(1.0, low=1.0, high=1000.0, step=1.0)  # fine-tuning: top/bottom rate ratio
     class_weights: str = setting("auto", choices=CLASS_WEIGHTS)  # auto: inverse frequency
     feature_cache: bool = setting(True)  # frozen phase trains the head on cached base features
     feature_views: int = setting(1, low=1, high=32)  # augmented views per image in the feature cache
@@ -117,6 +119,7 @@ class TrainConfig:
     jit_compile: str = setting("auto", choices=AUTO_ON_OFF, flag="xla")  # auto: on for GPUs (slower on CPUs)
     cache: str = setting("auto", choices=CACHE_MODES)  # decoded images in memory when they fit
     steps_per_epoch: int = setting(0, low=0, high=10**7)  # 0: the whole training split each epoch
+    max_minutes: float = setting(0.0, low=0.0, high=10**5, step=1.0)  # training time limit; 0: none
     tensorboard: bool = setting(False)
     # Knowledge distillation (Hinton et al. 2015): a completed run of the same dataset as the teacher;
     # the loss mixes the true labels (weight distill_alpha) and the teacher's probabilities softened at

@@ -45,7 +45,12 @@ class Run:
     weights_used: str
     device: dict[str, Any]
     epochs_run: int
+    # The epoch whose model was saved: ``val_objective`` (the loss the run minimises on validation, label
+    # smoothing and distillation included: it decides which epoch is kept), ``val_accuracy``, ``epoch``,
+    # ``phase``.
     best: dict[str, Any]
+    # That saved model's predictions at the end of the run: ``val_accuracy``, ``val_log_loss`` (plain log
+    # loss, comparable between runs whatever their smoothing), ``test_accuracy``, ``test_log_loss``.
     final: dict[str, Any]
     model_path: str
     created_at: str

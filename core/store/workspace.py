@@ -58,6 +58,22 @@ def _one_message_shape(conn: sqlite3.Connection) -> None:
         )
 
 
+def _figure_names(conn: sqlite3.Connection) -> None:
+    """Runs stored ``best.val_loss`` (the training objective on validation) and ``final.val_loss`` (plain
+    log loss) under one name for two figures: rename them ``val_objective`` and ``val_log_loss`` (and
+    ``test_log_loss``)."""
+    renames = {"best_json": {"val_loss": "val_objective"},
+               "final_json": {"val_loss": "val_log_loss", "test_loss": "test_log_loss"}}  # fmt: skip
+    for row_id, best, final in conn.execute("SELECT id, best_json, final_json FROM runs").fetchall():
+        values = {"best_json": json.loads(best), "final_json": json.loads(final)}
+        for column, names in renames.items():
+            values[column] = {names.get(k, k): v for k, v in values[column].items()}
+        conn.execute(
+            "UPDATE runs SET best_json = ?, final_json = ? WHERE id = ?",
+            (json.dumps(values["best_json"]), json.dumps(values["final_json"]), row_id),
+        )
+
+
 # Ordered schema migrations (SQL, or a function for a rewrite SQL cannot say). Append, never edit: a workspace records the
 # versions it has applied and runs only the new ones.
 MIGRATIONS: tuple[tuple[int, str | Callable[[sqlite3.Connection], None]], ...] = (
@@ -241,6 +257,23 @@ MIGRATIONS: tuple[tuple[int, str | Callable[[sqlite3.Connection], None]], ...] =
         """,
     ),
     (6, _one_message_shape),
+    (7, _figure_names),
+    (
+        8,
+        """
+        CREATE TABLE tune_trials (
+            job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+            number INTEGER NOT NULL,
+            params_json TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('complete', 'failed')),
+            val_log_loss REAL,
+            val_accuracy REAL,
+            seconds REAL NOT NULL,
+            error_json TEXT,
+            PRIMARY KEY (job_id, number)
+        )
+        """,
+    ),
 )
 
 # Splits an image can be in (the images table checks it); every list of splits is this one.

@@ -3,9 +3,15 @@
 The rule of thumb (as in Keras' and fastai's transfer-learning guides): on a CPU a light backbone at a
 moderate size gives a usable model in minutes, while ResNet50 at 224 px takes an hour or more;
 on a GPU the heavier backbone is worth it. Images smaller than the input size gain nothing from being
-upscaled, so the size follows the images. The minutes come from the backbones' multiply-adds and
-this machine's speed: measured (the estimate's timings in the workspace) when it has been, else an
-assumed speed per CPU core.
+upscaled, so the size follows the images. On a CPU the light backbone is one whose ImageNet weights
+this machine has: MobileNetV2 ×1.0 when Keras has already downloaded its file for that size, else
+MobileNetV2 ×0.35, whose weights ship with LabelTune and serve any size offline. The epochs follow the
+dataset's size only as far as measured (:func:`recipe_epochs`). The minutes come from the backbones' multiply-adds and this
+machine's speed: measured (the estimate's timings in the workspace) when it has been, else an assumed
+speed per CPU core.
+
+The advice is the default: the Train page's form starts from it (and has "Apply this advice"), and
+``python -m core train`` uses it for every setting it is not given.
 """
 
 from __future__ import annotations
@@ -25,12 +31,29 @@ GPU_GMACS = 20_000.0  # an order of magnitude for one recent GPU with mixed prec
 BALANCED = TrainConfig(dataset="-")  # the default recipe's epochs
 
 
+def recipe_epochs(n_train: int) -> dict[str, int]:
+    """Head and fine-tuning epochs for a training set of ``n_train`` images: the balanced recipe's at every
+    size. A shorter recipe for small sets (5 + 3 below 500 images) was measured and lost: on a 245-image
+    subset of clothing-small it reached 0.593 test accuracy against 0.686 for 15 + 10 (two seeds,
+    bench/bench_recipe.py, BENCHMARKS.md), while early stopping already ends a phase that stops improving."""
+    return {"head_epochs": BALANCED.head_epochs, "fine_tune_epochs": BALANCED.fine_tune_epochs}
+
+
 @dataclass(frozen=True)
 class Advice:
     key: str  # the message: advice.cpu or advice.gpu
     params: dict[str, Any]
     backbone: str
     size: int
+    epochs: dict[str, int]  # head_epochs, fine_tune_epochs
+
+    def values(self) -> dict[str, Any]:
+        """The settings the advice sets (:data:`ADVISED_FIELDS`), over the balanced recipe."""
+        return {"backbone": self.backbone, "image_size": self.size, "weights": "imagenet", **self.epochs}
+
+
+# The ``TrainConfig`` fields whose default is the advice rather than a constant.
+ADVISED_FIELDS = ("backbone", "image_size", "weights", "head_epochs", "fine_tune_epochs")
 
 
 def measured_rate(ws: Workspace, backbone: str) -> float | None:
@@ -59,7 +82,7 @@ def run_minutes(backbone: str, size: int, n_train: int, n_val: int, rate: float)
     """Minutes for the default recipe: the head on cached features, then the fine-tuning epochs."""
     forward = gmacs(backbone, size)
     features = (n_train + n_val) * forward
-    fine = BALANCED.fine_tune_epochs * (3 * n_train * forward + n_val * forward)
+    fine = recipe_epochs(n_train)["fine_tune_epochs"] * (3 * n_train * forward + n_val * forward)
     return (features + fine) / rate / 60
 
 
@@ -73,7 +96,10 @@ def advise(ws: Workspace, n_train: int, n_val: int, median_side: int, gpu: bool)
         pick, alt = heavy, ("efficientnet_b0", 224)
     else:
         size = 160 if median_side >= 160 else 128 if median_side >= 112 else 96
-        pick, alt = ("mobilenet_v2_1.0" if n_train + n_val <= 20_000 else "mobilenet_v2_0.35", size), heavy
+        light = (
+            "mobilenet_v2_1.0" if n_train + n_val <= 20_000 and has_imagenet_file(1.0, size) else "mobilenet_v2_0.35"
+        )
+        pick, alt = (light, size), heavy
     params = {
         "images": n_train + n_val,
         "device": "GPU" if gpu else f"{cores}-core CPU",
@@ -84,8 +110,16 @@ def advise(ws: Workspace, n_train: int, n_val: int, median_side: int, gpu: bool)
         "alt_size": alt[1],
         "alt_minutes": max(round(run_minutes(*alt, n_train, n_val, measured_rate(ws, alt[0]) or default)), 1),
         "median": median_side,
+        **{f"{k}": v for k, v in recipe_epochs(n_train).items()},
     }
-    return Advice("advice.gpu" if gpu else "advice.cpu", params, *pick)
+    return Advice("advice.gpu" if gpu else "advice.cpu", params, *pick, recipe_epochs(n_train))
+
+
+def has_imagenet_file(alpha: float, size: int) -> bool:
+    """Whether Keras has MobileNetV2 ×``alpha``'s no-top ImageNet file for ``size`` px on this machine."""
+    from core.runs.backbones import keras_models_dir
+
+    return (keras_models_dir() / f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_{size}_no_top.h5").is_file()
 
 
 def median_short_side(ws: Workspace, dataset_id: int) -> int:

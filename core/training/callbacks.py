@@ -107,6 +107,21 @@ class StopFlag(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class Deadline(keras.callbacks.Callback):
+    """Ends training at the end of the batch that passes ``deadline`` (``time.monotonic()``), as early
+    stopping does: the run completes with the best model so far. None: no limit."""
+
+    def __init__(self, deadline: float | None) -> None:
+        super().__init__()
+        self.deadline = deadline
+        self.reached = False
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            self.reached = True
+            self.model.stop_training = True
+
+
 class NanGuard(keras.callbacks.Callback):
     """Stops the run when the loss becomes NaN or infinite, remembering where."""
 
@@ -131,8 +146,10 @@ class BestCheckpoint(keras.callbacks.Callback):
     record that epoch's figures as the run's. The saved model is the one the app evaluates, serves and
     exports, so the figures shown for a run are always that model's.
 
-    ``save`` and ``phase``/``epoch_offset`` are set by the engine for each phase: in the feature-cache
-    phase the fitted model is the head alone, and ``save`` writes the full classifier with that head.
+    ``save`` and ``phase``/``epoch_offset`` are set by the engine for each phase. In the feature-cache
+    phase the fitted model is the head alone: ``save`` keeps the head's weights in memory and ``hold`` is
+    set, so the figures wait in ``held`` until the engine has written the full model at the phase's end
+    and records them.
     """
 
     def __init__(self, best: float, record: Callable[[dict[str, Any]], None]) -> None:
@@ -142,6 +159,8 @@ class BestCheckpoint(keras.callbacks.Callback):
         self.save: Callable[[], None] = lambda: None
         self.phase = "head"
         self.epoch_offset = 0
+        self.hold = False
+        self.held: dict[str, Any] | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
@@ -150,8 +169,16 @@ class BestCheckpoint(keras.callbacks.Callback):
             return
         self.best = float(val_loss)
         self.save()
-        figures = {k: float(v) for k, v in logs.items() if k.startswith("val_")}
-        self.record({**figures, "epoch": self.epoch_offset + epoch, "phase": self.phase})
+        # ``val_objective``: the loss the run minimises (label smoothing or distillation included), not the
+        # plain log loss the run's final figures report (``val_log_loss``); see ``core.runs.store.Run``.
+        figures: dict[str, Any] = {"val_objective": self.best}
+        if "val_accuracy" in logs:
+            figures["val_accuracy"] = float(logs["val_accuracy"])
+        figures = {**figures, "epoch": self.epoch_offset + epoch, "phase": self.phase}
+        if self.hold:
+            self.held = figures
+        else:
+            self.record(figures)
 
 
 def save_atomic(model: Any, path: Path) -> None:

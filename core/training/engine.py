@@ -28,40 +28,13 @@ from core.runs import store as runs
 from core.runs.config import TrainConfig
 from core.runs.folder import RunFolder
 from core.store.workspace import Workspace
-from core.training.callbacks import BestCheckpoint, NanGuard, RunReporter, StopFlag, save_atomic
+from core.training.callbacks import BestCheckpoint, Deadline, NanGuard, RunReporter, StopFlag, save_atomic
+from core.training.head import compile_model, fit_head_on_vectors, schedule
 from core.training.pipeline import TrainingData, load_training_data, make_dataset, use_memory_cache
+from core.training.plan import plan_run
 
 # Keras versions the multi-worker workarounds below were written for and tested with.
 MULTI_WORKER_KERAS = "3.15."
-
-
-def _schedule(lr: float, steps: int, config: TrainConfig) -> Any:
-    import keras
-
-    if config.schedule == "constant" or steps < 2:
-        return lr
-    warmup = int(steps * config.warmup)
-    return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=lr / 100 if warmup else lr,
-        decay_steps=max(steps - warmup, 1),
-        alpha=0.01,
-        warmup_target=lr if warmup else None,
-        warmup_steps=warmup,
-    )
-
-
-def _compile(model: Any, lr: Any, config: TrainConfig, jit: bool) -> None:
-    import keras
-
-    losses = {
-        "loss": keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-        "metrics": [keras.metrics.CategoricalAccuracy(name="accuracy")],
-    }
-    if config.teacher:
-        from core.training.distill import compile_args
-
-        losses = compile_args(int(model.output_shape[-1]), config)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr), jit_compile=jit, **losses)
 
 
 @dataclass
@@ -70,7 +43,6 @@ class Pipelines:
 
     train: Any
     val: Any
-    test: Any | None
     steps: int  # training batches per epoch
 
 
@@ -86,13 +58,27 @@ class Session:
     plan: Any  # devices.DevicePlan
     memory_cache: bool
     built: Any  # model.Built: the classifier, its base and the weights it really started from
-    pipelines: Pipelines
+    make_pipelines: Callable[[], Pipelines]  # built on first use: a head-only run on cached features needs none
     extra_callbacks: list[Any]
     chief: bool  # writes the run (metrics, checkpoints, model); False for the other workers of a cluster
     stop: StopFlag
     nan: NanGuard
     best: BestCheckpoint  # keeps the run's one model: the lowest validation loss over both phases
+    deadline: Deadline  # the run's time limit (``max_minutes``), counted from the start of this execution
     progress: Callable[[int, str], None] | None = None  # (epochs done, phase) to the training job
+    # The head phase on cached features: the vectors, the head-only model trained on them and the weights
+    # of its best epoch, as long as the saved model is exactly the frozen base with that head (any later
+    # save clears ``best_head``), so the run's final predictions can come from the vectors.
+    features: Any = None
+    feature_head: Any = None
+    best_head: list[Any] | None = None
+    built_pipelines: Pipelines | None = None
+
+    @property
+    def pipelines(self) -> Pipelines:
+        if self.built_pipelines is None:
+            self.built_pipelines = self.make_pipelines()
+        return self.built_pipelines
 
     @property
     def folder(self) -> RunFolder:
@@ -121,8 +107,8 @@ class Session:
 
     @property
     def halted(self) -> bool:
-        """Stopped by the user or by a NaN loss: no further phase starts."""
-        return self.stop.stopped or self.nan.where is not None
+        """Stopped by the user, by a NaN loss or by the time limit: no further phase starts."""
+        return self.stop.stopped or self.nan.where is not None or self.deadline.reached
 
     def device_record(self, **extra: Any) -> dict[str, Any]:
         return {**self.plan.to_dict(), "memory_cache": self.memory_cache, **extra}
@@ -141,7 +127,7 @@ def _callbacks(ctx: Session, phase: str, steps: int, epochs: int, offset: int) -
     if ctx.chief:
         reporter = RunReporter(ctx.ws, ctx.run_id, phase, steps, epochs, ctx.config.batch_size, offset, ctx.progress)
         out.append(reporter)
-    out += [ctx.stop, ctx.nan]
+    out += [ctx.stop, ctx.nan, ctx.deadline]
     if ctx.config.early_stopping:
         out.append(
             keras.callbacks.EarlyStopping(
@@ -156,49 +142,57 @@ def _callbacks(ctx: Session, phase: str, steps: int, epochs: int, offset: int) -
 
 
 def _head_on_features(ctx: Session) -> None:
-    import keras
-    import numpy as np
-
+    """The head phase on cached base features. The best epoch's head is kept in memory and the full model
+    is written once, when the phase ends (a save per improving epoch cost more than the phase itself);
+    its figures are recorded with that save, so the run's figures are always those of its saved model."""
     from core.training import features
-    from core.training.model import HEAD_LAYER, head_layers
+    from core.training.model import HEAD_LAYER
 
     config = ctx.config
     model = ctx.model
     feats = features.load_or_build(ctx.ws, config, ctx.data, model, ctx.memory_cache)
-    n = len(ctx.data.classes)
-    inputs = keras.Input((feats.train_x.shape[1],), name="features")
-    head = keras.Model(inputs, head_layers(n, config.dropout, config.seed)(inputs), name="head_only")
+    ctx.features = feats
     steps = math.ceil(len(feats.train_x) / config.batch_size)
-    _compile(head, _schedule(config.lr, steps * config.head_epochs, config), config, ctx.jit)
 
-    def save_full_model() -> None:
-        model.get_layer(HEAD_LAYER).set_weights(head.get_layer(HEAD_LAYER).get_weights())
-        save_atomic(model, ctx.folder.model)
+    def keep_head() -> None:
+        ctx.best_head = [w.copy() for w in ctx.feature_head.get_layer(HEAD_LAYER).get_weights()]
 
-    ctx.best.save = save_full_model
-    weights = None
-    if config.class_weights == "auto":
-        table = ctx.data.class_weights()
-        weights = np.asarray([table[i] for i in feats.train_y], dtype=np.float32)
-    head.fit(
-        feats.train_x,
-        np.eye(n, dtype=np.float32)[feats.train_y],
-        sample_weight=weights,
-        batch_size=config.batch_size,
-        epochs=config.head_epochs,
-        validation_data=(feats.val_x, np.eye(n, dtype=np.float32)[feats.val_y]),
-        shuffle=True,
-        verbose=0,
-        callbacks=_callbacks(ctx, "head", steps, config.head_epochs, 0),
-    )
-    model.get_layer(HEAD_LAYER).set_weights(head.get_layer(HEAD_LAYER).get_weights())
+    ctx.best.save, ctx.best.hold = keep_head, True
+    weights = ctx.data.class_weights() if config.class_weights == "auto" else None
+    try:
+        ctx.feature_head = fit_head_on_vectors(
+            feats,
+            config,
+            len(ctx.data.classes),
+            ctx.jit,
+            _callbacks(ctx, "head", steps, config.head_epochs, 0),
+            weights,
+            on_built=lambda head: setattr(ctx, "feature_head", head),
+        )
+    finally:
+        ctx.best.hold = False
+        if ctx.best.held is not None:  # the phase's best epoch beat the run's best: it is the run's model now
+            model.get_layer(HEAD_LAYER).set_weights(ctx.best_head)
+            save_atomic(model, ctx.folder.model)
+            ctx.best.record(ctx.best.held)
+            ctx.best.held = None
+    model.get_layer(HEAD_LAYER).set_weights(ctx.feature_head.get_layer(HEAD_LAYER).get_weights())
 
 
-def _fit(ctx: Session, phase: str, lr: float, epochs: int, offset: int) -> None:
+def _save_model(ctx: Session) -> None:
+    """Save the full model as the run's: from here on it is no longer the frozen base with the head trained
+    on features (if it ever was), so the final predictions must come from the images."""
+    save_atomic(ctx.model, ctx.writes.model)
+    ctx.best_head = None
+
+
+def _fit(
+    ctx: Session, phase: str, lr: float, epochs: int, offset: int, factors: dict[str, float] | None = None
+) -> None:
     config, pipelines = ctx.config, ctx.pipelines
     steps = pipelines.steps
-    ctx.best.save = lambda: save_atomic(ctx.model, ctx.writes.model)
-    _compile(ctx.model, _schedule(lr, steps * epochs, config), config, ctx.jit)
+    ctx.best.save = lambda: _save_model(ctx)
+    compile_model(ctx.model, schedule(lr, steps * epochs, config), config, ctx.jit, factors)
     # Keras' BackupAndRestore sets the model's starting epoch when it restores a phase (a resumed run);
     # the attribute outlives that fit, so without this a resume during the head phase would start the
     # fine-tuning phase at the head phase's epoch and skip it.
@@ -372,14 +366,16 @@ def prepare(
         from core.training.distill import teacher_targets
 
         soft_train, soft_val = teacher_targets(ws, config, data)
-    pipelines = Pipelines(
-        train=make_dataset(
-            data.train, training=True, augmenter=augmenter, class_weights=weights, soft=soft_train, **common
-        ),
-        val=make_dataset(data.val, training=False, soft=soft_val, **common),
-        test=make_dataset(data.test, training=False, **common) if len(data.test) else None,
-        steps=config.steps_per_epoch or math.ceil(len(data.train) / config.batch_size),
-    )
+
+    def make_pipelines() -> Pipelines:
+        return Pipelines(
+            train=make_dataset(
+                data.train, training=True, augmenter=augmenter, class_weights=weights, soft=soft_train, **common
+            ),
+            val=make_dataset(data.val, training=False, soft=soft_val, **common),
+            steps=config.steps_per_epoch or math.ceil(len(data.train) / config.batch_size),
+        )
+
     session = Session(
         ws=ws,
         run_id=run_id,
@@ -389,12 +385,15 @@ def prepare(
         plan=plan,
         memory_cache=memory_cache,
         built=built,
-        pipelines=pipelines,
+        make_pipelines=make_pipelines,
         extra_callbacks=extra_callbacks,
         chief=chief,
         stop=StopFlag(should_stop),
         nan=NanGuard(),
-        best=BestCheckpoint(run.best.get("val_loss", math.inf), _recorder(ws, run_id) if chief else lambda _: None),
+        deadline=Deadline(time.monotonic() + 60 * config.max_minutes if config.max_minutes else None),
+        best=BestCheckpoint(
+            run.best.get("val_objective", math.inf), _recorder(ws, run_id) if chief else lambda _: None
+        ),
     )
     if chief:
         runs.update_run(ws, run_id, weights_used=built.weights_used, device=session.device_record())
@@ -405,15 +404,17 @@ def train_head(s: Session) -> None:
     """Phase 1: the base frozen, only the head learns (on cached base features when it can)."""
     config = s.config
     if s.folder.read_state().get("head_done"):  # a resumed run: the head phase finished before
-        s.model.load_weights(s.folder.head_weights)
+        if s.folder.head_weights.exists():  # not written when no fine-tuning follows
+            s.model.load_weights(s.folder.head_weights)
         return
     if not config.head_epochs:
         return
-    if config.feature_cache and s.plan.replicas == 1 and not config.teacher:  # a student learns from images
+    if plan_run(config, s.plan.replicas).head_on_features:
         _head_on_features(s)
     else:
         _fit(s, "head", config.lr, config.head_epochs, 0)
-    s.model.save_weights(s.writes.head_weights)
+    if config.fine_tune_epochs:  # where fine-tuning starts from on a resume
+        s.model.save_weights(s.writes.head_weights)
     if s.chief:
         s.folder.write_state(head_done=not s.halted)
 
@@ -428,7 +429,12 @@ def fine_tune(s: Session) -> None:
     unfrozen = set_unfrozen(s.built.base, config.unfreeze)
     if s.chief:
         runs.update_run(s.ws, s.run_id, device=s.device_record(unfrozen_layers=unfrozen))
-    _fit(s, "fine_tune", config.fine_tune_lr, config.fine_tune_epochs, config.head_epochs)
+    factors = None
+    if config.layer_lr_ratio != 1.0:
+        from core.training.optim import layer_factors
+
+        factors = layer_factors(s.built.base, config.layer_lr_ratio)
+    _fit(s, "fine_tune", config.fine_tune_lr, config.fine_tune_epochs, config.head_epochs, factors)
 
 
 def _recorder(ws: Workspace, run_id: str) -> Any:
@@ -440,24 +446,42 @@ def _recorder(ws: Workspace, run_id: str) -> Any:
 def finish(s: Session) -> bool:
     """The saved checkpoint is the run's model: predict validation and test with exactly it, store the
     predictions, and record their figures (which match the checkpoint's: same model, same images).
-    Returns whether the run was stopped before its planned end."""
-    import keras
-
-    from core.training.inference import predict_splits
+    When that model is the frozen base with the head trained here on cached features, the predictions
+    come from the cached vectors through that head: the same probabilities, without decoding the images
+    and running the base again. Returns whether the run was stopped before its planned end."""
+    from core.training.inference import predict_splits, save_split_probs
 
     if s.nan.where:
         epoch, batch = s.nan.where
         raise TrainingError("err.nan_loss", epoch=epoch + 1, batch=batch + 1)
     path = s.folder.model
     if not path.exists():  # stopped before any epoch ended: keep what there is
-        save_atomic(s.model, path)
+        _save_model(s)
         _recorder(s.ws, s.run_id)({})
-    model = keras.saving.load_model(path, compile=False, safe_mode=True)
-    found = predict_splits(s.ws, s.run_id, ("val", "test"), model=model, data=s.data)
+    if s.best_head is not None:
+        found = save_split_probs(s.ws, s.run_id, _head_probabilities(s), s.data)
+    else:
+        from core.training.model import load_model_file
+
+        found = predict_splits(s.ws, s.run_id, ("val", "test"), model=load_model_file(path), data=s.data)
     final = {}
     for split, predictions in found.items():
         if len(predictions):
-            final[f"{split}_accuracy"], final[f"{split}_loss"] = predictions.accuracy, predictions.log_loss
+            final[f"{split}_accuracy"], final[f"{split}_log_loss"] = predictions.accuracy, predictions.log_loss
     epochs = len({(m["phase"], m["epoch"]) for m in runs.read_metrics(s.ws, s.run_id)})
     runs.update_run(s.ws, s.run_id, epochs_run=epochs, final=final)
     return s.stop.stopped
+
+
+def _head_probabilities(s: Session) -> dict[str, Any]:
+    """Validation and test probabilities of the saved model, from the cached vectors through its head."""
+    import numpy as np
+
+    from core.training.model import HEAD_LAYER
+
+    s.feature_head.get_layer(HEAD_LAYER).set_weights(s.best_head)
+    out = {}
+    for split in ("val", "test"):
+        x, _ = s.features.split(split)
+        out[split] = np.asarray(s.feature_head(x, training=False), dtype=np.float32)
+    return out

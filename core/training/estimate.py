@@ -11,9 +11,11 @@ plan, so the Train page computes it without TensorFlow.
 What the engine does per run (``core.training.engine``), and what the estimate counts for it:
 building the model; per fit, a trace of the train and validation steps; per epoch, the training
 steps, a validation pass, a backup checkpoint and (when validation improves) the best model; the
-feature cache's one pass over the images when the head trains on features; at the end, reloading
-the model and predicting validation and test. Early stopping can only end it sooner: the estimate
-is for every planned epoch.
+feature cache's one pass over the images when the head trains on features, and one save at the end of
+that phase; at the end, reloading the model and predicting validation and test (or, for a head-only
+run on features, the head over the cached vectors). Which path a run takes is
+``core.training.plan.plan_run``, the function the engine itself follows. Early stopping can only end
+it sooner: the estimate is for every planned epoch.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any
 from core.runs.config import TrainConfig
 from core.store.workspace import Workspace, utc_now
 from core.training.pipeline import use_memory_cache
+from core.training.plan import plan_run
 
 MEASURE_BATCH_CAP = 16  # timing steps costs real seconds: bigger batches are scaled per image
 TIMED_STEPS = 2
@@ -39,6 +42,9 @@ FIXED_S = 2.0
 # Saves per epoch, in whole-model saves: the backup checkpoint (weights and optimizer, cheaper than a
 # model) and the best model when validation improved (most epochs early on, fewer later).
 SAVES_PER_EPOCH = 0.5
+# Seconds per step of the head alone on cached vectors (a dense layer: Keras' per-step overhead, with
+# the callbacks), measured on this project's 2-core machine: 10 epochs of 34 steps in about 4 s.
+VECTOR_STEP_S = 0.012
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,28 @@ def has_gpu() -> bool:
     return not device_signature().endswith("nogpu")
 
 
+@functools.cache
+def gpu_count() -> int:
+    """GPUs a run here will train on (``nvidia-smi -L`` lines), without importing TensorFlow."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", "x") == "" or not shutil.which("nvidia-smi"):
+        return 0
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    listed = sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
+    return min(listed, len(visible.split(","))) if visible else listed
+
+
+def expected_replicas() -> int:
+    """Replicas the engine's strategy will have here: one per GPU when there are several, else one (a
+    ``TF_CONFIG`` cluster counts as several: its replicas are not known before it starts)."""
+    from core.training.devices import cluster_task
+
+    return 2 if cluster_task() is not None else max(gpu_count(), 1)
+
+
 def measured_batch(config: TrainConfig) -> int:
     return config.batch_size if has_gpu() else min(config.batch_size, MEASURE_BATCH_CAP)
 
@@ -124,10 +152,14 @@ def store_times(ws: Workspace, config: TrainConfig, times: StepTimes) -> None:
         )
 
 
-def estimate(config: TrainConfig, counts: dict[str, int], times: StepTimes, measured_at: str = "") -> Estimate:
+def estimate(
+    config: TrainConfig, counts: dict[str, int], times: StepTimes, measured_at: str = "", replicas: int | None = None
+) -> Estimate:
     """Seconds the run will take at most, from its planned epochs and the measured timings.
 
-    ``counts``: images per split (``train``, ``val``, ``test``)."""
+    ``counts``: images per split (``train``, ``val``, ``test``); ``replicas``: as the engine's strategy
+    will have them (this machine's, unless given)."""
+    plan = plan_run(config, expected_replicas() if replicas is None else replicas)
     scale = config.batch_size / times.batch  # per-image cost is close to linear in the batch on a CPU
     train, val, test = counts.get("train", 0), counts.get("val", 0), counts.get("test", 0)
     steps = config.steps_per_epoch or -(-train // config.batch_size)
@@ -135,26 +167,32 @@ def estimate(config: TrainConfig, counts: dict[str, int], times: StepTimes, meas
     saves = SAVES_PER_EPOCH * times.save_s
     parts = {"build": FIXED_S + times.build_s, "features": 0.0, "head": 0.0, "fine_tune": 0.0}
     if config.head_epochs:
-        if config.feature_cache:
-            # One pass of the frozen base over the images, then the head on vectors: a save per epoch.
-            parts["features"] = (train * config.feature_views + val) * times.forward_s + times.head_trace_s / 2
-            parts["head"] = config.head_epochs * saves + 1.0
+        if plan.head_on_features:
+            # One pass of the frozen base over the images, then the head on vectors, the model saved once.
+            parts["features"] = (train * config.feature_views + val + test) * times.forward_s + times.head_trace_s / 2
+            parts["head"] = config.head_epochs * steps * config.feature_views * VECTOR_STEP_S + times.save_s
         else:
             per_epoch = steps * times.head_step_s * scale + val_s + saves
             parts["head"] = times.head_trace_s + config.head_epochs * per_epoch
     if config.fine_tune_epochs:
         per_epoch = steps * times.fine_step_s * scale + val_s + saves
         parts["fine_tune"] = times.fine_trace_s + config.fine_tune_epochs * per_epoch
-    # Reloading the saved model and predicting validation and test (a predict function to trace).
-    parts["finish"] = times.save_s + (val + test) * times.forward_s + times.head_trace_s / 2
-    # Decoding: the feature pass reads train and val once; the phases on images read them once when the
-    # decoded pixels fit in memory, else every epoch; the final evaluation reads val and test.
-    on_images = config.fine_tune_epochs + (0 if config.feature_cache else config.head_epochs)
+    # Reloading the saved model and predicting validation and test (a predict function to trace); for a
+    # head-only run on features, the head over the cached vectors.
+    if plan.finish_from_features:
+        parts["finish"] = 0.1
+    else:
+        parts["finish"] = times.save_s + (val + test) * times.forward_s + times.head_trace_s / 2
+    # Decoding: the feature pass reads train, val and test once; the phases on images read train and val
+    # once when the decoded pixels fit in memory, else every epoch; the final evaluation reads val and test.
+    on_images = config.fine_tune_epochs + (0 if plan.head_on_features else config.head_epochs)
     memory = use_memory_cache(config.cache, train + val, config.size)
-    reads = (train + val) * (
-        (1 if config.feature_cache and config.head_epochs else 0) + min(on_images, 1 if memory else on_images)
-    )
-    parts["decode"] = (reads + val + test) * times.decode_s
+    reads = (train + val) * min(on_images, 1 if memory else on_images)
+    if plan.head_on_features:
+        reads += train + val + test
+    if not plan.finish_from_features:
+        reads += val + test
+    parts["decode"] = reads * times.decode_s
     parts = {k: round(v, 1) for k, v in parts.items()}
     return Estimate(total_s=sum(parts.values()), parts=parts, measured_at=measured_at, contended=times.contended)
 

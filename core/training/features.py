@@ -2,9 +2,14 @@
 
 While the base is frozen its output for an image never changes, so it is
 computed once (per augmented view) and the head trains on those vectors. The
-cache lives in ``workspace/cache/features/`` keyed by everything that decides
-the features: dataset id and version, backbone, weights, image size, resize
-mode, views (and their augmentation and seed when there is more than one).
+test split's vectors are kept too: when the run's best model is still the
+frozen base with a head trained here, the engine predicts validation and test
+from these vectors through that head (the same probabilities as the images
+through the saved model) instead of decoding every image again. The cache
+lives in ``workspace/cache/features/`` keyed by everything that decides the
+features: dataset id and version, the images per split, backbone, weights,
+image size, resize mode, views (and their augmentation and seed when there
+is more than one).
 """
 
 from __future__ import annotations
@@ -30,13 +35,19 @@ class Features:
     train_y: np.ndarray
     val_x: np.ndarray
     val_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """The vectors and labels of ``val`` or ``test``, in the split's order."""
+        return getattr(self, f"{name}_x"), getattr(self, f"{name}_y")
 
 
 def cache_key(config: TrainConfig, data: TrainingData) -> str:
     parts = {
         "dataset": data.dataset_id,
         "version": data.version,
-        "images": [len(data.train), len(data.val)],
+        "images": [len(data.train), len(data.val), len(data.test)],
         "backbone": config.backbone,
         "weights": weights_identity(config.weights),
         "size": config.size,
@@ -84,7 +95,7 @@ def load_or_build(ws: Workspace, config: TrainConfig, data: TrainingData, model:
     path = cache_path(ws, cache_key(config, data), data.dataset_id)
     if path.exists():
         with np.load(path) as saved:
-            return Features(saved["train_x"], saved["train_y"], saved["val_x"], saved["val_y"])
+            return Features(*(saved[name] for name in _ARRAYS))
     extractor = extractor_of(model)
     n = len(data.classes)
     views = [_extract(extractor, data.train, config, n, cache)]
@@ -98,8 +109,17 @@ def load_or_build(ws: Workspace, config: TrainConfig, data: TrainingData, model:
     train_y = np.tile(np.asarray(data.train.labels, dtype=np.int32), config.feature_views)
     val_x = _extract(extractor, data.val, config, n, cache)
     val_y = np.asarray(data.val.labels, dtype=np.int32)
+    if len(data.test):
+        test_x = _extract(extractor, data.test, config, n, cache=False)  # read once, at the end of the run
+    else:
+        test_x = np.zeros((0, train_x.shape[1]), dtype=np.float32)
+    test_y = np.asarray(data.test.labels, dtype=np.int32)
+    found = Features(train_x, train_y, val_x, val_y, test_x, test_y)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez(tmp, train_x=train_x, train_y=train_y, val_x=val_x, val_y=val_y)
+    np.savez(tmp, **{name: getattr(found, name) for name in _ARRAYS})
     os.replace(tmp, path)
-    return Features(train_x, train_y, val_x, val_y)
+    return found
+
+
+_ARRAYS = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")

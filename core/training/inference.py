@@ -23,9 +23,10 @@ PREDICT_BATCH = 32
 
 
 def predict_split(
-    model: Any, split: Split, config: Any, progress: Callable[[int, int], None] | None = None
+    model: Any, split: Split, config: Any, progress: Callable[[int, int], None] | None = None, tta: bool = False
 ) -> np.ndarray:
-    """Class probabilities of every image of ``split``, through the training decode."""
+    """Class probabilities of every image of ``split``, through the training decode; ``tta``: averaged with
+    the horizontally flipped image's (test-time augmentation, measured in BENCHMARKS.md)."""
     n_classes = int(model.output_shape[-1])
     if not len(split):
         return np.zeros((0, n_classes), dtype=np.float32)
@@ -41,7 +42,10 @@ def predict_split(
     )
     out, done = [], 0
     for x, _ in ds:
-        out.append(np.asarray(model(x, training=False), dtype=np.float32))
+        probs = np.asarray(model(x, training=False), dtype=np.float32)
+        if tta:
+            probs = (probs + np.asarray(model(x[:, :, ::-1, :], training=False), dtype=np.float32)) / 2
+        out.append(probs)
         done += len(out[-1])
         if progress:
             progress(done, len(split))
@@ -69,24 +73,42 @@ def predict_splits(
     config = run.config
     model = model if model is not None else load_run_model(ws, run_id)
     data = data if data is not None else load_training_data(ws, config.dataset)
-    index = {name: i for i, name in enumerate(run.classes)}
     found = {}
     for split in splits:
-        if split == UNLABELED:
-            subset = _unlabeled(ws, config.dataset)
-        else:
-            current: Split = getattr(data, split)
-            keep = [i for i, label in enumerate(current.labels) if data.classes[label] in index]
-            subset = Split(
-                [current.paths[i] for i in keep],
-                [index[data.classes[current.labels[i]]] for i in keep],
-                [current.ids[i] for i in keep],
-            )
+        subset = _unlabeled(ws, config.dataset) if split == UNLABELED else _labelled(data, split, run.classes)
         report = (lambda done, total, s=split: progress(s, done, total)) if progress else None
         probs = predict_split(model, subset, config, report)
         found[split] = SplitPredictions(split, run.classes, np.asarray(subset.ids), np.asarray(subset.labels), probs)
     save_predictions(ws, run_id, found)
     return found
+
+
+def save_split_probs(
+    ws: Workspace, run_id: str, probs: dict[str, np.ndarray], data: TrainingData
+) -> dict[str, SplitPredictions]:
+    """Store probabilities the caller computed for labelled splits of ``data`` (in the splits' order), as
+    :func:`predict_splits` stores its own: the engine's predictions from cached features."""
+    run = runs.get_run(ws, run_id)
+    found = {}
+    for split, p in probs.items():
+        subset = _labelled(data, split, run.classes)
+        if len(subset) != len(p):
+            raise ValueError(f"{len(p)} probabilities for the {len(subset)} images of {split}")
+        found[split] = SplitPredictions(split, run.classes, np.asarray(subset.ids), np.asarray(subset.labels), p)
+    save_predictions(ws, run_id, found)
+    return found
+
+
+def _labelled(data: TrainingData, split: str, classes: list[str]) -> Split:
+    """The images of ``split`` whose class the run knows, labelled with the run's class indices."""
+    index = {name: i for i, name in enumerate(classes)}
+    current: Split = getattr(data, split)
+    keep = [i for i, label in enumerate(current.labels) if data.classes[label] in index]
+    return Split(
+        [current.paths[i] for i in keep],
+        [index[data.classes[current.labels[i]]] for i in keep],
+        [current.ids[i] for i in keep],
+    )
 
 
 def _unlabeled(ws: Workspace, dataset: str) -> Split:

@@ -19,6 +19,7 @@ from core.runs.config import TrainConfig
 from core.store.workspace import Workspace
 from core.training import estimate, lr_sweeps, preview
 from core.training.pipeline import TrainingData, load_training_data
+from core.training.tune import TUNE
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ TRAIN: JobKind[RunJob] = JobKind(runs.TRAIN_KIND, Resource.EXCLUSIVE, RunJob.fro
 ESTIMATE: JobKind[PlanJob] = JobKind("estimate", Resource.LIGHT, PlanJob.from_dict, _estimate)
 PREVIEW: JobKind[PlanJob] = JobKind("preview", Resource.LIGHT, PlanJob.from_dict, _preview)
 LR_FIND: JobKind[PlanJob] = JobKind("lr_find", Resource.LIGHT, PlanJob.from_dict, _lr_find)
-KINDS = (TRAIN, ESTIMATE, PREVIEW, LR_FIND)
+KINDS = (TRAIN, ESTIMATE, PREVIEW, LR_FIND, TUNE)
 
 
 def plan_key(kind: JobKind[Any], ws: Workspace, config: TrainConfig, data: TrainingData | None = None) -> str:

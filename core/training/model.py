@@ -10,7 +10,6 @@ inference mode, also after unfreezing. Unfreezing never touches BatchNorm.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 
 from core.errors import TrainingError
 from core.runs import store as runs
-from core.runs.backbones import CAFFE_MEAN_BGR, Backbone, get_backbone
+from core.runs.backbones import CAFFE_MEAN_BGR, Backbone, get_backbone, keras_models_dir
 from core.store.workspace import Workspace
 
 HEAD_LAYER = "head"
@@ -60,10 +59,6 @@ class Built:
     weights_used: str
 
 
-def keras_models_dir() -> Path:
-    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
-
-
 def _file_digest(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -80,6 +75,24 @@ def weights_identity(weights: str) -> str:
     return f"file:{path.name}#{_file_digest(path)}" if path.is_file() else f"file:{path.name}"
 
 
+def bundled_weights(wanted: str) -> Path | None:
+    """The shipped file for the weights file Keras asked for: that very file, or, for a no-top file of
+    another input size (MobileNet names one file per size, e.g. ``..._0.35_96_no_top.h5``), the shipped
+    one of the same network at its own size. Without the classifier every weight is a convolution or a
+    normalisation whose shape does not depend on the input size, so they load at any size. They are not
+    that size's own file (Keras' files for each size were trained at that resolution), but genuine
+    ImageNet features, a far better start than random ones; the run records which file it used at what
+    size (``weights_used``)."""
+    exact = BUNDLED_WEIGHTS / wanted
+    if exact.is_file():
+        return exact
+    stem = re.fullmatch(r"(.+)_\d+_no_top\.h5", wanted)
+    if stem is None:
+        return None
+    others = sorted(BUNDLED_WEIGHTS.glob(f"{stem.group(1)}_*_no_top.h5"))
+    return others[0] if others else None
+
+
 def build_base(backbone: Backbone, size: int, weights: str) -> tuple[Any, str]:
     """The headless backbone with the asked-for weights; never silently random."""
     ctor = backbone.constructor()
@@ -94,10 +107,12 @@ def build_base(backbone: Backbone, size: int, weights: str) -> tuple[Any, str]:
             if match is None and not isinstance(exc, OSError):
                 raise
             url = match.group(0) if match else "?"
-            bundled = BUNDLED_WEIGHTS / url.rsplit("/", 1)[-1]
-            if match and bundled.is_file():  # offline, and the project ships exactly the file Keras wants
+            bundled = bundled_weights(url.rsplit("/", 1)[-1]) if match else None
+            if bundled is not None:  # offline, and the project ships this backbone's ImageNet weights
                 base, _ = build_base(backbone, size, str(bundled))
-                return base, f"imagenet (bundled {weights_identity(str(bundled))[len('file:') :]})"
+                name = weights_identity(str(bundled))[len("file:") :]
+                at = "" if bundled.name == url.rsplit("/", 1)[-1] else f", at {size} px"
+                return base, f"imagenet (bundled {name}{at})"
             raise TrainingError(
                 "err.weights_offline",
                 backbone=backbone.name,

@@ -26,7 +26,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "feature_cache": True,
         "early_stopping": 3,
     },
-    "balanced": {},  # the defaults: ResNet50, head then fine-tuning (TrainConfig's documented recipe)
+    # The defaults (head, then fine-tuning), with the backbone, size and epochs the advice gives for the
+    # dataset on this machine (``core.training.advice``): ResNet50 at 224 px on a GPU.
+    "balanced": {},
     # ResNet50 with longer fine-tuning and stronger augmentation; on a GPU this is minutes, on a laptop hours.
     "best": {
         "backbone": "resnet50",
@@ -41,18 +43,21 @@ PRESETS: dict[str, dict[str, Any]] = {
 DEFAULT_PRESET = "balanced"
 
 
-def preset_values(name: str) -> dict[str, Any]:
-    """Every setting's value under preset ``name`` (defaults for the fields it leaves alone)."""
+def preset_values(name: str, advised: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every setting's value under preset ``name`` (defaults for the fields it leaves alone); ``advised``:
+    the advice's values (``Advice.values()``), which the balanced preset follows."""
     if name not in PRESETS:
         raise ConfigError("err.config_choice", field="preset", value=name, options=", ".join(PRESETS))
     defaults = {f.name: f.default for f in fields(TrainConfig) if f.name != "dataset"}
+    if name == DEFAULT_PRESET:
+        defaults.update(advised or {})
     return {**defaults, **PRESETS[name]}
 
 
-def matching_preset(values: dict[str, Any]) -> str | None:
+def matching_preset(values: dict[str, Any], advised: dict[str, Any] | None = None) -> str | None:
     """The preset whose values these are, if any (the form shows "custom" once the user edits a field)."""
     for name in PRESETS:
-        full = preset_values(name)
+        full = preset_values(name, advised)
         if all(values.get(k, v) == v for k, v in full.items()):
             return name
     return None

@@ -30,7 +30,7 @@ def measure(
 
     from core.training import devices
     from core.training.callbacks import save_atomic
-    from core.training.engine import _compile
+    from core.training.head import compile_model
     from core.training.model import build_model, set_unfrozen
 
     report = progress or (lambda done, total: None)
@@ -59,7 +59,7 @@ def measure(
                 model.train_on_batch(x, y)
             return first, (time.perf_counter() - steady) / TIMED_STEPS
 
-        _compile(model, config.lr, config, plan.jit_compile)
+        compile_model(model, config.lr, config, plan.jit_compile)
         head_first, head_step = steps()
         report(2, PARTS)
         model.predict_on_batch(x)
@@ -69,7 +69,7 @@ def measure(
         forward_s = (time.perf_counter() - forward) / TIMED_STEPS / batch
         report(3, PARTS)
         set_unfrozen(built.base, config.unfreeze)
-        _compile(model, config.fine_tune_lr, config, plan.jit_compile)
+        compile_model(model, config.fine_tune_lr, config, plan.jit_compile)
         fine_first, fine_step = steps()
         report(4, PARTS)
         with tempfile.TemporaryDirectory() as tmp:

@@ -131,6 +131,32 @@ def test_start_queue_a_second_run_compare_them_and_delete_one(ws):
     assert not RunFolder.of(ws, chosen).path.exists()
 
 
+def test_the_form_starts_from_the_advice_and_apply_this_advice_restores_it(ws, monkeypatch):
+    """On this CPU the default run is the advice (a light MobileNetV2 at a size that suits the 48x40 images),
+    not ResNet50 at 224 px; after edits the button sets it back."""
+    monkeypatch.setenv("KERAS_HOME", str(ws.root / "keras"))  # no downloaded weights: the bundled ones
+    at = train_page()
+    advised = {"tr_backbone": "mobilenet_v2_0.35", "tr_image_size": 96, "tr_head_epochs": 15, "tr_fine_tune_epochs": 10}
+    shown = {"tr_backbone": at.selectbox(key="tr_backbone").value}
+    shown.update({k: at.number_input(key=k).value for k in advised if k != "tr_backbone"})
+    assert shown == advised and at.radio(key="tr_weights").value == "imagenet"
+    assert tr("advice.applied", "en") in [c.value for c in at.caption]
+    assert "apply_advice" not in [b.key for b in at.button]
+    tiny_form(at, head=2, fine=1)
+    at.button(key="apply_advice").click().run()
+    assert at.selectbox(key="tr_backbone").value == "mobilenet_v2_0.35"
+    assert at.number_input(key="tr_image_size").value == 96 and at.number_input(key="tr_head_epochs").value == 15
+    assert at.radio(key="tr_weights").value == "imagenet"
+    assert at.number_input(key="tr_batch_size").value == 8  # what the advice does not cover stays as edited
+    at.button_group(key="tr_preset").set_value("quick").run()
+    at.button_group(key="tr_preset").set_value("balanced").run()  # the balanced preset is the advice
+    assert (
+        at.selectbox(key="tr_backbone").value == "mobilenet_v2_0.35"
+        and at.number_input(key="tr_image_size").value == 96
+    )
+    assert tr("train.preset_custom", "en") not in [c.value for c in at.caption]
+
+
 @pytest.mark.slow
 def test_a_preset_fills_the_form_and_the_estimate_preview_and_lr_finder_run_as_jobs(ws):
     at = train_page()
@@ -243,12 +269,14 @@ def test_every_status_phase_weight_choice_and_setting_choice_has_a_label():
 
 
 def test_the_form_has_one_widget_per_setting_with_the_fields_help_and_default(ws):
-    """The form is generated from TrainConfig: every field is there, with its help text and its default."""
+    """The form is generated from TrainConfig: every field is there, with its help text and its default (the
+    advice's value for the fields the advice sets)."""
     from core.runs.config import TrainConfig, settings
+    from core.training.advice import advise_dataset
 
     at = train_page()
     widgets = {w.key: w for w in at.main if getattr(w, "key", None)}
-    defaults = TrainConfig(dataset="颜色")
+    defaults = TrainConfig(dataset="颜色", **advise_dataset(ws, "颜色").values())
     for f in settings():
         widget = widgets[f"tr_{f.name}"]
         assert widget.help == tr(f"help.{f.name}", "en"), f.name
@@ -273,3 +301,31 @@ def test_a_run_says_when_its_dataset_changed_since(ws):
     editing.relabel(ws, "颜色", editing.class_images(ws, "颜色", "红色")[:1], "蓝色")
     at.run()
     assert at.warning[0].value == tr("train.dataset_changed", "en", trained=1, now=2)
+
+
+@pytest.mark.slow
+def test_the_tune_form_starts_a_search_shows_its_trials_live_and_then_the_run_it_became(ws, monkeypatch):
+    from core.training.tune import TUNE, list_trials
+
+    monkeypatch.setenv("KERAS_HOME", str(ws.root / "keras"))  # offline: the bundled MobileNetV2 weights
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")
+    at = train_page()
+    at.number_input(key="tune_budget").set_value(1.0)
+    at.button(key="tune_start").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    job = list_jobs(ws, kinds=(TUNE.name,), limit=1)[0]
+    assert job.params["budget_s"] == 60 and at.button(key=f"tune_cancel_{job.id}")  # live, with Cancel
+    assert at.button(key="tune_start").disabled  # one search per dataset at a time
+    wait_for(ws, job.id, lambda j: len(list_trials(ws, j.id)) >= 2 or not j.live)
+    at.run()
+    if list_jobs(ws, kinds=(TUNE.name,), limit=1)[0].live:  # the trials show while it searches
+        assert any(tr("tune.col_trial", "en") in df.value.columns for df in at.dataframe)
+    done = wait_for(ws, job.id, lambda j: not j.live, seconds=120)
+    assert done.status is JobStatus.COMPLETED, done.error
+    at.run()
+    chosen = tr("tune.chosen", "en", run=done.result["run"], epochs=done.result["fine_tune_epochs"])
+    assert chosen in [s.value for s in at.success]
+    assert f"tune_chart_{job.id}" in " ".join(c.proto.id for c in at.get("plotly_chart"))
+    assert done.result["run"] in [r.id for r in runs.list_runs(ws)]  # an ordinary run, in the history
+    wait_until(ws, done.result["run"], lambda r: not r.job.live)

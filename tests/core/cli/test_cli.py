@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 
 from core.cli.main import main
+from core.errors import LabelTuneError
+from core.store.workspace import Workspace
 from tests.builders import class_folders, make_zip
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -86,7 +88,7 @@ def test_train_runs_stop_and_resume_verbs(tmp_path):
     )
 
 
-def test_train_flags_come_from_the_config_fields(capsys):
+def test_train_flags_come_from_the_config_fields(capsys, tmp_path):
     from dataclasses import fields
 
     from core.cli.main import build_parser
@@ -105,13 +107,28 @@ def test_train_flags_come_from_the_config_fields(capsys):
         assert " ".join(tr(f"help.{f.name}", "en").split()) in text, f.name
     assert "--jit-compile" not in text  # renamed by its field's metadata
     assert text.count("(default:") == len(settings()) + 1  # and --workspace
-    args = build_parser().parse_args(
-        ["train", "--dataset", "猫", "--feature-cache", "off", "--xla", "on", "--tensorboard"]
-    )
-    config = config_from_args(args)
+    args_list = ["train", "--dataset", "猫", "--feature-cache", "off", "--xla", "on", "--tensorboard"]
+    advised = [
+        "--backbone",
+        "vgg16",
+        "--weights",
+        "none",
+        "--image-size",
+        "32",
+        "--head-epochs",
+        "2",
+        "--fine-tune-epochs",
+        "1",
+    ]  # fmt: skip  (not given, these follow the advice for the dataset)
+    ws = Workspace.open(tmp_path / "ws")
+    config = config_from_args(build_parser().parse_args([*args_list, *advised]), ws)
     assert (config.feature_cache, config.jit_compile, config.tensorboard) == (False, "on", True)
-    defaults = config_from_args(build_parser().parse_args(["train", "--dataset", "猫"]))
-    assert defaults == TrainConfig(dataset="猫") and len(fields(TrainConfig)) == len(settings()) + 1
+    defaults = config_from_args(build_parser().parse_args(["train", "--dataset", "猫", *advised]), ws)
+    given = {"backbone": "vgg16", "weights": "none", "image_size": 32, "head_epochs": 2, "fine_tune_epochs": 1}
+    assert defaults == TrainConfig(dataset="猫", **given) and len(fields(TrainConfig)) == len(settings()) + 1
+    with pytest.raises(LabelTuneError) as info:  # the advice needs the dataset: a missing one is named
+        config_from_args(build_parser().parse_args(["train", "--dataset", "猫"]), ws)
+    assert "猫" in info.value.message("en")
 
 
 @pytest.mark.slow

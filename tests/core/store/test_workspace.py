@@ -119,3 +119,28 @@ def test_a_workspace_from_before_jobs_keeps_its_runs_their_status_and_their_mess
     ]
     assert [json.loads(logged[0]), json.loads(logged[1])] == [report["skipped"], report["warnings"]]
     assert ".txt" in render(report["skipped"][0], "zh") and "2" in render(report["warnings"][0], "en")
+
+
+def test_a_run_stored_with_one_name_for_two_losses_gets_a_name_for_each(tmp_path, monkeypatch):
+    """Before migration 7 ``best.val_loss`` was the training objective and ``final.val_loss`` the plain log
+    loss; after it each has its own name and nothing else changes."""
+    import core.store.workspace as store
+
+    version = next(i for i, (v, _) in enumerate(MIGRATIONS) if v == 7)
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS[:version])
+    old = Workspace.open(tmp_path / "w")
+    best = {"val_loss": 0.38, "val_accuracy": 0.9, "epoch": 4, "phase": "head"}
+    final = {"val_accuracy": 0.9, "val_loss": 0.274, "test_accuracy": 0.85, "test_loss": 0.41}
+    with old.connect() as conn:
+        conn.execute("INSERT INTO datasets (id, name, report_json, created_at) VALUES (1, 'd', '{}', 'then')")
+        conn.execute(
+            "INSERT INTO runs (id, dataset_id, dataset_name, dataset_version, classes_json, config_json, created_at,"
+            " best_json, final_json) VALUES ('r', 1, 'd', 1, '[]', '{\"dataset\": \"d\"}', 'then', ?, ?)",
+            (json.dumps(best), json.dumps(final)),
+        )
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS)
+    ws = Workspace.open(tmp_path / "w")
+    with sqlite3.connect(ws.db_path) as conn:
+        best, final = map(json.loads, conn.execute("SELECT best_json, final_json FROM runs").fetchone())
+    assert best == {"val_objective": 0.38, "val_accuracy": 0.9, "epoch": 4, "phase": "head"}
+    assert final == {"val_accuracy": 0.9, "val_log_loss": 0.274, "test_accuracy": 0.85, "test_log_loss": 0.41}

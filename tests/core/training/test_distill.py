@@ -78,6 +78,31 @@ def test_a_distilled_student_agrees_with_its_teacher_more_than_a_student_of_the_
     assert distilled > labels_only + 0.1, (distilled, labels_only)
 
 
+def test_a_student_trains_its_head_on_images_as_its_estimate_says(relabelled):
+    """The engine and the estimate follow one plan: a student's head phase runs on images (the vectors do
+    not carry the teacher's view of each image), although the feature cache is on; without a teacher the
+    same settings take the feature path, in the engine and in the estimate alike."""
+    from core.training import estimate, features
+    from core.training.plan import plan_run
+
+    ws, teacher, base, _ = relabelled
+    student_config = TrainConfig(**{**base, "head_epochs": 1, "teacher": teacher.id})
+    alone_config = TrainConfig(**{**base, "head_epochs": 1})
+    assert student_config.feature_cache and alone_config.feature_cache
+    data = load_training_data(ws, "c")
+    cache = features.cache_path(ws, features.cache_key(alone_config, data), data.dataset_id)
+    cache.unlink(missing_ok=True)
+    times = estimate.StepTimes(batch=8, build_s=1.0, head_trace_s=2.0, fine_trace_s=4.0, head_step_s=0.5,
+                               fine_step_s=1.0, forward_s=0.01, save_s=0.2)  # fmt: skip
+    for config, on_features in ((student_config, False), (alone_config, True)):
+        assert plan_run(config).head_on_features is on_features
+        guess = estimate.estimate(config, data.counts(), times, replicas=1)
+        assert (guess.parts["features"] > 0) is on_features
+        run = train_here(ws, config)
+        assert run.status == "completed", run.error
+        assert cache.exists() is on_features  # the engine extracted the vectors only on the feature path
+
+
 def test_a_teacher_must_be_a_run_of_the_same_dataset_with_a_model(relabelled):
     ws, teacher, base, _ = relabelled
     with pytest.raises(TrainingError) as info:

@@ -142,7 +142,7 @@ def test_early_stopping_restores_and_ends_early(trained_ws):
     run = train_here(trained_ws, tiny(head_epochs=12, lr=5.0, schedule="constant", early_stopping=1, label_smoothing=0))
     assert run.status == "completed" and run.epochs_run < 12
     best = min(m["val_loss"] for m in runs.read_metrics(trained_ws, run.id))
-    assert run.final["val_loss"] == pytest.approx(best, rel=1e-3, abs=1e-5)  # both clip probabilities near 0
+    assert run.final["val_log_loss"] == pytest.approx(best, rel=1e-3, abs=1e-5)  # both clip probabilities near 0
 
 
 def test_nan_loss_fails_the_run_with_a_message(trained_ws):
@@ -188,7 +188,7 @@ def test_feature_cache_matches_the_plain_path(trained_ws):
     cached = train_here(trained_ws, config)
     assert plain.status == cached.status == "completed"
     assert abs(plain.final["val_accuracy"] - cached.final["val_accuracy"]) <= 0.1
-    assert abs(plain.final["val_loss"] - cached.final["val_loss"]) <= 0.15
+    assert abs(plain.final["val_log_loss"] - cached.final["val_log_loss"]) <= 0.15
     # The cached vectors are exactly what the frozen model computes.
     path = features.cache_path(trained_ws, features.cache_key(config, data), data.dataset_id)
     model = keras.models.load_model(trained_ws.root / cached.model_path)
@@ -204,6 +204,54 @@ def test_feature_cache_matches_the_plain_path(trained_ws):
     mtime = path.stat().st_mtime_ns
     again = train_here(trained_ws, TrainConfig(**{**config.to_dict(), "lr": 0.02, "label_smoothing": 0.0}))
     assert again.status == "completed" and path.stat().st_mtime_ns == mtime
+
+
+def test_final_predictions_from_cached_features_are_the_saved_models(trained_ws, monkeypatch):
+    """A head-only run on cached features predicts validation and test from the vectors through its best
+    head; those are the saved model's own probabilities on the images, to 1e-5."""
+    from core.runs.predictions import load_predictions
+    from core.training import inference
+    from core.training.model import load_run_model
+
+    def no_images(*args, **kwargs):
+        raise AssertionError("the final predictions decoded the images")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(inference, "predict_split", no_images)
+        run = train_here(trained_ws, tiny(head_epochs=4, lr=0.003, seed=3))
+    assert run.status == "completed", run.error
+    data = load_training_data(trained_ws, "colours")
+    assert len(data.val) and len(data.test)
+    model = load_run_model(trained_ws, run.id)
+    for split in ("val", "test"):
+        stored = load_predictions(trained_ws, run.id, split)
+        assert list(stored.ids) == getattr(data, split).ids
+        from_images = inference.predict_split(model, getattr(data, split), run.config)
+        np.testing.assert_allclose(stored.probs, from_images, rtol=0, atol=1e-5)
+        assert run.final[f"{split}_accuracy"] == pytest.approx(stored.accuracy)
+    assert run.best["epoch"] < 4 and run.best["phase"] == "head"
+    # The model was written once, with the best epoch's head: its validation accuracy is the best's.
+    assert run.final["val_accuracy"] == pytest.approx(run.best["val_accuracy"])
+
+
+def test_a_fine_tuned_best_is_predicted_from_the_images(trained_ws, monkeypatch):
+    """Once fine-tuning saved a better model, the vectors no longer describe it: the images are used."""
+    calls = []
+    from core.training import inference
+
+    original = inference.predict_split
+
+    def counted(model, split, *args, **kwargs):
+        calls.append(len(split))
+        return original(model, split, *args, **kwargs)
+
+    monkeypatch.setattr(inference, "predict_split", counted)
+    run = train_here(trained_ws, tiny(head_epochs=1, fine_tune_epochs=2, lr=0.001, fine_tune_lr=0.01, seed=4))
+    assert run.status == "completed", run.error
+    if run.best["phase"] == "fine_tune":
+        assert calls, "a fine-tuned model was evaluated through the cached vectors"
+    else:
+        assert not calls
 
 
 def test_same_seed_same_run(trained_ws):
@@ -389,4 +437,4 @@ def test_two_workers_train_one_run_together_with_multi_worker_mirrored_strategy(
     # at 0.63 and at batch 12 at 0.94, against 0.85 at batch 6 (measured on this data).
     assert together == pytest.approx(single, rel=0.06), (together, single)
     # The saved models agree too: the chief's, evaluated on the whole validation split, and the lone run's.
-    assert run.final["val_loss"] == pytest.approx(alone.final["val_loss"], rel=0.06)
+    assert run.final["val_log_loss"] == pytest.approx(alone.final["val_log_loss"], rel=0.06)

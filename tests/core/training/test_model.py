@@ -85,3 +85,27 @@ def test_imagenet_offline_names_the_file_and_the_alternatives(tmp_path, monkeypa
     assert info.value.key == "err.weights_offline"
     assert "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5" in message
     assert str(tmp_path / "keras" / "models") in message and "--weights PATH" in message
+
+
+def test_offline_the_bundled_mobilenet_weights_serve_every_input_size(tmp_path, monkeypatch):
+    """Keras names a MobileNetV2 weights file per input size; offline, the bundled 224 px no-top file is
+    loaded at 96 px (every no-top weight's shape is size-free), and the run says so."""
+    from core.training.model import BUNDLED_WEIGHTS
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    built = build_model("mobilenet_v2_0.35", 2, 96, "imagenet", 0.0, seed=0)
+    assert built.weights_used.startswith("imagenet (bundled mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224")
+    assert built.weights_used.endswith(", at 96 px)")
+    at_224 = build_model("mobilenet_v2_0.35", 2, 224, "imagenet", 0.0, seed=0)
+    assert "at 224 px" not in at_224.weights_used
+    # The very weights of the file, at the other size.
+    file = next(BUNDLED_WEIGHTS.glob("*_0.35_224_no_top.h5"))
+    kernels = [w for w in built.base.weights if "kernel" in w.path]
+    reference = [w for w in at_224.base.weights if "kernel" in w.path]
+    assert len(kernels) == len(reference) > 50 and file.is_file()
+    for ours, theirs in zip(kernels, reference, strict=True):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())

@@ -18,6 +18,7 @@ from core.runs.config import TrainConfig, flag_name, settings
 from core.store.workspace import Workspace
 from core.training import estimate, lr_sweeps, preview, step_timer
 from core.training.jobs import ESTIMATE, LR_FIND, PREVIEW, PlanJob
+from core.training.plan import plan_run
 from core.training.presets import PRESETS, matching_preset, preset_values
 from tests.builders import make_zip, separable
 from tests.jobs import run_job
@@ -63,15 +64,34 @@ def test_the_estimate_adds_up_the_planned_work():
     assert plain.parts["fine_tune"] == pytest.approx(4.0 + 2 * per_fine_epoch, abs=0.05)
     assert plain.total_s == pytest.approx(sum(plain.parts.values()))
     cached = estimate.estimate(tiny(batch_size=16, fine_tune_epochs=0), counts, times)
-    assert cached.parts["features"] == pytest.approx(100 * 0.01 + 1.0, abs=0.05) and cached.parts["fine_tune"] == 0
+    # One pass of the base over train, val and test, then the head on vectors, predicted from them at the end.
+    assert cached.parts["features"] == pytest.approx(110 * 0.01 + 1.0, abs=0.05) and cached.parts["fine_tune"] == 0
+    assert cached.parts["finish"] < 0.2 < plain.parts["finish"]
     assert cached.total_s < plain.total_s  # the head on cached features is the quick path
     decoding = estimate.StepTimes(**{**times.to_dict(), "decode_s": 0.01})
     both = estimate.estimate(tiny(batch_size=16), counts, decoding)  # features, then fine-tuning on images
-    assert both.parts["decode"] == pytest.approx((100 + 100 + 20 + 10) * 0.01, abs=0.05)  # pixels fit in memory
+    assert both.parts["decode"] == pytest.approx((110 + 100 + 20 + 10) * 0.01, abs=0.05)  # pixels fit in memory
     every_epoch = estimate.estimate(tiny(batch_size=16, feature_cache=False, cache="none"), counts, decoding)
     assert every_epoch.parts["decode"] == pytest.approx((5 * 100 + 20 + 10) * 0.01, abs=0.05)  # 3 + 2 epochs
     longer = estimate.estimate(tiny(batch_size=16, fine_tune_epochs=4, feature_cache=False), counts, times)
     assert longer.parts["fine_tune"] == pytest.approx(4.0 + 4 * per_fine_epoch, abs=0.05)
+
+
+def test_the_estimate_follows_the_engines_plan():
+    """The estimate counts the path ``plan_run`` gives, the one the engine takes: no feature pass for a
+    student (it learns from its teacher's view of each image) or under several replicas."""
+    times = estimate.StepTimes(batch=8, build_s=1.0, head_trace_s=2.0, fine_trace_s=4.0, head_step_s=0.5,
+                               fine_step_s=1.0, forward_s=0.01, save_s=0.2)  # fmt: skip
+    counts = {"train": 80, "val": 20, "test": 10}
+    alone = tiny(batch_size=16)
+    assert plan_run(alone).head_on_features and estimate.estimate(alone, counts, times, replicas=1).parts["features"]
+    student = tiny(batch_size=16, teacher="20261201-000000-abcd")
+    mirrored = estimate.estimate(alone, counts, times, replicas=2)
+    for config, replicas in ((student, 1), (alone, 2)):
+        assert not plan_run(config, replicas).head_on_features
+        found = estimate.estimate(config, counts, times, replicas=replicas)
+        assert found.parts["features"] == 0 and found.parts["head"] > 3 * 5 * 0.5 * 2
+    assert mirrored.total_s > estimate.estimate(alone, counts, times, replicas=1).total_s
 
 
 def test_the_suggested_rate_is_where_the_loss_falls_fastest_not_the_noisy_start():
@@ -90,10 +110,11 @@ def cli_flags(config: TrainConfig) -> list[str]:
     return out
 
 
-def test_config_flags_round_trip_through_the_cli_parser():
-    config = tiny(augment="strong", feature_cache=False, jit_compile="on", lr=3e-4, unfreeze="20")
+def test_config_flags_round_trip_through_the_cli_parser(ws):
+    config = tiny(augment="strong", feature_cache=False, jit_compile="on", lr=3e-4, unfreeze="20",
+                  weight_decay=1e-4, max_minutes=2.5)  # fmt: skip
     args = build_parser().parse_args(["train", *cli_flags(config)])
-    assert config_from_args(args) == config
+    assert config_from_args(args, ws) == config
 
 
 def test_a_failing_planning_job_says_why_in_the_readers_language(ws):

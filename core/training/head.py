@@ -1,0 +1,101 @@
+"""The recipe's compile step (optimizer, learning-rate schedule, loss) and the head trained alone on
+cached base features: shared by the engine (the head phase of a run) and the settings search
+(``core.training.tune``), so a setting found by the search means the same in the run it becomes."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from core.runs.config import TrainConfig
+
+
+def schedule(lr: float, steps: int, config: TrainConfig) -> Any:
+    import keras
+
+    if config.schedule == "constant" or steps < 2:
+        return lr
+    if config.schedule == "one_cycle":
+        from core.training.optim import OneCycle
+
+        return OneCycle(lr, steps)
+    warmup = int(steps * config.warmup)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=lr / 100 if warmup else lr,
+        decay_steps=max(steps - warmup, 1),
+        alpha=0.01,
+        warmup_target=lr if warmup else None,
+        warmup_steps=warmup,
+    )
+
+
+def compile_model(model: Any, lr: Any, config: TrainConfig, jit: bool, factors: dict[str, float] | None = None) -> None:
+    """Compile with the recipe's loss and optimizer (Adam, AdamW with weight decay); ``factors``: per-variable
+    rate factors (discriminative rates while fine-tuning, ``core.training.optim.layer_factors``)."""
+    import keras
+
+    losses = {
+        "loss": keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        "metrics": [keras.metrics.CategoricalAccuracy(name="accuracy")],
+    }
+    if config.teacher:
+        from core.training.distill import compile_args
+
+        losses = compile_args(int(model.output_shape[-1]), config)
+    if factors:
+        from core.training.optim import LayerwiseAdam, LayerwiseAdamW
+
+        if config.weight_decay:
+            optimizer = LayerwiseAdamW(factors, learning_rate=lr, weight_decay=config.weight_decay)
+        else:
+            optimizer = LayerwiseAdam(factors, learning_rate=lr)
+    elif config.weight_decay:
+        optimizer = keras.optimizers.AdamW(learning_rate=lr, weight_decay=config.weight_decay)
+    else:
+        optimizer = keras.optimizers.Adam(learning_rate=lr)
+    model.compile(optimizer=optimizer, jit_compile=jit, **losses)
+
+
+def fit_head_on_vectors(
+    feats: Any,
+    config: TrainConfig,
+    n_classes: int,
+    jit: bool,
+    callbacks: list[Any],
+    class_weights: dict[int, float] | None = None,
+    on_built: Callable[[Any], None] | None = None,
+    epochs: int | None = None,
+) -> Any:
+    """Train a fresh head (``config``'s dropout, seed, rate, schedule, smoothing, weight decay) on the
+    cached vectors ``feats`` (``core.training.features.Features``) for ``epochs`` (the config's head
+    epochs by default), validating on the validation vectors; returns the head-only model. ``on_built``
+    sees the model before it trains (the engine's best-checkpoint callback reads its weights)."""
+    import keras
+    import numpy as np
+
+    from core.training.model import head_layers
+
+    epochs = config.head_epochs if epochs is None else epochs
+    inputs = keras.Input((feats.train_x.shape[1],), name="features")
+    head = keras.Model(inputs, head_layers(n_classes, config.dropout, config.seed)(inputs), name="head_only")
+    steps = math.ceil(len(feats.train_x) / config.batch_size)
+    compile_model(head, schedule(config.lr, steps * epochs, config), config, jit)
+    if on_built:
+        on_built(head)
+    weights = None
+    if class_weights is not None:
+        weights = np.asarray([class_weights[i] for i in feats.train_y], dtype=np.float32)
+    eye = np.eye(n_classes, dtype=np.float32)
+    head.fit(
+        feats.train_x,
+        eye[feats.train_y],
+        sample_weight=weights,
+        batch_size=config.batch_size,
+        epochs=epochs,
+        validation_data=(feats.val_x, eye[feats.val_y]),
+        shuffle=True,
+        verbose=0,
+        callbacks=callbacks,
+    )
+    return head
