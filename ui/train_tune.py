@@ -19,7 +19,7 @@ def tune_ui(dataset: str) -> None:
     ws = workspace()
     st.caption(t("tune.what"))
     left, right = st.columns([2, 1])
-    minutes = left.number_input(t("tune.budget"), min_value=1.0, max_value=24 * 60.0, value=10.0, step=1.0,
+    minutes = left.number_input(t("tune.budget"), min_value=1, max_value=24 * 60, value=10, step=1,
                                 key="tune_budget", help=t("tune.budget_help"))  # fmt: skip
     job = _latest(dataset)
     if right.button(t("tune.start"), key="tune_start", disabled=bool(job and job.live)):

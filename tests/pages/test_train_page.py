@@ -311,7 +311,7 @@ def test_the_tune_form_starts_a_search_shows_its_trials_live_and_then_the_run_it
     for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
         monkeypatch.setenv(var, "http://127.0.0.1:9")
     at = train_page()
-    at.number_input(key="tune_budget").set_value(1.0)
+    at.number_input(key="tune_budget").set_value(1)
     at.button(key="tune_start").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     job = list_jobs(ws, kinds=(TUNE.name,), limit=1)[0]

@@ -44,7 +44,7 @@ def test_offline_first_run_on_the_sample_with_the_bundled_imagenet_weights(tmp_p
 
     cli("sample-dataset")
     run = cli("train", "--dataset", "clothing-sample", "--backbone", "mobilenet_v2_0.35", "--weights", "imagenet",
-              "--fine-tune-epochs", "0", "--head-epochs", "15")  # fmt: skip
+              "--image-size", "224", "--fine-tune-epochs", "0", "--head-epochs", "15")  # fmt: skip
     assert run["status"] == "completed", run["error"]
     # Offline the bundled file is used and named; with internet, Keras' own download is as good.
     assert run["weights"] == "imagenet" or run["weights"].startswith("imagenet (bundled mobilenet_v2_weights")
