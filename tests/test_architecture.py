@@ -74,7 +74,6 @@ TENSORFLOW_MODULES = {
     "core.training.callbacks",
     "core.training.augment",
     "core.training.distill",
-    "core.training.optim",
 }
 LIGHT_PAGES = ("dataset", "label", "train", "jobs")
 

@@ -10,7 +10,7 @@ from core.errors import ConfigError
 from core.runs.backbones import BACKBONES, DEFAULT_BACKBONE, get_backbone
 
 RESIZE_MODES = ("crop", "pad", "stretch")
-SCHEDULES = ("cosine", "constant", "one_cycle")
+SCHEDULES = ("cosine", "constant")
 AUTO_ON_OFF = ("auto", "on", "off")
 CACHE_MODES = ("auto", "memory", "none")
 AUGMENT_PRESETS = ("none", "light", "standard", "strong")
@@ -107,7 +107,6 @@ class TrainConfig:
     label_smoothing: float = setting(0.1, low=0.0, high=0.5, step=0.05)
     dropout: float = setting(0.2, low=0.0, high=0.9, step=0.05)
     weight_decay: float = setting(0.0, low=0.0, high=0.5, step=1e-4)  # decoupled (AdamW); 0: plain Adam
-    layer_lr_ratio: float = setting(1.0, low=1.0, high=1000.0, step=1.0)  # fine-tuning: top/bottom rate ratio
     class_weights: str = setting("auto", choices=CLASS_WEIGHTS)  # auto: inverse frequency
     feature_cache: bool = setting(True)  # frozen phase trains the head on cached base features
     feature_views: int = setting(1, low=1, high=32)  # augmented views per image in the feature cache

@@ -186,13 +186,11 @@ def _save_model(ctx: Session) -> None:
     ctx.best_head = None
 
 
-def _fit(
-    ctx: Session, phase: str, lr: float, epochs: int, offset: int, factors: dict[str, float] | None = None
-) -> None:
+def _fit(ctx: Session, phase: str, lr: float, epochs: int, offset: int) -> None:
     config, pipelines = ctx.config, ctx.pipelines
     steps = pipelines.steps
     ctx.best.save = lambda: _save_model(ctx)
-    compile_model(ctx.model, schedule(lr, steps * epochs, config), config, ctx.jit, factors)
+    compile_model(ctx.model, schedule(lr, steps * epochs, config), config, ctx.jit)
     # Keras' BackupAndRestore sets the model's starting epoch when it restores a phase (a resumed run);
     # the attribute outlives that fit, so without this a resume during the head phase would start the
     # fine-tuning phase at the head phase's epoch and skip it.
@@ -429,12 +427,7 @@ def fine_tune(s: Session) -> None:
     unfrozen = set_unfrozen(s.built.base, config.unfreeze)
     if s.chief:
         runs.update_run(s.ws, s.run_id, device=s.device_record(unfrozen_layers=unfrozen))
-    factors = None
-    if config.layer_lr_ratio != 1.0:
-        from core.training.optim import layer_factors
-
-        factors = layer_factors(s.built.base, config.layer_lr_ratio)
-    _fit(s, "fine_tune", config.fine_tune_lr, config.fine_tune_epochs, config.head_epochs, factors)
+    _fit(s, "fine_tune", config.fine_tune_lr, config.fine_tune_epochs, config.head_epochs)
 
 
 def _recorder(ws: Workspace, run_id: str) -> Any:

@@ -16,10 +16,6 @@ def schedule(lr: float, steps: int, config: TrainConfig) -> Any:
 
     if config.schedule == "constant" or steps < 2:
         return lr
-    if config.schedule == "one_cycle":
-        from core.training.optim import OneCycle
-
-        return OneCycle(lr, steps)
     warmup = int(steps * config.warmup)
     return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=lr / 100 if warmup else lr,
@@ -30,9 +26,8 @@ def schedule(lr: float, steps: int, config: TrainConfig) -> Any:
     )
 
 
-def compile_model(model: Any, lr: Any, config: TrainConfig, jit: bool, factors: dict[str, float] | None = None) -> None:
-    """Compile with the recipe's loss and optimizer (Adam, AdamW with weight decay); ``factors``: per-variable
-    rate factors (discriminative rates while fine-tuning, ``core.training.optim.layer_factors``)."""
+def compile_model(model: Any, lr: Any, config: TrainConfig, jit: bool) -> None:
+    """Compile with the recipe's loss and optimizer (Adam, or AdamW with weight decay)."""
     import keras
 
     losses = {
@@ -43,14 +38,7 @@ def compile_model(model: Any, lr: Any, config: TrainConfig, jit: bool, factors: 
         from core.training.distill import compile_args
 
         losses = compile_args(int(model.output_shape[-1]), config)
-    if factors:
-        from core.training.optim import LayerwiseAdam, LayerwiseAdamW
-
-        if config.weight_decay:
-            optimizer = LayerwiseAdamW(factors, learning_rate=lr, weight_decay=config.weight_decay)
-        else:
-            optimizer = LayerwiseAdam(factors, learning_rate=lr)
-    elif config.weight_decay:
+    if config.weight_decay:
         optimizer = keras.optimizers.AdamW(learning_rate=lr, weight_decay=config.weight_decay)
     else:
         optimizer = keras.optimizers.Adam(learning_rate=lr)
