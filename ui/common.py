@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,16 @@ def lang() -> str:
             saved = "zh" if locale.startswith("zh") else DEFAULT_LANGUAGE
         st.session_state[LANG_KEY] = saved
     return st.session_state[LANG_KEY]
+
+
+# Characters Markdown (and Streamlit's :color[...] directives and $math$) give a meaning to.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$])")
+
+
+def md_text(text: str) -> str:
+    """``text`` from a user or an archive (a class name, a run's title), escaped to show as typed inside
+    Markdown: ``**x**`` or ``:red[x]`` stays literal."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
 
 
 def t(key: str, **params: Any) -> str:

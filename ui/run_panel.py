@@ -17,7 +17,7 @@ from core.jobs.store import JobStatus
 from core.runs import store as runs
 from core.store.workspace import Workspace
 from core.training.jobs import resume_run
-from ui.common import lang, show_error, t, workspace
+from ui.common import lang, md_text, show_error, t, workspace
 from ui.train_views import POLL_S, curves, eta_text, pct
 
 
@@ -50,7 +50,7 @@ def _panel(run_id: str, was_live: bool) -> None:
     if was_live and not run.live:
         st.rerun()  # it just ended: refresh the history and the buttons, and stop polling
     config = run.config
-    st.markdown(f"**{run.label}** · {t(f'status.{run.status}')}")
+    st.markdown(f"**{md_text(run.label)}** · {t(f'status.{run.status}')}")
     st.caption(
         t(
             "train.run_caption",

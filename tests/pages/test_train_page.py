@@ -329,3 +329,13 @@ def test_the_tune_form_starts_a_search_shows_its_trials_live_and_then_the_run_it
     assert f"tune_chart_{job.id}" in " ".join(c.proto.id for c in at.get("plotly_chart"))
     assert done.result["run"] in [r.id for r in runs.list_runs(ws)]  # an ordinary run, in the history
     wait_until(ws, done.result["run"], lambda r: not r.job.live)
+
+
+def test_a_run_title_shows_as_typed_not_as_markdown(ws):
+    run_id = create_run(ws, TrainConfig(dataset="颜色", backbone="vgg16", weights="none", image_size=32), queued=False)
+    runs.annotate_run(ws, run_id, title="**粗体** :red[x]")
+    at = train_page()
+    from ui.common import md_text
+
+    assert any(m.value.startswith(f"**{md_text(f'**粗体** :red[x] · {run_id}')}**") for m in at.markdown)
+    assert md_text("**粗体** :red[x]") == r"\*\*粗体\*\* \:red\[x\]"
