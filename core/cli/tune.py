@@ -16,7 +16,7 @@ from core.i18n import cli_language, render, tr
 from core.jobs.store import JobStatus
 from core.runs import store as runs
 from core.store.workspace import Workspace
-from core.training.tune import TUNE, TuneJob, list_trials, parse_budget
+from core.training.tune import TUNE, TuneJob, base_config, list_trials, parse_budget
 
 
 def add_tune_verb(verbs: Any, common: argparse.ArgumentParser) -> None:
@@ -33,6 +33,7 @@ def cmd_tune(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any], i
 
     started = time.perf_counter()
     params = TuneJob(args.dataset, parse_budget(args.budget), args.seed, attach_run=not args.detach)
+    base_config(ws, args.dataset, args.seed)  # a dataset that cannot train is named here, before any job
     job = run_here(ws, TUNE, params, args)
     out: dict[str, Any] = {"job": job.id, "status": str(job.status)}
     if args.detach:
