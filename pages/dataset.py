@@ -54,7 +54,7 @@ with chart:
     class_chart(summary)
 with table:
     class_table(summary)
-quality_report(summary.report)
+quality_report(summary.report, selected)
 add_images_ui(selected)
 manage_ui(selected)
 st.subheader(t("dataset.samples_header"))

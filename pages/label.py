@@ -13,11 +13,12 @@ from core.datasets.export_zip import export_dataset
 from core.errors import LabelTuneError
 from ui.common import dataset_picker_ui, show_error, t, workspace
 from ui.dataset_views import class_chart
+from ui.label_audit import audit_ui
 from ui.label_queue import queue_ui
 from ui.label_review import review_ui
 from ui.label_views import actions_ui, filter_ui, gallery_ui, open_image_ui, undo
 
-VIEWS = ("gallery", "queue", "review", "classes", "export")
+VIEWS = ("gallery", "queue", "review", "audit", "classes", "export")
 
 ws = workspace()
 st.header(t("nav.label"))
@@ -25,12 +26,13 @@ dataset = dataset_picker_ui("label_dataset")
 summary = load_dataset(ws, dataset)
 classes = list(summary.classes)
 st.caption(t("label.summary", version=summary.version, unlabeled=summary.unlabeled, classes=len(classes)))
+st.session_state.setdefault("label_view", VIEWS[0])  # a default in the state, so a link can choose the view
+if "label_open_view" in st.session_state:  # opened from elsewhere on a view (the Dataset page's audit link)
+    st.session_state["label_view"] = st.session_state.pop("label_open_view")
 # One view at a time (not st.tabs, which runs every tab's code on each rerun: the gallery's 60 thumbnails
 # and the duplicate search ran on every key press of the labeling queue).
 view = (
-    st.segmented_control(
-        t("label.view"), VIEWS, default=VIEWS[0], format_func=lambda v: t(f"label.tab_{v}"), key="label_view"
-    )
+    st.segmented_control(t("label.view"), VIEWS, format_func=lambda v: t(f"label.tab_{v}"), key="label_view")
     or VIEWS[0]
 )
 if view == "gallery":
@@ -45,6 +47,8 @@ elif view == "queue":
     queue_ui(dataset, classes, summary.descriptions)
 elif view == "review":
     review_ui(dataset, classes)
+elif view == "audit":
+    audit_ui(dataset)
 elif view == "classes":
     st.subheader(t("label.balance"))
     class_chart(summary)

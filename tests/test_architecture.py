@@ -148,7 +148,7 @@ def test_modules_the_light_pages_import_leave_tensorflow_out():
 # The stages of core, lowest first. A module may import its own stage and the stages below it, never one
 # above: the store knows nothing of jobs, the run store nothing of datasets, datasets nothing of training,
 # training nothing of evaluation... ``core.errors`` and ``core.i18n`` are below everything.
-STAGES = ("store", "jobs", "runs", "datasets", "training", "evaluation", "prediction", "export", "cli")
+STAGES = ("store", "jobs", "runs", "datasets", "training", "audit", "evaluation", "prediction", "export", "cli")
 BASE = {"errors", "i18n"}
 
 

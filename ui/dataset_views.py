@@ -64,9 +64,13 @@ def samples(grid: dict[str, list], per_row: int = 8) -> None:
         st.image([str(p) for p in paths[:per_row]], width=96)
 
 
-def quality_report(report: dict) -> None:
+def quality_report(report: dict, dataset: str) -> None:
     language = lang()
     st.subheader(t("report.header"))
+    if st.button(t("dataset.audit_link"), key="open_audit", icon="🔎"):  # the Label page's Audit view
+        st.session_state["label_open_view"] = "audit"
+        st.session_state["label_dataset"] = dataset
+        st.switch_page("pages/label.py")
     warnings = report.get("warnings", [])
     for warning in warnings:
         st.warning(render(warning, language))

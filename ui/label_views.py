@@ -7,6 +7,7 @@ from typing import Any
 
 import streamlit as st
 
+from core.audit import store as audit_store
 from core.datasets import editing
 from core.datasets.gallery import (
     FLAGS,
@@ -28,27 +29,43 @@ UNDO_KEY = "label_undo"
 UNDO_DEPTH = 50  # label changes kept for undo in this browser session
 
 
+def push_undo(kind: str, data: Any) -> None:
+    """Remember a change for Undo: ``labels`` (each image's label before), ``excluded`` (images just
+    excluded) or ``kept`` (audit findings just kept as they are)."""
+    stack = st.session_state.setdefault(UNDO_KEY, [])
+    stack.append((kind, data))
+    del stack[:-UNDO_DEPTH]
+
+
 def relabel_with_undo(dataset: str, ids: list[int], label: str | None) -> None:
     """Relabel through core, remembering the previous labels so the change can be undone."""
     before = labels_of(workspace(), ids)
     editing.relabel(workspace(), dataset, ids, label)
-    stack = st.session_state.setdefault(UNDO_KEY, [])
-    stack.append(before)
-    del stack[:-UNDO_DEPTH]
+    push_undo("labels", before)
+
+
+def exclude_with_undo(dataset: str, ids: list[int]) -> None:
+    editing.set_excluded(workspace(), dataset, ids, True)
+    push_undo("excluded", ids)
 
 
 def undo(dataset: str) -> int:
-    """Put back the labels of the last change; returns how many images it touched (0: nothing to undo)."""
+    """Take back the last change; returns how many images or findings it touched (0: nothing to undo)."""
     stack = st.session_state.get(UNDO_KEY, [])
     if not stack:
         return 0
-    before: dict[int, str | None] = stack.pop()
-    by_label: dict[str | None, list[int]] = {}
-    for image_id, label in before.items():
-        by_label.setdefault(label, []).append(image_id)
-    for label, ids in by_label.items():
-        editing.relabel(workspace(), dataset, ids, label)
-    return len(before)
+    kind, data = stack.pop()
+    if kind == "excluded":
+        editing.set_excluded(workspace(), dataset, data, False)
+    elif kind == "kept":
+        audit_store.keep(workspace(), dataset, data, kept=False)
+    else:
+        by_label: dict[str | None, list[int]] = {}
+        for image_id, label in data.items():
+            by_label.setdefault(label, []).append(image_id)
+        for label, ids in by_label.items():
+            editing.relabel(workspace(), dataset, ids, label)
+    return len(data)
 
 
 def filter_ui(classes: list[str], dataset: str) -> GalleryFilter:

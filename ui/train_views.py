@@ -29,13 +29,23 @@ def _choice_label(name: str, value: str) -> str:
     return value
 
 
-def setting_widget(container: Any, f: Field, format_func: Any = None, **label_params: Any) -> Any:
-    """The widget of one ``TrainConfig`` field, from its metadata: label, help, choices, range, default.
+def setting_widget(
+    container: Any,
+    f: Field,
+    format_func: Any = None,
+    *,
+    prefix: str = "tr_",
+    texts: tuple[str, str] | None = None,
+    **label_params: Any,
+) -> Any:
+    """The widget of one config field, from its metadata: label, help, choices, range, default.
+    ``TrainConfig``'s fields by default (labels ``setting.<name>``, helps ``help.<name>``); another
+    config's with its own key ``prefix`` and ``texts`` (its label and help).
 
     The default goes into the session state rather than the widget, so a preset can fill the form
     (``ui.train_plan``) without Streamlit's "default value and Session State both set" warning."""
-    meta, default, key = f.metadata, f.default, f"tr_{f.name}"
-    label, help_text = t(f"setting.{f.name}", **label_params), t(f"help.{f.name}")
+    meta, default, key = f.metadata, f.default, f"{prefix}{f.name}"
+    label, help_text = texts or (t(f"setting.{f.name}", **label_params), t(f"help.{f.name}"))
     st.session_state.setdefault(key, default)
     if isinstance(default, bool):
         return container.toggle(label, key=key, help=help_text)

@@ -41,7 +41,10 @@ def add_dataset_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("dataset")
     p.add_argument("--image", type=int, action="append", help="an image id (repeatable)")
     p.add_argument("--to", help="the class (new classes are created); empty: unlabeled")
-    p.add_argument("--from-csv", help="a CSV with columns image (id) and label, for labels made elsewhere")
+    p.add_argument(
+        "--from-csv",
+        help="a CSV with columns label and image (an id) or file (as export-dataset's labels.csv names it)",
+    )
     p.set_defaults(handler=cmd_relabel)
 
     p = verbs.add_parser("export-dataset", parents=[common], help="a zip of the dataset that import accepts again")
@@ -133,18 +136,23 @@ def cmd_classes(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
 
 
 def cmd_relabel(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
+    from core.datasets.catalog import load_dataset
     from core.datasets.editing import labels_from_csv, relabel
+    from core.datasets.gallery import labels_of
     from core.errors import DatasetError
 
-    groups: dict[str | None, list[int]] = labels_from_csv(args.from_csv) if args.from_csv else {}
+    groups: dict[str | None, list[int]] = labels_from_csv(ws, args.dataset, args.from_csv) if args.from_csv else {}
     if args.image:
         groups.setdefault(args.to.strip() if args.to else None, []).extend(args.image)
     if not groups:
         raise DatasetError("err.relabel_nothing")
-    version = 0
-    for label, ids in groups.items():
-        version = relabel(ws, args.dataset, ids, label)
-    changed = sum(len(ids) for ids in groups.values())
+    now = labels_of(ws, [i for ids in groups.values() for i in ids])
+    changes = {label: [i for i in ids if i not in now or now[i] != label] for label, ids in groups.items()}
+    version = load_dataset(ws, args.dataset).version
+    for label, ids in changes.items():
+        if ids:  # only what differs: a spreadsheet of every label changes the few edited rows
+            version = relabel(ws, args.dataset, ids, label)
+    changed = sum(len(ids) for ids in changes.values())
     if not args.json:
         print(tr("cli.relabelled", cli_language(), count=changed, dataset=args.dataset, version=version))
     return {"dataset": args.dataset, "images": changed, "version": version}

@@ -12,6 +12,7 @@ import argparse
 import sys
 from typing import Any
 
+from core.audit.jobs import AUDIT
 from core.datasets.jobs import IMPORT
 from core.errors import JobError
 from core.evaluation.jobs import PREDICTIONS
@@ -25,7 +26,9 @@ from core.runs import store as runs
 from core.store.workspace import Workspace
 from core.training import jobs as training_jobs
 
-KINDS: dict[str, JobKind[Any]] = {k.name: k for k in (*training_jobs.KINDS, PREDICTIONS, EXPORT, IMPORT, PREDICT_BATCH)}
+KINDS: dict[str, JobKind[Any]] = {
+    k.name: k for k in (*training_jobs.KINDS, PREDICTIONS, EXPORT, IMPORT, PREDICT_BATCH, AUDIT)
+}
 
 
 def add_job_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from core.cli.audit import add_audit_verb
 from core.cli.datasets import add_dataset_verbs
 from core.cli.evaluation import add_evaluation_verbs
 from core.cli.export import add_export_verbs
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     add_dataset_verbs(verbs, common)
+    add_audit_verb(verbs, common)
     add_training_verbs(verbs, common)
     add_planning_verbs(verbs, common)
     add_tune_verb(verbs, common)

@@ -47,25 +47,32 @@ def add_setting_flags(parser: argparse.ArgumentParser, inherit: bool = False) ->
     for f in settings():
         if inherit and f.name in TEACHER_FIXED:
             continue
-        meta, default = f.metadata, f.default
+        default = f.default
         text = tr(f"help.{f.name}", "en").replace("%", "%%") + " (default: %(default)s)"
         if inherit:
             default, text = None, text.replace("%(default)s", "the teacher's")
         elif f.name in ADVISED_FIELDS:
             default, text = None, text.replace("%(default)s", "as advised for the dataset on this machine")
-        kwargs: dict[str, Any] = {"dest": f.name, "default": default, "help": text}
-        if isinstance(f.default, bool):
-            text = text.replace("%(default)s", "on" if default else "off")
-            kwargs.update(type=_on_off, nargs="?", const=True, metavar="on|off", help=text)
-        elif meta["choices"] is not None:
-            kwargs.update(choices=meta["choices"])
-            if len(meta["choices"]) > 8:
-                kwargs["metavar"] = "NAME"
-                kwargs["help"] = text + "; one of " + ", ".join(meta["choices"])
-        else:
-            kwargs["type"] = type(f.default)
         names = [flag_name(f), "--alpha"] if inherit and f.name == "distill_alpha" else [flag_name(f)]
-        parser.add_argument(*names, **kwargs)
+        add_field_flag(parser, f, default, text, names)
+
+
+def add_field_flag(parser: argparse.ArgumentParser, f: Any, default: Any, text: str, names: list[str]) -> None:
+    """The flag of one config field (``core.runs.config.setting``): on/off for a bool, its choices, or
+    its type; ``text`` is its help with ``%(default)s`` where the default goes."""
+    meta = f.metadata
+    kwargs: dict[str, Any] = {"dest": f.name, "default": default, "help": text}
+    if isinstance(f.default, bool):
+        text = text.replace("%(default)s", "on" if default else "off")
+        kwargs.update(type=_on_off, nargs="?", const=True, metavar="on|off", help=text)
+    elif meta["choices"] is not None:
+        kwargs.update(choices=meta["choices"])
+        if len(meta["choices"]) > 8:
+            kwargs["metavar"] = "NAME"
+            kwargs["help"] = text + "; one of " + ", ".join(meta["choices"])
+    else:
+        kwargs["type"] = type(f.default)
+    parser.add_argument(*names, **kwargs)
 
 
 def add_training_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:

@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 from core.datasets import catalog
@@ -119,9 +120,13 @@ def _split_new(conn: sqlite3.Connection, dataset_id: int, ids: list[int]) -> Non
         conn.executemany("UPDATE images SET split = ? WHERE id = ?", [(split_of_hash(h), i) for i, h in rows])
 
 
-def labels_from_csv(path: str) -> dict[str | None, list[int]]:
-    """Image ids grouped by label from a CSV made elsewhere (columns ``image`` and ``label``; an empty
-    label makes the image unlabeled). UTF-8 or GBK, as the import reads manifests."""
+def labels_from_csv(ws: Workspace, dataset: str, path: str) -> dict[str | None, list[int]]:
+    """Image ids grouped by label from a CSV made elsewhere: columns ``image`` (an image id) or ``file``
+    (as the dataset export's ``labels.csv`` names it, or as in the imported archive) and ``label``; an
+    empty label makes the image unlabeled; other columns (``split``, attributes) are ignored. UTF-8 or
+    GBK, as the import reads manifests. Names no image has are refused, all of them named, before any
+    change."""
+    from core.datasets.export_zip import image_ids_by_name
     from core.datasets.layouts import decode_text, read_table
 
     try:
@@ -130,16 +135,30 @@ def labels_from_csv(path: str) -> dict[str | None, list[int]]:
     except OSError as exc:
         raise DatasetError("err.input_unreadable", file=path, reason=exc.strerror or str(exc)) from exc
     header, rows = read_table(text, path)
-    if "image" not in header or "label" not in header:
+    key = "image" if "image" in header else "file" if "file" in header else None
+    if key is None or "label" not in header:
         raise DatasetError("err.relabel_csv", file=path, row=",".join(header))
-    image, label = header.index("image"), header.index("label")
+    column, label = header.index(key), header.index("label")
+    names = image_ids_by_name(ws, dataset) if key == "file" else {}
     groups: dict[str | None, list[int]] = {}
+    unknown: list[str] = []
     for row in rows:
-        cells = [c.strip() for c in row] + [""] * 2
+        cells = [c.strip() for c in row] + [""] * (len(header) + 1)
+        if key == "file":
+            given = PurePosixPath(cells[column].replace("\\", "/"))
+            found = names.get(str(given), names.get(given.name, names.get(given.stem)))
+            if found is None:
+                unknown.append(cells[column])
+                continue
+            groups.setdefault(cells[label] or None, []).append(found)
+            continue
         try:
-            groups.setdefault(cells[label] or None, []).append(int(cells[image]))
+            groups.setdefault(cells[label] or None, []).append(int(cells[column]))
         except ValueError as exc:
             raise DatasetError("err.relabel_csv", file=path, row=",".join(row)[:80]) from exc
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
+        raise DatasetError("err.relabel_files_unknown", file=path, count=len(unknown), names=shown, dataset=dataset)
     return groups
 
 

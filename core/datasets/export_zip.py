@@ -16,6 +16,7 @@ import json
 import os
 import zipfile
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from core.datasets.catalog import load_dataset
 from core.errors import DatasetError
@@ -27,14 +28,7 @@ CLASSES_FILE = "classes.csv"
 
 def export_dataset(ws: Workspace, dataset: str, out: str | os.PathLike[str]) -> dict[str, int]:
     """Write the zip atomically (a temporary file, then rename); returns counts of what it holds."""
-    summary = load_dataset(ws, dataset)
-    with ws.connect() as conn:
-        rows = conn.execute(
-            "SELECT i.id, i.original_name, i.stored_path, i.content_hash, i.split, c.name, i.attributes_json"
-            " FROM images i LEFT JOIN classes c ON c.id = i.class_id"
-            " WHERE i.dataset_id = ? AND i.status = 'active' ORDER BY i.id",
-            (summary.id,),
-        ).fetchall()
+    summary, rows = _active_images(ws, dataset)
     attributes = [json.loads(r[6]) for r in rows]
     columns = sorted({k for a in attributes for k in a})
     labels = io.StringIO()
@@ -49,12 +43,7 @@ def export_dataset(ws: Workspace, dataset: str, out: str | os.PathLike[str]) -> 
         raise DatasetError("err.export_unwritable", path=str(target), reason=exc.strerror or str(exc)) from exc
     with zf:
         for (_, original, stored, content_hash, split, label, _), attrs in zip(rows, attributes, strict=True):
-            folder = f"{split}/{label}" if label and split else f"unsplit/{label}" if label else "unlabeled"
-            stem = PurePosixPath(original).stem
-            name = f"{folder}/{stem}{Path(stored).suffix}"
-            if name in taken:  # two files of one folder with one name: keep both, told apart by content
-                name = f"{folder}/{stem}-{content_hash[:8]}{Path(stored).suffix}"
-            taken.add(name)
+            name = _entry_name(original, stored, content_hash, split, label, taken)
             zf.write(ws.path_of(stored), name)
             writer.writerow([name, label or "", split if label else "", *(attrs.get(c, "") for c in columns)])
         zf.writestr(LABELS_FILE, labels.getvalue())
@@ -63,3 +52,50 @@ def export_dataset(ws: Workspace, dataset: str, out: str | os.PathLike[str]) -> 
         zf.writestr(CLASSES_FILE, classes.getvalue())
     os.replace(tmp, target)
     return {"images": len(rows), "classes": len(summary.descriptions), "attributes": len(columns)}
+
+
+def _active_images(ws: Workspace, dataset: str) -> tuple[Any, list[Any]]:
+    """The dataset's summary and its active images (id, original name, stored path, hash, split, label,
+    attributes), in import order: what an export writes."""
+    summary = load_dataset(ws, dataset)
+    with ws.connect() as conn:
+        rows = conn.execute(
+            "SELECT i.id, i.original_name, i.stored_path, i.content_hash, i.split, c.name, i.attributes_json"
+            " FROM images i LEFT JOIN classes c ON c.id = i.class_id"
+            " WHERE i.dataset_id = ? AND i.status = 'active' ORDER BY i.id",
+            (summary.id,),
+        ).fetchall()
+    return summary, rows
+
+
+def _entry_name(original: str, stored: str, content_hash: str, split: str | None, label: str | None,
+                taken: set[str]) -> str:  # fmt: skip
+    """An image's name in the export (and in its ``labels.csv``): ``<split>/<class>/<stem><ext>``, told
+    apart by content when two files of one folder share a name; adds it to ``taken``."""
+    folder = f"{split}/{label}" if label and split else f"unsplit/{label}" if label else "unlabeled"
+    stem = PurePosixPath(original).stem
+    name = f"{folder}/{stem}{Path(stored).suffix}"
+    if name in taken:  # two files of one folder with one name: keep both, told apart by content
+        name = f"{folder}/{stem}-{content_hash[:8]}{Path(stored).suffix}"
+    taken.add(name)
+    return name
+
+
+def image_ids_by_name(ws: Workspace, dataset: str) -> dict[str, int]:
+    """Every name a spreadsheet may give an active image of ``dataset``: its name in an export made now
+    (``labels.csv``'s ``file``), its name in the archive it came from, and its bare file name or stem when
+    no other image has the same. The first two are exact; the bare names let a ``labels.csv`` exported
+    before a relabel (whose folders name the old class) still find its images."""
+    _, rows = _active_images(ws, dataset)
+    exact: dict[str, int] = {}
+    loose: dict[str, set[int]] = {}
+    taken: set[str] = set()
+    for image_id, original, stored, content_hash, split, label, _ in rows:
+        exported = _entry_name(original, stored, content_hash, split, label, taken)
+        exact.setdefault(exported, image_id)
+        exact.setdefault(original, image_id)
+        for path in (PurePosixPath(exported), PurePosixPath(original)):
+            loose.setdefault(path.name, set()).add(image_id)
+            loose.setdefault(path.stem, set()).add(image_id)
+    unique = {name: next(iter(ids)) for name, ids in loose.items() if len(ids) == 1}
+    return {**unique, **exact}

@@ -83,8 +83,42 @@ def setting(
     return field(default=default, metadata=meta)
 
 
+def check_settings(config: Any) -> None:
+    """Every :func:`setting` field of a config dataclass within its choices and range: the one check
+    each config's ``__post_init__`` starts with."""
+    for f in fields(config):
+        value, meta = getattr(config, f.name), f.metadata
+        if meta.get("choices") is not None:
+            _choice(f.name, value, meta["choices"])
+        if meta.get("low") is not None:
+            _range(f.name, value, meta["low"], meta["high"])
+
+
+def check_weights_file(weights: str) -> None:
+    """A weights setting that names a file names one that is here."""
+    if weights not in ("imagenet", "none") and not Path(weights).expanduser().is_file():
+        raise ConfigError("err.weights_missing", path=weights)
+
+
+class Settings:
+    """What every config dataclass of :func:`setting` fields shares: stored as a dict, read back from one
+    (keys it no longer has are dropped), and its fields a user sets (all but the dataset, chosen apart)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def user_settings(cls) -> tuple[Field, ...]:
+        return tuple(f for f in fields(cls) if f.name != "dataset")  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Settings):
     """A run's full recipe. Defaults follow the keras-io transfer-learning guide and fastai's
     ``fine_tune``: train the head with the base frozen, then unfreeze with a 10x lower rate.
 
@@ -132,12 +166,7 @@ class TrainConfig:
             raise ConfigError("err.config_required", field="dataset")
         if not self.weights:
             raise ConfigError("err.config_required", field="weights")
-        for f in fields(self):
-            value, meta = getattr(self, f.name), f.metadata
-            if meta["choices"] is not None:
-                _choice(f.name, value, meta["choices"])
-            if meta["low"] is not None:
-                _range(f.name, value, meta["low"], meta["high"])
+        check_settings(self)
         if self.image_size:
             get_backbone(self.backbone).check_size(self.image_size)
         if self.head_epochs + self.fine_tune_epochs == 0:
@@ -150,8 +179,7 @@ class TrainConfig:
     def check_files(self) -> None:
         """The files the config names are here: checked when a run is created or starts, not when a stored
         run is read (a run whose weights file moved since is still listed, and fails with its name)."""
-        if self.weights not in ("imagenet", "none") and not Path(self.weights).expanduser().is_file():
-            raise ConfigError("err.weights_missing", path=self.weights)
+        check_weights_file(self.weights)
 
     @property
     def size(self) -> int:
@@ -163,18 +191,10 @@ class TrainConfig:
     def augment_config(self) -> AugmentConfig:
         return AugmentConfig.preset(self.augment)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
 
 def settings() -> tuple[Field, ...]:
     """The fields a user sets, in form order (the dataset is chosen apart)."""
-    return tuple(f for f in fields(TrainConfig) if f.name != "dataset")
+    return TrainConfig.user_settings()
 
 
 def flag_name(f: Field) -> str:

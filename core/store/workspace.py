@@ -274,6 +274,29 @@ MIGRATIONS: tuple[tuple[int, str | Callable[[sqlite3.Connection], None]], ...] =
         )
         """,
     ),
+    (
+        9,
+        # The data audit (core.audit): what each audit found, and the findings a user has looked at and
+        # kept as they are ("keep label", "keep both", "not an outlier").
+        """
+        CREATE TABLE audits (
+            id INTEGER PRIMARY KEY,
+            dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+            dataset_version INTEGER NOT NULL,
+            config_json TEXT NOT NULL,
+            result_json TEXT NOT NULL,
+            seconds REAL NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX audits_dataset ON audits (dataset_id, id);
+        CREATE TABLE audit_kept (
+            dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+            finding TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (dataset_id, finding)
+        )
+        """,
+    ),
 )
 
 # Splits an image can be in (the images table checks it); every list of splits is this one.

@@ -123,3 +123,48 @@ def load_or_build(ws: Workspace, config: TrainConfig, data: TrainingData, model:
 
 
 _ARRAYS = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")
+
+
+def image_vectors(
+    ws: Workspace,
+    dataset_id: int,
+    model: Any,
+    weights_key: str,
+    images: list[tuple[str, str]],
+    progress: Any = None,
+    batch_size: int = 32,
+    resize: str = "pad",
+) -> np.ndarray:
+    """The base's pooled features of ``images`` (``(content hash, file path)`` pairs) through ``model``
+    (a classifier from ``build_model``), one row per image in order. Vectors depend only on an image's
+    bytes and the base, so they are cached by content hash in one file per base (``weights_key`` names the
+    backbone, weights and size): an audit after a relabel, or after images were added, computes only the
+    images it has not seen. ``progress(done, total)`` is called after each batch (it may raise to stop).
+    ``resize``: the whole image, letterboxed, by default (a slightly cropped copy keeps more in common
+    with its original than under a centre crop: measured in BENCHMARKS.md, the audit's near-duplicates)."""
+    key = hashlib.sha256(f"{weights_key}|{resize}".encode()).hexdigest()[:24]
+    path = ws.feature_cache_dir(dataset_id) / f"images-{key}.npz"
+    known: dict[str, np.ndarray] = {}
+    if path.exists():
+        with np.load(path) as saved:
+            known = dict(zip(saved["hashes"].tolist(), saved["x"], strict=True))
+    missing = [(h, p) for h, p in dict(images).items() if h not in known]
+    if missing:
+        size = int(model.input_shape[1])
+        split = Split(paths=[p for _, p in missing], labels=[0] * len(missing))
+        ds = make_dataset(split, n_classes=1, size=size, resize=resize, batch_size=batch_size,
+                          training=False, seed=0, cache=False)  # fmt: skip
+        extractor = extractor_of(model)
+        done = 0
+        for batch, _ in ds:
+            found = np.asarray(extractor.predict_on_batch(batch), dtype=np.float32)
+            for row in found:
+                known[missing[done][0]] = row
+                done += 1
+            if progress is not None:
+                progress(done, len(missing))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.stem + ".tmp.npz")
+        np.savez(tmp, hashes=np.asarray(list(known)), x=np.stack(list(known.values())))
+        os.replace(tmp, path)
+    return np.stack([known[h] for h, _ in images]) if images else np.zeros((0, 0), np.float32)

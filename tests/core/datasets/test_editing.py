@@ -292,3 +292,39 @@ def test_cli_bad_inputs_get_a_message_not_a_traceback(ws, tmp_path):
     assert wrong.returncode == 1 and "image" in wrong.stderr and "Traceback" not in wrong.stderr
     nowhere = run_cli("export-dataset", "宠物", "--out", str(tmp_path / "no" / "such" / "x.zip"), *common)
     assert nowhere.returncode == 1 and "x.zip" in nowhere.stderr and "Traceback" not in nowhere.stderr
+
+
+def test_export_edit_labels_csv_in_a_spreadsheet_and_relabel_by_file_name(ws, tmp_path):
+    """export-dataset → edit its labels.csv (as a spreadsheet saves it) → relabel --from-csv: a round trip."""
+    import csv
+    import io
+    import json
+
+    manifest_dataset(ws, tmp_path)
+    common = ["--workspace", str(ws.root), "--json"]
+    run_cli("export-dataset", "宠物", "--out", str(tmp_path / "e.zip"), *common)
+    with zipfile.ZipFile(tmp_path / "e.zip") as zf:
+        rows = list(csv.DictReader(io.StringIO(zf.read("labels.csv").decode("utf-8"))))
+    cat = next(r for r in rows if r["label"] == "猫")
+    unlabeled = next(r for r in rows if r["label"] == "")
+    cat["label"], unlabeled["label"] = "狗", "兔子"
+    sheet = tmp_path / "labels.csv"
+    with open(sheet, "w", encoding="gbk", newline="") as fh:  # as Excel saves it on Chinese Windows
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    before = load_dataset(ws, "宠物")
+    done = run_cli("relabel", "宠物", "--from-csv", str(sheet), *common)
+    assert done.returncode == 0, done.stderr[-2000:]
+    done = json.loads(done.stdout)
+    after = load_dataset(ws, "宠物")
+    assert done["images"] == 2  # only the two rows edited change, not every row of the sheet
+    assert after.classes["猫"] == before.classes["猫"] - 1 and after.classes["狗"] == before.classes["狗"] + 1
+    assert after.unlabeled == before.unlabeled - 1 and after.classes["兔子"] == before.classes["兔子"] + 1
+    # The same sheet again, after the relabel moved the cat's export folder: still found, nothing to change.
+    assert json.loads(run_cli("relabel", "宠物", "--from-csv", str(sheet), *common).stdout)["images"] == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"file,label\n{cat['file']},猫\nnot/there.jpg,猫\n", encoding="utf-8")
+    refused = run_cli("relabel", "宠物", "--from-csv", str(bad), "--workspace", str(ws.root))
+    assert refused.returncode == 1 and "not/there.jpg" in refused.stderr and "Traceback" not in refused.stderr
+    assert load_dataset(ws, "宠物").classes == after.classes  # nothing changed
