@@ -8,8 +8,8 @@
   and checked against it in a development-only test, ``tests/core/audit/test_against_cleanlab.py``).
 - :func:`near_duplicates`: pairs whose features are nearly the same direction (cosine similarity of
   centred, normalised vectors), found block by block so 10,000 images never need a 10,000² matrix.
-- :func:`outliers`: images far from every class: low similarity to the nearest class centroid, flagged
-  when far above the dataset's usual distance (a robust z-score).
+- :func:`outliers`: images far from every class: low similarity to the nearest class centroid (of the
+  uncentred features), flagged when far above the dataset's usual distance (a robust z-score).
 - :func:`project`: a 2-D map (PCA to 50 dimensions, then t-SNE), for the Label page's scatter plot.
 """
 
@@ -28,17 +28,25 @@ _THRESHOLD_FLOOR = 2 * _FUZZ
 # 0.05-0.2), so the middle of that plateau.
 LOGISTIC_C = 0.05
 MAX_PAIRS = 5000  # near-duplicate pairs kept (the most similar)
-OUTLIER_Z = 3.5  # robust z-score of the distance to the nearest centroid above which an image is flagged
+OUTLIER_Z = 3.0  # robust z-score of the distance to the nearest centroid above which an image is flagged
 MAX_OUTLIERS = 500
 MAP_PCA = 50
 
 
-def normalise(x: np.ndarray) -> np.ndarray:
-    """Vectors centred on their mean and scaled to length 1: cosine similarity becomes a dot product, and
-    the direction every image shares (ReLU features are all positive) no longer makes all pairs similar."""
+def unit(x: np.ndarray) -> np.ndarray:
+    """Vectors scaled to length 1: cosine similarity becomes a dot product."""
     x = np.asarray(x, dtype=np.float32)
-    x = x - x.mean(axis=0, keepdims=True)
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def normalise(x: np.ndarray) -> np.ndarray:
+    """Vectors centred on the dataset's mean, then of length 1: the direction every image of the dataset
+    shares (ReLU features are all positive, and photos of one domain share much more) no longer makes
+    every pair similar. For comparing images of the dataset with each other (labels, copies, the map);
+    outliers are measured without the centring, since that shared direction is what an image of another
+    domain lacks (measured: BENCHMARKS.md, "Data audit")."""
+    x = np.asarray(x, dtype=np.float32)
+    return unit(x - x.mean(axis=0, keepdims=True))
 
 
 def out_of_fold_probs(x: np.ndarray, labels: np.ndarray, n_classes: int, folds: int, seed: int) -> np.ndarray:
@@ -118,7 +126,8 @@ def near_duplicates(x: np.ndarray, threshold: float, block: int = 2048) -> list[
 
 
 def outliers(x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows far from every class, most distant first, with their distance (1 - the cosine similarity to
+    """Rows of the unit vectors ``x`` (:func:`unit`) far from every class, most distant first, with their
+    distance (1 - the cosine similarity to
     the nearest class centroid; the dataset's centroid when nothing is labelled). Flagged when the
     distance's robust z-score (median and MAD) is above :data:`OUTLIER_Z`."""
     labels = np.asarray(labels)

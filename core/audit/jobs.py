@@ -41,7 +41,7 @@ def find_all(x: np.ndarray, images: list[AuditImage], config: AuditConfig, step:
     step("duplicates")
     pairs = findings.near_duplicates(xn, config.similarity)
     step("outliers")
-    far, distance = findings.outliers(xn, labels)
+    far, distance = findings.outliers(findings.unit(x), labels)
     step("map")
     coords = findings.project(xn, config.seed)
     ids = [im.id for im in images]
