@@ -10,7 +10,7 @@ from core.errors import LabelTuneError
 from core.evaluation import metrics
 from core.evaluation.gradcam import DEFAULT_ALPHA
 from core.runs import store as runs
-from core.runs.predictions import load_predictions, stored_splits
+from core.runs.predictions import first_split_with_images, load_predictions, stored_splits
 from core.store.workspace import SPLITS
 from ui.common import show_error, t, workspace
 from ui.evaluate_fix import loss_caption, relabel_ui
@@ -32,9 +32,11 @@ st.header(t("eval.header"))
 run = run_picker_ui("eval_run")
 if run is None:
     st.stop()
+if st.session_state.get("eval_split_run") != run.id:  # a run opens on its first split with images
+    st.session_state["eval_split"] = first_split_with_images(ws, run.id)
+    st.session_state["eval_split_run"] = run.id
 split = st.radio(
-    t("eval.split"), SPLITS, index=SPLITS.index("test"), format_func=lambda s: t(f"split.{s}"), horizontal=True,
-    key="eval_split",
+    t("eval.split"), SPLITS, format_func=lambda s: t(f"split.{s}"), horizontal=True, key="eval_split"
 )  # fmt: skip
 if split not in stored_splits(ws, run.id):
     missing_predictions_ui(run.id, split)

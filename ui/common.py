@@ -58,6 +58,20 @@ def md_text(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
 
 
+CELL = 160  # side of a gallery cell, pixels (thumbnails are stored at most 256 on their longer side)
+
+
+@st.cache_data(max_entries=4000, show_spinner=False)
+def cell(path: str, side: int = CELL) -> Any:
+    """A stored thumbnail letterboxed into a square cell, so a gallery's rows align and its captions sit
+    under their images whatever the photos' shapes (a portrait and a panorama take the same cell)."""
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as image:
+        return np.asarray(ImageOps.pad(image.convert("RGB"), (side, side), color=(240, 242, 246)))
+
+
 def t(key: str, **params: Any) -> str:
     return tr(key, lang(), **params)
 

@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.datasets.catalog import UNLABELED, DatasetSummary
 from core.i18n import render
-from ui.common import lang, md_text, t
+from ui.common import cell, lang, md_text, t
 
 SPLIT_COLOURS = {"train": "#2f6fdf", "val": "#f2a93b", "test": "#3bb273"}
 # Classes shown in the sample grid; a dataset with more shows the first ones and says so.
@@ -61,7 +61,7 @@ def samples(grid: dict[str, list], per_row: int = 8) -> None:
         if shown == MAX_SAMPLE_CLASSES:
             break
         st.markdown(f"**{md_text(name) if name != UNLABELED else t('dataset.unlabeled_class')}**")
-        st.image([str(p) for p in paths[:per_row]], width=96)
+        st.image([cell(str(p)) for p in paths[:per_row]], width=96)
 
 
 def quality_report(report: dict, dataset: str) -> None:

@@ -15,7 +15,7 @@ from core.evaluation.jobs import PREDICTIONS, start_predictions
 from core.jobs.store import list_jobs
 from core.runs import store as runs
 from core.runs.predictions import SplitPredictions
-from ui.common import t, workspace
+from ui.common import cell, t, workspace
 from ui.jobs import ended_ui, job_ui
 from ui.models import gradcam_image, predictor
 from ui.train_views import pct
@@ -129,7 +129,7 @@ def gallery_ui(
             pixels = predictor(run_id).pixels(record.path.read_bytes(), record.name)
             columns[i % GALLERY_COLUMNS].image(gradcam_image(run_id, pixels, cls, alpha), caption=caption)
         else:
-            columns[i % GALLERY_COLUMNS].image(str(record.thumb), caption=caption)
+            columns[i % GALLERY_COLUMNS].image(cell(str(record.thumb)), caption=caption)
 
 
 def calibration_ui(p: SplitPredictions) -> None:

@@ -16,7 +16,7 @@ from core.audit.jobs import AUDIT, start_audit
 from core.audit.store import AuditImage, AuditReport
 from core.errors import LabelTuneError
 from core.jobs.store import find_live, list_jobs
-from ui.common import md_text, show_error, t, workspace
+from ui.common import cell, md_text, show_error, t, workspace
 from ui.jobs import ended_ui, job_ui
 from ui.label_audit_map import map_ui
 from ui.label_views import exclude_with_undo, push_undo, relabel_with_undo, undo
@@ -79,7 +79,7 @@ def audit_ui(dataset: str) -> None:
 
 def _image(column: Any, image: AuditImage) -> None:
     """A thumbnail with its file name, split and label, shown as typed."""
-    column.image(audit_store.thumbs(workspace(), [image.id])[image.id], width=THUMB)
+    column.image(cell(audit_store.thumbs(workspace(), [image.id])[image.id]), width=THUMB)
     split = t(f"split.{image.split}") if image.split else "–"
     column.caption(f"{md_text(image.file)}  \n{md_text(image.label or t('label.unlabeled'))} · {split}")
 

@@ -11,7 +11,7 @@ from core.audit import store as audit_store
 from core.audit.store import AuditReport
 from core.datasets.catalog import load_dataset
 from core.errors import LabelTuneError
-from ui.common import show_error, t, workspace
+from ui.common import cell, show_error, t, workspace
 from ui.label_views import exclude_with_undo, relabel_with_undo
 
 SELECTED_SHOWN = 24
@@ -51,7 +51,7 @@ def map_ui(dataset: str, found: AuditReport) -> None:
 def _selection_ui(dataset: str, chosen: list[int]) -> None:
     st.caption(t("audit.map_selected", count=len(chosen)))
     thumbs = audit_store.thumbs(workspace(), chosen[:SELECTED_SHOWN])
-    st.image([thumbs[i] for i in chosen[:SELECTED_SHOWN] if i in thumbs], width=96)
+    st.image([cell(thumbs[i]) for i in chosen[:SELECTED_SHOWN] if i in thumbs], width=96)
     classes = list(load_dataset(workspace(), dataset).classes)
     left, middle, right = st.columns([2, 1, 1])
     target = left.selectbox(t("label.move_to"), classes, key="map_target")

@@ -22,7 +22,7 @@ from core.datasets.gallery import (
 )
 from core.errors import LabelTuneError
 from core.store.workspace import SPLITS
-from ui.common import show_error, t, workspace
+from ui.common import cell, show_error, t, workspace
 
 COLUMNS = 6
 UNDO_KEY = "label_undo"
@@ -121,7 +121,7 @@ def gallery_ui(dataset: str, f: GalleryFilter) -> list[int]:
     selected = []
     for i, image in enumerate(images):
         column = columns[i % COLUMNS]
-        column.image(str(image.thumb), caption=_caption(image))
+        column.image(cell(str(image.thumb)), caption=_caption(image))
         if column.checkbox(t("label.select"), key=f"sel_{image.id}", label_visibility="collapsed"):
             selected.append(image.id)
     st.session_state["page_images"] = {image.id: image for image in images}

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from core.cli.jobs import add_detach_flag, job_json, run_here
+from core.errors import DatasetError
 from core.export.config import FORMATS, QUANTIZE, VARIANTS, ExportConfig, variant_of
 from core.export.jobs import EXPORT
 from core.i18n import cli_language, render, tr
@@ -20,7 +21,9 @@ def add_export_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("run")
     p.add_argument("--format", action="append", choices=FORMATS, help="repeatable; default: every format")
     p.add_argument("--quantize", action="append", choices=QUANTIZE, help="TFLite only, repeatable (default: none)")
-    p.add_argument("--out", type=Path, help="copy the zip of the offered files here (a file or a folder)")
+    p.add_argument(
+        "--out", type=Path, help="copy the zip of the offered files here: a .zip file, or a folder (made if missing)"
+    )
     p.add_argument("--parity-images", type=int, default=200, help="test images every format predicts")
     add_detach_flag(p)
     p.set_defaults(handler=cmd_export)
@@ -38,6 +41,12 @@ def variants_from_args(formats: list[str] | None, quantize: list[str] | None) ->
     return tuple(dict.fromkeys(out))
 
 
+def export_target(out: Path, name: str) -> Path:
+    """Where ``--out`` puts the zip: a path ending in ``.zip`` is the file itself; anything else is a
+    folder (made if missing) that gets the zip under its own name ``name``."""
+    return out if out.suffix.lower() == ".zip" else out / name
+
+
 def cmd_export(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any], int]:
     from core.export.exporter import last_export
 
@@ -51,8 +60,12 @@ def cmd_export(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any],
         return job_json(job, lang), 0 if job.status is not JobStatus.FAILED else 1
     zip_path = ws.root / result.zip_path
     if args.out:
-        target = args.out / zip_path.name if args.out.is_dir() else args.out
-        shutil.copy2(zip_path, target)
+        target = export_target(args.out, zip_path.name)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(zip_path, target)
+        except OSError as exc:
+            raise DatasetError("err.export_unwritable", path=str(target), reason=exc.strerror or str(exc)) from exc
         zip_path = target
     payload = {
         "run": result.run,

@@ -12,7 +12,8 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from core.cli.audit import add_audit_verb
@@ -35,6 +36,12 @@ def _common(default: Any) -> argparse.ArgumentParser:
         "--workspace", default=default, help="workspace folder (default: $LABELTUNE_HOME or ./workspace)"
     )
     common.add_argument("--json", action="store_true", default=default, help="print one JSON object instead of text")
+    common.add_argument(
+        "--verbose",
+        action="store_true",
+        default=default,
+        help="also show what TensorFlow and image libraries print (kept in WORKSPACE/logs/cli-native.log otherwise)",
+    )
     return common
 
 
@@ -55,16 +62,51 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+NATIVE_LOG = "cli-native.log"
+
+
+@contextlib.contextmanager
+def native_stderr_to(path: Path | None) -> Iterator[None]:
+    """With a path, the process's stderr (file descriptor 2, where TensorFlow's start-up lines and
+    libjpeg's "Premature end of JPEG data" go) writes to that file instead, while Python's ``sys.stderr``
+    (LabelTune's messages, progress bars, tracebacks) still reaches the terminal. None: nothing changes."""
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(log, 2)
+    os.close(log)
+    python_stderr = sys.stderr
+    sys.stderr = os.fdopen(os.dup(terminal), "w", buffering=1, encoding="utf-8", errors="backslashreplace")
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr.close()
+        sys.stderr = python_stderr
+        os.dup2(terminal, 2)
+        os.close(terminal)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.json = bool(args.json)
+    args.verbose = bool(args.verbose)
     handler: Callable[[argparse.Namespace, Workspace], Any] = args.handler
     code = 0
     try:
         ws = Workspace.open(args.workspace)
-        # With --json, stdout holds the one JSON object alone: anything a library prints there (Keras'
-        # "Downloading data from ...") goes to stderr instead.
-        with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        # Without --verbose, what C and C++ libraries write to stderr goes to a log file; with --json,
+        # stdout holds the one JSON object alone: anything a library prints there (Keras' "Downloading
+        # data from ...") goes to stderr instead.
+        native = None if args.verbose else ws.root / "logs" / NATIVE_LOG
+        with (
+            native_stderr_to(native),
+            contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext(),
+        ):
             payload = handler(args, ws)
         if isinstance(payload, tuple):  # (payload, exit code): a run that failed still reports itself
             payload, code = payload

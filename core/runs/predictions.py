@@ -65,6 +65,18 @@ def stored_splits(ws: Workspace, run_id: str) -> list[str]:
         return [s for s in (*SPLITS, UNLABELED) if f"{s}_probs" in data.files]
 
 
+def first_split_with_images(ws: Workspace, run_id: str) -> str:
+    """The split a page opens on: test, else validation, else train, the first whose stored predictions
+    hold any image (a dataset without a test split opens on validation); test when none is stored yet."""
+    path = RunFolder.of(ws, run_id).predictions
+    if path.exists():
+        with np.load(path) as data:
+            for split in ("test", "val", "train"):
+                if f"{split}_ids" in data.files and len(data[f"{split}_ids"]):
+                    return split
+    return "test"
+
+
 def load_predictions(ws: Workspace, run_id: str, split: str) -> SplitPredictions:
     """A split's stored predictions; :class:`EvaluationError` if they were never computed."""
     run = get_run(ws, run_id)

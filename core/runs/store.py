@@ -232,6 +232,8 @@ def add_train_seconds(ws: Workspace, run_id: str, seconds: float) -> None:
 
 
 def record_metrics(ws: Workspace, run_id: str, kind: str, phase: str, epoch: int, step: int, values: dict) -> None:
+    """One batch's or epoch's figures, in the run's metrics file and the store; an epoch's also updates
+    the run's ``epochs_run`` (the distinct epochs recorded, both phases, across resumes)."""
     row = {"kind": kind, "phase": phase, "epoch": epoch, "step": step, **values}
     with open(RunFolder.of(ws, run_id).metrics, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(row) + "\n")
@@ -241,6 +243,12 @@ def record_metrics(ws: Workspace, run_id: str, kind: str, phase: str, epoch: int
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (run_id, kind, phase, epoch, step, json.dumps(values), utc_now()),
         )
+        if kind == "epoch":  # counted as epochs end, so a run in its twelfth epoch says 11, not 0
+            conn.execute(
+                "UPDATE runs SET epochs_run = (SELECT COUNT(*) FROM (SELECT DISTINCT phase, epoch FROM run_metrics"
+                " WHERE run_id = ? AND kind = 'epoch')) WHERE id = ?",
+                (run_id, run_id),
+            )
 
 
 def read_metrics(ws: Workspace, run_id: str, kind: str = "epoch") -> list[dict[str, Any]]:

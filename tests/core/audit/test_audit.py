@@ -147,6 +147,7 @@ def test_the_cli_prints_the_documented_json_and_text(tmp_path):
         capture_output=True, text=True, cwd=ROOT,
     )  # fmt: skip
     assert text.returncode == 0 and "train/蓝/red3.png" in text.stdout and "copy.png" in text.stdout
+    assert "I0000" not in text.stderr and "oneDNN" not in text.stderr  # TensorFlow's lines: in the log
     unknown = subprocess.run(
         [sys.executable, "-m", "core", "audit", "没有", "--workspace", str(ws.root)], capture_output=True, text=True, cwd=ROOT
     )  # fmt: skip

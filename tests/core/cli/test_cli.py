@@ -1,9 +1,12 @@
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from core.cli.main import main
 from core.errors import LabelTuneError
@@ -161,3 +164,24 @@ def test_evaluate_and_predict_verbs(tmp_path):
     assert {"label", "probability"} == set(results[0]["top"][0]) and isinstance(results[0]["not_sure"], bool)
     text = run_cli("evaluate", run.id, "--workspace", str(ws.root)).stdout
     assert run.id in text and "红" in text
+    # A truncated JPEG: LabelTune's own line about it, and none of TensorFlow's or libjpeg's (they go to
+    # the workspace's log) unless --verbose.
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((64, 64, 3), 200, np.uint8)).save(buffer, "JPEG")
+    (tmp_path / "cut.jpg").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    quiet = run_cli("predict", run.id, str(tmp_path / "cut.jpg"), "--workspace", str(ws.root))
+    assert "cut.jpg" in quiet.stdout + quiet.stderr
+    assert "I0000" not in quiet.stderr and "Premature end" not in quiet.stderr, quiet.stderr[-2000:]
+    assert (ws.root / "logs" / "cli-native.log").is_file()
+    loud = run_cli("predict", run.id, str(tmp_path / "cut.jpg"), "--workspace", str(ws.root), "--verbose")
+    assert "cut.jpg" in loud.stdout + loud.stderr and len(loud.stderr) > len(quiet.stderr)
+
+
+def test_export_out_is_a_zip_file_or_a_folder_made_if_missing(tmp_path):
+    """`export RUN --out DIR` used to write a zip named DIR, without an extension."""
+    from core.cli.export import export_target
+
+    name = "labeltune-r1.zip"
+    assert export_target(tmp_path / "new" / "folder", name) == tmp_path / "new" / "folder" / name
+    assert export_target(tmp_path / "model.ZIP", name) == tmp_path / "model.ZIP"
+    assert export_target(tmp_path, name) == tmp_path / name

@@ -162,3 +162,33 @@ def test_two_command_lines_started_together_train_one_after_the_other(ws):
     first = order[0]
     assert order == [first] * order.count(first) + [r for r in order if r != first]  # no interleaving
     assert all(r.train_seconds > 0 for r in done)
+
+
+def test_a_run_opens_on_its_first_split_with_images(ws):
+    """Evaluate opens on test, else validation (a dataset without a test split), else train."""
+    import numpy as np
+
+    from core.runs.predictions import SplitPredictions, first_split_with_images, save_predictions
+
+    run_id = create_run(ws, config())
+    assert first_split_with_images(ws, run_id) == "test"  # nothing stored yet: the usual first
+    RunFolder.of(ws, run_id).path.mkdir(parents=True, exist_ok=True)
+
+    def stored(split: str, n: int) -> SplitPredictions:
+        return SplitPredictions(split, ["red", "blue"], np.arange(n), np.zeros(n), np.full((n, 2), 0.5))
+
+    save_predictions(ws, run_id, {"val": stored("val", 3), "test": stored("test", 0)})
+    assert first_split_with_images(ws, run_id) == "val"
+    save_predictions(ws, run_id, {"test": stored("test", 2)})
+    assert first_split_with_images(ws, run_id) == "test"
+
+
+def test_epochs_run_counts_epochs_as_they_end(ws):
+    """`runs` showed 0 epochs for a run in its twelfth: the count was written only at the end."""
+    run_id = create_run(ws, config())
+    RunFolder.of(ws, run_id).path.mkdir(parents=True, exist_ok=True)
+    runs.record_metrics(ws, run_id, "batch", "head", 0, 1, {"loss": 1.0})
+    assert runs.get_run(ws, run_id).epochs_run == 0
+    for phase, epoch in (("head", 0), ("head", 1), ("fine_tune", 2), ("fine_tune", 2)):  # a resumed epoch
+        runs.record_metrics(ws, run_id, "epoch", phase, epoch, 4, {"loss": 1.0})
+    assert runs.get_run(ws, run_id).epochs_run == 3
