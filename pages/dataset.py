@@ -5,10 +5,13 @@ import streamlit as st
 
 from core.datasets.catalog import dataset_names, load_dataset, sample_thumbnails
 from core.errors import LabelTuneError
+from ui.app import through_navigation
 from ui.common import show_error, t, workspace
 from ui.dataset_manage import add_images_ui, import_jobs_ui, import_ui, manage_ui
 from ui.dataset_views import class_chart, class_table, quality_report, samples
 from ui.welcome import sample_button_ui, welcome_ui
+
+through_navigation()  # run on its own (a deep link to a fresh server), the page opens inside the app
 
 ws = workspace()
 st.header(t("dataset.header"))

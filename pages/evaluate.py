@@ -12,7 +12,8 @@ from core.evaluation.gradcam import DEFAULT_ALPHA
 from core.runs import store as runs
 from core.runs.predictions import first_split_with_images, load_predictions, stored_splits
 from core.store.workspace import SPLITS
-from ui.common import show_error, t, workspace
+from ui.app import through_navigation
+from ui.common import md_text, show_error, t, workspace
 from ui.evaluate_fix import loss_caption, relabel_ui
 from ui.evaluate_views import (
     binary_ui,
@@ -26,6 +27,8 @@ from ui.evaluate_views import (
 )
 from ui.export_views import export_ui
 from ui.models import run_picker_ui
+
+through_navigation()  # run on its own (a deep link to a fresh server), the page opens inside the app
 
 ws = workspace()
 st.header(t("eval.header"))
@@ -66,7 +69,9 @@ normalise = st.toggle(t("eval.normalise"), key="normalise")
 true, predicted = confusion_ui(p, normalise)
 alpha = st.slider(t("eval.opacity"), 0.0, 1.0, DEFAULT_ALPHA, 0.05, key="eval_alpha")
 cell = [int(i) for i in metrics.cell_images(p, true, predicted)[:24]]
-st.caption(t("eval.cell_images", count=len(cell), true=p.classes[true], predicted=p.classes[predicted]))
+st.caption(
+    t("eval.cell_images", count=len(cell), true=md_text(p.classes[true]), predicted=md_text(p.classes[predicted]))
+)
 gallery_ui(run.id, cell, None, [predicted] * len(cell), "cell", alpha)
 
 st.subheader(t("eval.top_losses"))

@@ -6,8 +6,11 @@ import streamlit as st
 
 from core.jobs import launcher, queue
 from core.jobs.store import Resource, list_jobs, live_jobs
+from ui.app import through_navigation
 from ui.common import t, workspace
 from ui.jobs import POLL_S, jobs_table_ui, live_job_row_ui
+
+through_navigation()  # run on its own (a deep link to a fresh server), the page opens inside the app
 
 RECENT = 30  # ended jobs listed
 

@@ -11,12 +11,15 @@ from core.datasets import editing
 from core.datasets.catalog import images_by_id, load_dataset
 from core.datasets.export_zip import export_dataset
 from core.errors import LabelTuneError
+from ui.app import through_navigation
 from ui.common import dataset_picker_ui, show_error, t, workspace
 from ui.dataset_views import class_chart
 from ui.label_audit import audit_ui
 from ui.label_queue import queue_ui
 from ui.label_review import review_ui
 from ui.label_views import actions_ui, filter_ui, gallery_ui, open_image_ui, undo
+
+through_navigation()  # run on its own (a deep link to a fresh server), the page opens inside the app
 
 VIEWS = ("gallery", "queue", "review", "audit", "classes", "export")
 

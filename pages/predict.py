@@ -7,9 +7,12 @@ from core.datasets.catalog import load_dataset, split_images
 from core.errors import LabelTuneError
 from core.evaluation.gradcam import DEFAULT_ALPHA
 from core.prediction.predict import DEFAULT_THRESHOLD, DEFAULT_TOP_K
-from ui.common import show_error, t, workspace
+from ui.app import through_navigation
+from ui.common import md_text, show_error, t, workspace
 from ui.models import predictor, run_picker_ui
 from ui.predict_views import batch_job_ui, result_ui
+
+through_navigation()  # run on its own (a deep link to a fresh server), the page opens inside the app
 
 IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 EXAMPLES = 12  # test-split images offered as examples
@@ -58,7 +61,7 @@ with example:
         by_id = {e.id: e for e in examples}
         chosen = st.selectbox(t("predict.example"), list(by_id), format_func=lambda i: by_id[i].name, key="example")
         record = by_id[chosen]
-        st.caption(t("predict.example_label", label=record.label))
+        st.caption(t("predict.example_label", label=md_text(record.label)))
         show([(record.name, record.path.read_bytes())])
 with batch:
     batch_job_ui(run.id, int(top_k), threshold)

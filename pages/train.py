@@ -7,6 +7,7 @@ from core.errors import LabelTuneError
 from core.jobs import queue
 from core.runs import store as runs
 from core.training.jobs import start_run
+from ui.app import through_navigation
 from ui.common import dataset_picker_ui, show_error, t, workspace
 from ui.run_compare import compare_view
 from ui.run_panel import run_panel
@@ -14,6 +15,8 @@ from ui.train_plan import advice_ui, custom_note, estimate_ui, lr_finder_ui, pre
 from ui.train_queue import queue_panel
 from ui.train_tune import tune_ui
 from ui.train_views import config_form, run_table
+
+through_navigation()  # run on its own (a deep link to a fresh server), the page opens inside the app
 
 ws = workspace()
 st.header(t("train.header"))

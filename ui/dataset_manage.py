@@ -12,7 +12,7 @@ from core.datasets.jobs import IMPORT, start_import
 from core.datasets.splits import SplitConfig
 from core.errors import LabelTuneError
 from core.jobs.store import JobStatus, get_job, list_jobs
-from ui.common import show_error, t, workspace
+from ui.common import md_text, show_error, t, workspace
 from ui.jobs import ended_ui, job_ui
 
 STARTED_KEY = "import_jobs"  # the import jobs this session started, to say how each ended
@@ -68,7 +68,7 @@ def import_jobs_ui() -> None:
             result = job.result
             st.session_state["dataset"] = result["dataset"]
             key = "dataset.added" if result.get("added") else "dataset.imported"
-            st.success(t(key, images=result["images"], name=result["dataset"], seconds=result["seconds"],
+            st.success(t(key, images=result["images"], name=md_text(result["dataset"]), seconds=result["seconds"],
                          skipped=len(result["skipped"])))  # fmt: skip
         else:
             ended_ui(job)
@@ -83,12 +83,12 @@ def manage_ui(dataset: str) -> None:
                 editing.rename_dataset(workspace(), dataset, new)
                 st.session_state["select_dataset"] = new.strip()  # applied before the selectbox, next run
                 st.rerun()
-            typed = right.text_input(t("dataset.delete_type", name=dataset), key="delete_dataset_name")
+            typed = right.text_input(t("dataset.delete_type", name=md_text(dataset)), key="delete_dataset_name")
             with_runs = right.toggle(t("dataset.delete_runs"), key="delete_dataset_runs")
             if right.button(t("label.delete"), disabled=typed != dataset, key="delete_dataset"):
                 removed = editing.delete_dataset(workspace(), dataset, with_runs)
                 st.session_state.pop("dataset", None)
-                st.session_state["imported"] = t("dataset.deleted", name=dataset, **removed)
+                st.session_state["imported"] = t("dataset.deleted", name=md_text(dataset), **removed)
                 st.rerun()
         except LabelTuneError as exc:
             show_error(exc)

@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.datasets import editing
 from core.errors import LabelTuneError
-from ui.common import show_error, t, workspace
+from ui.common import md_text, show_error, t, workspace
 
 
 def relabel_ui(dataset: str, losses: list, classes: list[str]) -> None:
@@ -25,7 +25,7 @@ def relabel_ui(dataset: str, losses: list, classes: list[str]) -> None:
         except LabelTuneError as exc:  # the dataset was deleted or renamed since
             show_error(exc)
         else:
-            st.toast(t("eval.relabelled", label=target))
+            st.toast(t("eval.relabelled", label=md_text(target)))
 
 
 def loss_caption(x: Any) -> str:

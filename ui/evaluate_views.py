@@ -15,7 +15,7 @@ from core.evaluation.jobs import PREDICTIONS, start_predictions
 from core.jobs.store import list_jobs
 from core.runs import store as runs
 from core.runs.predictions import SplitPredictions
-from ui.common import cell, t, workspace
+from ui.common import cell, md_text, t, workspace
 from ui.jobs import ended_ui, job_ui
 from ui.models import gradcam_image, predictor
 from ui.train_views import pct
@@ -124,7 +124,7 @@ def gallery_ui(
         record = records.get(image_id)
         if record is None:
             continue
-        caption = caption or record.name.rsplit("/", 1)[-1]
+        caption = md_text(caption or record.name.rsplit("/", 1)[-1])  # captions are Markdown: names as typed
         if cam:
             pixels = predictor(run_id).pixels(record.path.read_bytes(), record.name)
             columns[i % GALLERY_COLUMNS].image(gradcam_image(run_id, pixels, cls, alpha), caption=caption)

@@ -14,7 +14,7 @@ from core.evaluation.jobs import PREDICTIONS, start_predictions
 from core.evaluation.suggestions import confident, most_uncertain_first, suggestion_run, suggestions
 from core.jobs.store import list_jobs
 from core.runs.predictions import UNLABELED
-from ui.common import show_error, t, workspace
+from ui.common import md_text, show_error, t, workspace
 from ui.jobs import job_ui
 from ui.label_views import relabel_with_undo, undo
 
@@ -52,7 +52,7 @@ def queue_ui(dataset: str, classes: list[str], descriptions: dict[str, str]) -> 
     else:
         image = images_by_id(workspace(), waiting[:1])[waiting[0]]
         left, right = st.columns([3, 2])
-        left.image(str(image.path), caption=image.name)
+        left.image(str(image.path), caption=md_text(image.name))
         if found and image.id in found:
             guess = " · ".join(f"{label} {p:.0%}" for label, p in found[image.id].top)
             left.caption(t("label.suggestion", guess=guess))

@@ -7,7 +7,7 @@ import streamlit as st
 from core.datasets import editing
 from core.datasets.gallery import duplicate_groups
 from core.errors import LabelTuneError
-from ui.common import cell, show_error, t, workspace
+from ui.common import cell, md_text, show_error, t, workspace
 from ui.label_views import relabel_with_undo
 
 GROUPS_SHOWN = 10
@@ -21,7 +21,10 @@ def review_ui(dataset: str, classes: list[str]) -> None:
         st.divider()
         columns = st.columns(max(len(group.images), 2) + 1)
         for column, image in zip(columns, group.images, strict=False):
-            column.image(cell(str(image.thumb)), caption=f"{image.label or t('label.unlabeled')} · {image.name}")
+            column.image(
+                cell(str(image.thumb)),
+                caption=f"{md_text(image.label or t('label.unlabeled'))} · {md_text(image.name)}",
+            )
         with columns[-1]:
             ids = [image.id for image in group.images]
             keep = st.selectbox(t("label.keep_label"), classes, key=f"keep_{n}")

@@ -22,7 +22,7 @@ from core.datasets.gallery import (
 )
 from core.errors import LabelTuneError
 from core.store.workspace import SPLITS
-from ui.common import cell, show_error, t, workspace
+from ui.common import cell, md_text, show_error, t, workspace
 
 COLUMNS = 6
 UNDO_KEY = "label_undo"
@@ -129,7 +129,8 @@ def gallery_ui(dataset: str, f: GalleryFilter) -> list[int]:
 
 
 def _caption(image: Any) -> str:
-    text = f"{image.label or t('label.unlabeled')} · {t(f'split.{image.split}') if image.split else '–'}"
+    label = md_text(image.label) if image.label else t("label.unlabeled")  # a class name: shown as typed
+    text = f"{label} · {t(f'split.{image.split}') if image.split else '–'}"
     return f"~~{text}~~" if image.excluded else text
 
 
@@ -177,7 +178,7 @@ def open_image_ui(dataset: str, descriptions: dict[str, str]) -> None:
         return
     image = images[chosen]
     left, right = st.columns([2, 1])
-    left.image(str(image.path), caption=image.name)
+    left.image(str(image.path), caption=md_text(image.name))
     right.markdown(
         t(
             "label.details",

@@ -15,7 +15,7 @@ from core.jobs.store import JobStatus, list_jobs
 from core.prediction.jobs import PREDICT_BATCH, batch_results, start_batch
 from core.prediction.predict import Prediction, to_csv
 from core.store.workspace import SPLITS
-from ui.common import lang, show_error, t, workspace
+from ui.common import lang, md_text, show_error, t, workspace
 from ui.jobs import ended_ui, job_ui
 from ui.models import gradcam_image, predictor
 
@@ -49,9 +49,9 @@ def result_ui(
             gradcam_image(run_id, pixels, model.classes.index(top_label), alpha), caption=t("predict.cam_caption")
         )
     else:
-        left.image(data, caption=result.image)
+        left.image(data, caption=md_text(result.image))
     with right:
-        st.markdown(t("predict.top", label=top_label, p=top_p))
+        st.markdown(t("predict.top", label=md_text(top_label), p=top_p))
         if descriptions.get(top_label):
             st.caption(t("predict.description", text=descriptions[top_label]))
         if result.not_sure:

@@ -12,7 +12,7 @@ from core.errors import LabelTuneError
 from core.jobs import queue
 from core.jobs.store import JobStatus
 from core.runs import store as runs
-from ui.common import show_error, t, workspace
+from ui.common import md_text, show_error, t, workspace
 from ui.train_views import POLL_S, eta_text
 
 
@@ -41,7 +41,7 @@ def _queue(was_live: bool) -> None:
         else:
             where = t("train.queue_position", position=position)
         guess = eta_text(run.estimate["total_s"]) if run.estimate else "–"
-        cols[0].markdown(f"**{run.label}** · {run.dataset_name} · {run.config.backbone}")
+        cols[0].markdown(f"**{md_text(run.label)}** · {md_text(run.dataset_name)} · {run.config.backbone}")
         cols[1].caption(f"{where} · ⏱️ {guess}")
         if run.status is not JobStatus.QUEUED:
             continue

@@ -68,9 +68,10 @@ NATIVE_LOG = "cli-native.log"
 @contextlib.contextmanager
 def native_stderr_to(path: Path | None) -> Iterator[None]:
     """With a path, the process's stderr (file descriptor 2, where TensorFlow's start-up lines and
-    libjpeg's "Premature end of JPEG data" go) writes to that file instead, while Python's ``sys.stderr``
-    (LabelTune's messages, progress bars, tracebacks) still reaches the terminal. None: nothing changes."""
-    if path is None:
+        libjpeg's "Premature end of JPEG data" go) writes to that file instead, while Python's ``sys.stderr``
+        (LabelTune's messages, progress bars, tracebacks) still reaches the terminal. None, or a caller that has
+    replaced ``sys.stderr`` (an embedding program, pytest's capture): nothing changes."""
+    if path is None or sys.stderr is not sys.__stderr__:  # called in a process that captures stderr itself
         yield
         return
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -196,14 +196,16 @@ def _search(ctx: JobContext, params: TuneJob) -> dict[str, Any]:
     n_classes = len(data.classes)
     weights = data.class_weights() if config.class_weights == "auto" else None
     number = 0
-    while time.monotonic() < search_end:
+    while number == 0 or time.monotonic() < search_end:  # the recipe's own settings are always scored
         ctx.progress(int(time.monotonic() - started), int(params.budget_s), "job.tune_trial", trial=number + 1)
         trial = study.ask()
         values = _sample(trial)
         trial_config = TrainConfig(**{**config.to_dict(), **values})
         began = time.monotonic()
         keras.backend.clear_session()
-        nan, cut = NanGuard(), Deadline(search_end)
+        # The first trial (the recipe) is never cut: however slow the machine, the search has a scored
+        # candidate and the tune ends with a run (it costs one head fit on cached vectors, seconds).
+        nan, cut = NanGuard(), Deadline(search_end if number else None)
         stopping = keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=config.early_stopping, restore_best_weights=True
         )

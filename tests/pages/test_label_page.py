@@ -131,3 +131,23 @@ def test_flag_filter_examples_and_class_order(ws):
     assert len(at.get("image")) == without + 1  # the examples beside the description
     at.button(key="class_up").click().run()
     assert list(load_dataset(ws, "宠物").classes)[1] == "猫"
+
+
+def test_names_from_the_archive_show_as_typed_under_the_thumbnails(ws, tmp_path):
+    """Image captions are Markdown in Streamlit: a class called **粗体** must not turn bold, nor a file
+    name with underscores italic."""
+    from core.datasets.ingest import import_archive
+    from tests.builders import jpeg, make_zip
+    from ui.common import md_text
+
+    import_archive(
+        ws, make_zip(tmp_path / "md.zip", [("**粗体**/_a_.jpg", jpeg()), ("plain/b.jpg", jpeg((0, 90, 0)))]), name="md"
+    )
+    at = label_page()
+    at.selectbox(key="label_dataset").set_value("md").run()
+    captions = [c for e in at.main if type(e).__name__ == "Image" for c in e.captions if c]
+    assert any(c.startswith(md_text("**粗体**") + " · ") for c in captions), captions
+    at.selectbox(key="open").set_value(next(iter(editing.class_images(ws, "md", "**粗体**")))).run()
+    assert not at.exception
+    big = [c for e in at.main if type(e).__name__ == "Image" for c in e.captions if c and c.endswith(".jpg")]
+    assert md_text("**粗体**/_a_.jpg") in big, big

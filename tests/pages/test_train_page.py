@@ -18,6 +18,7 @@ from core.store.workspace import Workspace
 from core.training.jobs import create_run, resume_here
 from tests.builders import class_folders, make_zip, separable
 from tests.jobs import wait_for
+from ui.common import md_text
 
 ROOT = Path(__file__).resolve().parents[2]
 COLOURS = {"红色": (200, 60, 60), "蓝色": (60, 60, 200)}
@@ -94,7 +95,7 @@ def test_start_queue_a_second_run_compare_them_and_delete_one(ws):
     position = queue.position(ws, runs.get_run(ws, second).job.id)  # 2 while the first run's worker starts
     assert position in (1, 2) and at.success[0].value == tr("train.queued", "en", run=second, position=position)
     at.run()  # the queue at the top of the page, drawn again
-    assert second in " ".join(m.value for m in at.markdown)
+    assert md_text(second) in " ".join(m.value for m in at.markdown)  # escaped for Markdown: shown as typed
     if runs.get_run(ws, second).status == "queued":  # the selected run waits: its place, and cancel
         assert any(i.value.startswith("Waiting in the queue") for i in at.info) and at.button(key="cancel_selected")
     assert tr("train.queue_position", "en", position=queue.position(ws, runs.get_run(ws, second).job.id)) in " ".join(
