@@ -79,7 +79,7 @@ def audit_ui(dataset: str) -> None:
 
 def _image(column: Any, image: AuditImage) -> None:
     """A thumbnail with its file name, split and label, shown as typed."""
-    column.image(cell(audit_store.thumbs(workspace(), [image.id])[image.id]), width=THUMB)
+    column.image(cell(str(workspace().path_of(image.thumb))), width=THUMB)
     split = t(f"split.{image.split}") if image.split else "–"
     column.caption(f"{md_text(image.file)}  \n{md_text(image.label or t('label.unlabeled'))} · {split}")
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import ConfigError
 from core.runs.backbones import BACKBONES, get_backbone
 from core.runs.config import Settings, check_settings, setting
 
@@ -31,10 +30,6 @@ class AuditConfig(Settings):
     seed: int = setting(0, low=0, high=2**31 - 1)
 
     def __post_init__(self) -> None:
-        if not self.dataset:
-            raise ConfigError("err.config_required", field="dataset")
-        if not self.weights:
-            raise ConfigError("err.config_required", field="weights")
         check_settings(self)
         get_backbone(self.backbone).check_size(self.image_size)
 

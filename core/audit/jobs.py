@@ -22,7 +22,7 @@ from core.store.workspace import Workspace
 STEPS = ("labels", "duplicates", "outliers", "map")
 
 
-def labels_of(images: list[AuditImage]) -> tuple[list[str], np.ndarray]:
+def class_indices(images: list[AuditImage]) -> tuple[list[str], np.ndarray]:
     """The classes the images carry (sorted) and each image's index among them (-1: unlabelled)."""
     classes = sorted({im.label for im in images if im.label is not None})
     index = {name: i for i, name in enumerate(classes)}
@@ -33,7 +33,7 @@ def find_all(x: np.ndarray, images: list[AuditImage], config: AuditConfig, step:
     """Every finder on the vectors ``x`` (one row per image): the result an audit stores.
     ``step(name)`` is told as each finder starts."""
     step = step or (lambda name: None)
-    classes, labels = labels_of(images)
+    classes, labels = class_indices(images)
     xn = findings.normalise(x)
     step("labels")
     probs = findings.out_of_fold_probs(xn, labels, len(classes), config.folds, config.seed)
@@ -69,7 +69,6 @@ def _audit(ctx: JobContext, config: AuditConfig) -> dict[str, Any]:
         raise DatasetError("err.audit_too_few", dataset=config.dataset, count=len(images))
     ctx.progress(0, len(images), "job.audit_features")
     keras.utils.set_random_seed(config.seed)
-    built = build_model(config.backbone, 2, config.image_size, config.weights, 0.0, config.seed)
     base = [config.backbone, weights_identity(config.weights), config.image_size]
     if config.weights == "none":
         base.append(config.seed)  # random weights: the seed decides the features
@@ -78,8 +77,10 @@ def _audit(ctx: JobContext, config: AuditConfig) -> dict[str, Any]:
     def progress(done: int, total: int) -> None:
         ctx.progress(done, total, "job.audit_features")
 
-    x = image_vectors(ws, ds, built.model, json.dumps(base), pairs, progress)
-    del built
+    def make_model() -> object:  # only when some image's vector is not cached yet
+        return build_model(config.backbone, 2, config.image_size, config.weights, 0.0, config.seed).model
+
+    x = image_vectors(ws, ds, make_model, json.dumps(base), pairs, progress)
     keras.backend.clear_session()
 
     def step(name: str) -> None:

@@ -86,6 +86,9 @@ def setting(
 def check_settings(config: Any) -> None:
     """Every :func:`setting` field of a config dataclass within its choices and range: the one check
     each config's ``__post_init__`` starts with."""
+    for name in ("dataset", "weights"):  # the two a config cannot do without
+        if hasattr(config, name) and not getattr(config, name):
+            raise ConfigError("err.config_required", field=name)
     for f in fields(config):
         value, meta = getattr(config, f.name), f.metadata
         if meta.get("choices") is not None:
@@ -162,10 +165,6 @@ class TrainConfig(Settings):
     distill_alpha: float = setting(0.3, low=0.0, high=1.0, step=0.1)
 
     def __post_init__(self) -> None:
-        if not self.dataset:
-            raise ConfigError("err.config_required", field="dataset")
-        if not self.weights:
-            raise ConfigError("err.config_required", field="weights")
         check_settings(self)
         if self.image_size:
             get_backbone(self.backbone).check_size(self.image_size)

@@ -128,15 +128,16 @@ _ARRAYS = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")
 def image_vectors(
     ws: Workspace,
     dataset_id: int,
-    model: Any,
+    make_model: Any,
     weights_key: str,
     images: list[tuple[str, str]],
     progress: Any = None,
     batch_size: int = 32,
     resize: str = "pad",
 ) -> np.ndarray:
-    """The base's pooled features of ``images`` (``(content hash, file path)`` pairs) through ``model``
-    (a classifier from ``build_model``), one row per image in order. Vectors depend only on an image's
+    """The base's pooled features of ``images`` (``(content hash, file path)`` pairs) through the model
+    ``make_model()`` returns (a classifier from ``build_model``; built only when some image is not
+    cached yet), one row per image in order. Vectors depend only on an image's
     bytes and the base, so they are cached by content hash in one file per base (``weights_key`` names the
     backbone, weights and size): an audit after a relabel, or after images were added, computes only the
     images it has not seen. ``progress(done, total)`` is called after each batch (it may raise to stop).
@@ -150,6 +151,7 @@ def image_vectors(
             known = dict(zip(saved["hashes"].tolist(), saved["x"], strict=True))
     missing = [(h, p) for h, p in dict(images).items() if h not in known]
     if missing:
+        model = make_model()
         size = int(model.input_shape[1])
         split = Split(paths=[p for _, p in missing], labels=[0] * len(missing))
         ds = make_dataset(split, n_classes=1, size=size, resize=resize, batch_size=batch_size,
