@@ -35,7 +35,9 @@ st.header(t("eval.header"))
 run = run_picker_ui("eval_run")
 if run is None:
     st.stop()
-if st.session_state.get("eval_split_run") != run.id:  # a run opens on its first split with images
+# A run opens on its first split with images, and so does a return to the page (Streamlit forgets a widget's
+# state when a page without it runs, and the radio would fall back to its first option, the train split).
+if st.session_state.get("eval_split_run") != run.id or "eval_split" not in st.session_state:
     st.session_state["eval_split"] = first_split_with_images(ws, run.id)
     st.session_state["eval_split_run"] = run.id
 split = st.radio(

@@ -72,6 +72,16 @@ def test_evaluate_shows_metrics_confusion_top_losses_and_gradcam(home):
     assert any("Expected calibration error" in c.value for c in at.caption)
 
 
+def test_evaluate_opens_on_the_first_split_with_images_again_after_another_page(home):
+    """Seen in Chromium: back on Evaluate after another page, the split was the train split (Streamlit had
+    forgotten the radio's state, and the page still remembered the run)."""
+    at = page("pages/evaluate.py")
+    assert at.radio(key="eval_split").value == "test"
+    at.switch_page("pages/jobs.py").run()
+    at.switch_page("pages/evaluate.py").run()
+    assert not at.exception and at.radio(key="eval_split").value == "test"
+
+
 def test_evaluate_computes_missing_predictions_in_the_background(home):
     ws, run = home
     at = page("pages/evaluate.py")
