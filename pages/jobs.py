@@ -8,6 +8,7 @@ from core.jobs import launcher, queue
 from core.jobs.store import Resource, list_jobs, live_jobs
 from ui.app import through_navigation
 from ui.common import t, workspace
+from ui.guard import guarded
 from ui.jobs import POLL_S, jobs_table_ui, live_job_row_ui
 
 through_navigation()  # run on its own (a deep link to a fresh server), the page opens inside the app
@@ -22,6 +23,7 @@ st.caption(t("jobs.settings", launcher=launcher.template(ws) or t("jobs.launcher
 
 
 @st.fragment(run_every=POLL_S)
+@guarded
 def live_ui() -> None:
     queue.schedule(ws)  # an explicit look: a dead worker's job is marked, the next job starts
     live = live_jobs(ws)

@@ -12,7 +12,7 @@ from core.datasets.catalog import images_by_id, load_dataset
 from core.datasets.export_zip import export_dataset
 from core.errors import LabelTuneError
 from ui.app import through_navigation
-from ui.common import dataset_picker_ui, show_error, t, workspace
+from ui.common import dataset_picker_ui, md_text, show_error, t, workspace
 from ui.dataset_views import class_chart
 from ui.label_audit import audit_ui
 from ui.label_queue import queue_ui
@@ -104,7 +104,7 @@ elif view == "classes":
             st.rerun()
         doomed = b.selectbox(t("label.delete_class"), classes, key="delete_class")
         sure = b.checkbox(
-            t("label.delete_confirm", count=summary.classes.get(doomed, 0), name=doomed), key="delete_sure"
+            t("label.delete_confirm", count=summary.classes.get(doomed, 0), name=md_text(doomed)), key="delete_sure"
         )
         if b.button(t("label.delete"), disabled=not sure, key="delete"):
             editing.delete_class(ws, dataset, doomed)

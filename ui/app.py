@@ -4,13 +4,19 @@ page that Streamlit ran without it hands over to it (:func:`through_navigation`)
 from __future__ import annotations
 
 import runpy
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import streamlit as st
 
 from ui.common import t
 
-IN_NAVIGATION = "_labeltune_in_navigation"  # set by the entry point while it runs a page
+# Set by the entry point while its navigation runs a page. Per script thread, in plain Python: a session
+# state key was left set when a page stopped (Streamlit ignored the reset in the entry point's `finally`
+# after st.stop), and every later page that Streamlit ran on its own then skipped the app.
+_RUNNING = threading.local()
 ENTRY_POINT = Path(__file__).resolve().parents[1] / "streamlit_app.py"
 
 
@@ -31,7 +37,18 @@ def through_navigation() -> None:
     that is a deep link such as ``/label``, and every run under ``AppTest``), run the entry point
     instead, whose navigation runs this same page inside the app (its layout, sidebar, language and
     navigation), then end this outer run. Inside the entry point it returns at once."""
-    if st.session_state.get(IN_NAVIGATION):
+    if getattr(_RUNNING, "page", False):
         return
     runpy.run_path(str(ENTRY_POINT))
     st.stop()
+
+
+@contextmanager
+def in_navigation() -> Iterator[None]:
+    """The entry point runs its navigation's page inside this: the page's :func:`through_navigation`
+    then returns at once."""
+    _RUNNING.page = True
+    try:
+        yield
+    finally:
+        _RUNNING.page = False

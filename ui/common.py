@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import html
 import re
 import sys
 from pathlib import Path
@@ -58,6 +59,12 @@ def md_text(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
 
 
+def plot_text(text: str) -> str:
+    """``text`` from a user or an archive for a Plotly figure (axis categories, legend names, hover text,
+    titles), escaped so that Plotly's HTML subset (``<b>``, ``<a href>``, ``<br>``) shows as typed."""
+    return html.escape(str(text), quote=False)
+
+
 CELL = 160  # side of a gallery cell, pixels (thumbnails are stored at most 256 on their longer side)
 
 
@@ -98,8 +105,22 @@ def language_ui() -> str:
     )
 
 
+def md_message(message: dict[str, Any] | str | None) -> str:
+    """A stored message (a run's error, an import warning, a job's phase) for a Markdown element, in the
+    reader's language, its parameters (file, class and dataset names) shown as typed. A parameter the
+    message puts in a code span (a path, a command) is left alone: Markdown shows code as typed."""
+    if not message:
+        return ""
+    if isinstance(message, str):  # plain text, stored before messages were keys
+        return md_text(message)
+    key, params = message["key"], message.get("params", {})
+    in_code = set(re.findall(r"\{(\w+)[^}]*\}", " ".join(re.findall(r"`[^`]*`", tr(key, lang())))))
+    escaped = {k: md_text(v) if isinstance(v, str) and k not in in_code else v for k, v in params.items()}
+    return tr(key, lang(), **escaped)
+
+
 def show_error(exc: LabelTuneError) -> None:
-    st.error(exc.message(lang()), icon="⚠️")
+    st.error(md_message(exc.stored()), icon="⚠️")
 
 
 def dataset_picker_ui(key: str) -> str:

@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.datasets.catalog import UNLABELED, DatasetSummary
 from core.i18n import render
-from ui.common import cell, lang, md_text, t
+from ui.common import cell, lang, md_message, md_text, plot_text, t
 
 SPLIT_COLOURS = {"train": "#2f6fdf", "val": "#f2a93b", "test": "#3bb273"}
 # Classes shown in the sample grid; a dataset with more shows the first ones and says so.
@@ -17,7 +17,7 @@ MAX_SAMPLE_CLASSES = 30
 
 def class_chart(summary: DatasetSummary) -> None:
     rows = [
-        {"class": name, "split": t(f"split.{split}"), "images": count}
+        {"class": plot_text(name), "split": t(f"split.{split}"), "images": count}
         for name, per_split in summary.by_split.items()
         for split, count in per_split.items()
     ]
@@ -73,7 +73,7 @@ def quality_report(report: dict, dataset: str) -> None:
         st.switch_page("pages/label.py")
     warnings = report.get("warnings", [])
     for warning in warnings:
-        st.warning(render(warning, language))
+        st.warning(md_message(warning))
     if not warnings:
         st.success(t("report.all_good"))
     skipped = report.get("skipped", [])

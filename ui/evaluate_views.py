@@ -15,7 +15,7 @@ from core.evaluation.jobs import PREDICTIONS, start_predictions
 from core.jobs.store import list_jobs
 from core.runs import store as runs
 from core.runs.predictions import SplitPredictions
-from ui.common import cell, md_text, t, workspace
+from ui.common import cell, md_text, plot_text, t, workspace
 from ui.jobs import ended_ui, job_ui
 from ui.models import gradcam_image, predictor
 from ui.train_views import pct
@@ -70,14 +70,14 @@ def class_table_ui(p: SplitPredictions, descriptions: dict[str, str]) -> None:
     if fair and fair["even"]:
         st.caption(t("eval.fairness_even", f1=fair["worst_f1"]))
     elif fair:
-        st.caption(t("eval.fairness", worst=fair["worst"], f1=fair["worst_f1"], **_spread(fair)))
+        st.caption(t("eval.fairness", worst=md_text(fair["worst"]), f1=fair["worst_f1"], **_spread(fair)))
 
 
 def _spread(fair: dict[str, Any]) -> dict[str, Any]:
     return {
-        "best": fair["best_recall_class"],
+        "best": md_text(fair["best_recall_class"]),
         "best_recall": fair["best_recall"],
-        "low": fair["worst_recall_class"],
+        "low": md_text(fair["worst_recall_class"]),
         "low_recall": fair["worst_recall"],
         "spread": fair["recall_spread"],
     }
@@ -90,8 +90,8 @@ def confusion_ui(p: SplitPredictions, normalise: bool) -> tuple[int, int]:
     fig = go.Figure(
         go.Heatmap(
             z=matrix,
-            x=p.classes,
-            y=p.classes,
+            x=[plot_text(c) for c in p.classes],
+            y=[plot_text(c) for c in p.classes],
             colorscale="Blues",
             text=np.round(matrix, 2) if normalise else matrix,
             texttemplate="%{text}" if n <= 15 else None,
@@ -172,7 +172,7 @@ def binary_ui(p: SplitPredictions) -> None:
         fig.update_layout(
             height=300,
             margin={"l": 0, "r": 0, "t": 30, "b": 0},
-            title=t(f"eval.{kind}_title", area=area, positive=curves["positive"]),
+            title=t(f"eval.{kind}_title", area=area, positive=plot_text(curves["positive"])),
             xaxis_title=t(f"eval.{kind}_x"),
             yaxis_title=t(f"eval.{kind}_y"),
         )

@@ -13,7 +13,8 @@ from core.errors import LabelTuneError
 from core.i18n import render
 from core.jobs import queue
 from core.jobs.store import Job, JobStatus, get_job
-from ui.common import lang, show_error, t, workspace
+from ui.common import lang, md_message, show_error, t, workspace
+from ui.guard import guarded
 
 POLL_S = 1.5  # seconds between two looks at a live job
 
@@ -30,14 +31,14 @@ def phase_text(job: Job) -> str:
     if job.status is JobStatus.QUEUED:
         position = queue.position(workspace(), job.id)
         return t("job.waiting", position=position or 1) if job.dispatched_at is None else t("job.starting")
-    text = render(job.phase, lang()) or t("job.working")
+    text = md_message(job.phase) or t("job.working")
     return f"{text} · {job.done}/{job.total}" if job.total else text
 
 
 def job_ui(job_id: int, key: str) -> None:
     """A live job's progress, polled every ``POLL_S`` seconds, with Cancel; when it ends the whole page
     reruns once (and shows the result the page reads from the workspace)."""
-    st.fragment(_live, run_every=POLL_S)(job_id, key)
+    st.fragment(guarded(_live), run_every=POLL_S)(job_id, key)
 
 
 def _live(job_id: int, key: str) -> None:
@@ -67,7 +68,7 @@ def _progress_row(job: Job, key: str) -> None:
 def ended_ui(job: Job) -> None:
     """How an ended job ended, when that is news: its error, an interruption or a cancel."""
     if job.status is JobStatus.FAILED or job.status is JobStatus.INTERRUPTED:
-        st.error(render(job.error, lang()) or t(f"status.{job.status}"), icon="⚠️")
+        st.error(md_message(job.error) or t(f"status.{job.status}"), icon="⚠️")
     elif job.status is JobStatus.CANCELLED:
         st.info(t("job.cancelled", kind=t(f"job.kind_{job.kind}")), icon="✖️")
 

@@ -11,7 +11,7 @@ from core.audit import store as audit_store
 from core.audit.store import AuditReport
 from core.datasets.catalog import load_dataset
 from core.errors import LabelTuneError
-from ui.common import cell, show_error, t, workspace
+from ui.common import cell, plot_text, show_error, t, workspace
 from ui.label_views import exclude_with_undo, relabel_with_undo
 
 SELECTED_SHOWN = 24
@@ -33,9 +33,9 @@ def map_ui(dataset: str, found: AuditReport) -> None:
     fig = go.Figure()
     for label, rows in sorted(by_label.items()):
         fig.add_trace(go.Scattergl(
-            x=[points["x"][r] for r in rows], y=[points["y"][r] for r in rows], mode="markers", name=label,
+            x=[points["x"][r] for r in rows], y=[points["y"][r] for r in rows], mode="markers", name=plot_text(label),
             customdata=[points["ids"][r] for r in rows],
-            hovertext=[found.images[points["ids"][r]].file for r in rows], hoverinfo="text+name",
+            hovertext=[plot_text(found.images[points["ids"][r]].file) for r in rows], hoverinfo="text+name",
             marker={"size": [11 if points["ids"][r] in flagged else 6 for r in rows],
                     "symbol": ["x" if points["ids"][r] in flagged else "circle" for r in rows]},
         ))  # fmt: skip

@@ -54,15 +54,15 @@ def queue_ui(dataset: str, classes: list[str], descriptions: dict[str, str]) -> 
         left, right = st.columns([3, 2])
         left.image(str(image.path), caption=md_text(image.name))
         if found and image.id in found:
-            guess = " · ".join(f"{label} {p:.0%}" for label, p in found[image.id].top)
+            guess = " · ".join(f"{md_text(label)} {p:.0%}" for label, p in found[image.id].top)
             left.caption(t("label.suggestion", guess=guess))
         with right:
             for n, name in enumerate(classes):
                 shortcut = str(n + 1) if n < SHORTCUT_CLASSES else None
-                if st.button(name, key=f"q_{n}", shortcut=shortcut, width="stretch"):
+                if st.button(md_text(name), key=f"q_{n}", shortcut=shortcut, width="stretch"):
                     _label(dataset, image.id, name, state)
                 if descriptions.get(name):
-                    st.caption(descriptions[name])
+                    st.caption(md_text(descriptions[name]))
             if st.button(t("label.skip"), key="q_skip", shortcut="s"):
                 state["skipped"].append(image.id)
                 st.rerun()

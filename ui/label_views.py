@@ -182,17 +182,19 @@ def open_image_ui(dataset: str, descriptions: dict[str, str]) -> None:
     right.markdown(
         t(
             "label.details",
-            label=image.label or t("label.unlabeled"),
+            label=md_text(image.label) if image.label else t("label.unlabeled"),
             split=image.split or "–",
             w=image.width,
             h=image.height,
         )
     )
     if image.label and descriptions.get(image.label):
-        right.caption(descriptions[image.label])
+        right.caption(md_text(descriptions[image.label]))
     if image.attributes:
         right.json(image.attributes)
     history = label_history(workspace(), dataset, image.id)
     right.caption(t("label.history", count=len(history)))
     for entry in history[:10]:
-        right.caption(f"v{entry['version']} · {entry['label'] or t('label.unlabeled')} · {entry['at'][:16]}")
+        right.caption(
+            f"v{entry['version']} · {md_text(entry['label']) if entry['label'] else t('label.unlabeled')} · {entry['at'][:16]}"
+        )

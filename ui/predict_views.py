@@ -15,13 +15,13 @@ from core.jobs.store import JobStatus, list_jobs
 from core.prediction.jobs import PREDICT_BATCH, batch_results, start_batch
 from core.prediction.predict import Prediction, to_csv
 from core.store.workspace import SPLITS
-from ui.common import lang, md_text, show_error, t, workspace
+from ui.common import lang, md_message, md_text, plot_text, show_error, t, workspace
 from ui.jobs import ended_ui, job_ui
 from ui.models import gradcam_image, predictor
 
 
 def topk_chart(result: Prediction, key: str) -> None:
-    labels = [label for label, _ in result.top][::-1]
+    labels = [plot_text(label) for label, _ in result.top][::-1]
     values = [p for _, p in result.top][::-1]
     fig = go.Figure(go.Bar(x=values, y=labels, orientation="h", text=[f"{v:.1%}" for v in values]))
     fig.update_layout(
@@ -38,7 +38,7 @@ def result_ui(
 ) -> None:
     """One image: the picture (or its Grad-CAM overlay), the top-k bars, the top class's description."""
     if result.error:
-        st.error(render(result.error, lang()), icon="⚠️")
+        st.error(md_message(result.error), icon="⚠️")
         return
     left, right = st.columns([1, 2])
     top_label, top_p = result.top[0]
@@ -110,7 +110,7 @@ def batch_ui(results: list[Prediction]) -> None:
     )
     counts = Counter(r.top[0][0] for r in results if r.top)
     if counts:
-        fig = go.Figure(go.Bar(x=list(counts), y=list(counts.values())))
+        fig = go.Figure(go.Bar(x=[plot_text(c) for c in counts], y=list(counts.values())))
         fig.update_layout(height=280, margin={"l": 0, "r": 0, "t": 30, "b": 0}, title=t("predict.summary"))
         st.plotly_chart(fig, key="batch_summary")
     failed = sum(1 for r in results if r.error)

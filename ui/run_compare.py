@@ -10,7 +10,7 @@ from plotly.subplots import make_subplots
 
 from core.jobs.store import JobStatus
 from core.runs import store as runs
-from ui.common import t, workspace
+from ui.common import plot_text, t, workspace
 from ui.train_views import eta_text, pct
 
 COLOURS = ("#2f6fdf", "#f2a93b", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
@@ -49,7 +49,7 @@ def _curves(ws, picked: list[runs.Run]) -> None:
                     go.Scatter(
                         x=[m["epoch"] + 1 for m in rows],
                         y=[m.get(metric) for m in rows],
-                        name=f"{run.label} · {t(f'train.phase_{phase}')}",
+                        name=f"{plot_text(run.label)} · {t(f'train.phase_{phase}')}",
                         legendgroup=run.id,
                         line={"color": colour, "dash": dash},
                         mode="lines+markers",

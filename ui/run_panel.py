@@ -11,13 +11,13 @@ import streamlit as st
 
 from core.datasets.catalog import load_dataset
 from core.errors import LabelTuneError
-from core.i18n import render
 from core.jobs import queue
 from core.jobs.store import JobStatus
 from core.runs import store as runs
 from core.store.workspace import Workspace
 from core.training.jobs import resume_run
-from ui.common import lang, md_text, show_error, t, workspace
+from ui.common import md_message, md_text, show_error, t, workspace
+from ui.guard import guarded
 from ui.train_views import POLL_S, curves, eta_text, pct
 
 
@@ -41,7 +41,7 @@ def dataset_version(ws: Workspace, name: str) -> int | None:
 
 def run_panel(run_id: str) -> None:
     live = runs.get_run(workspace(), run_id).live
-    st.fragment(_panel, run_every=POLL_S if live else None)(run_id, live)
+    st.fragment(guarded(_panel), run_every=POLL_S if live else None)(run_id, live)
 
 
 def _panel(run_id: str, was_live: bool) -> None:
@@ -62,9 +62,9 @@ def _panel(run_id: str, was_live: bool) -> None:
         )
     )
     if run.error:
-        st.error(render(run.error, lang()), icon="⚠️")
+        st.error(md_message(run.error), icon="⚠️")
     if run.note:
-        st.caption(f"📝 {run.note}")
+        st.caption(f"📝 {md_text(run.note)}")
     version = dataset_version(ws, run.dataset_name)
     if version is None:
         st.caption(t("train.dataset_deleted"))

@@ -13,12 +13,13 @@ from core.jobs import queue
 from core.jobs.store import JobStatus
 from core.runs import store as runs
 from ui.common import md_text, show_error, t, workspace
+from ui.guard import guarded
 from ui.train_views import POLL_S, eta_text
 
 
 def queue_panel() -> None:
     live = bool(runs.live_runs(workspace()))
-    st.fragment(_queue, run_every=POLL_S if live else None)(live)
+    st.fragment(guarded(_queue), run_every=POLL_S if live else None)(live)
 
 
 def _queue(was_live: bool) -> None:

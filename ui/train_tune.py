@@ -12,6 +12,7 @@ from core.i18n import render
 from core.jobs.store import Job, JobStatus, list_jobs
 from core.training.tune import TUNE, TUNED, list_trials, start_tune
 from ui.common import lang, show_error, t, workspace
+from ui.guard import guarded
 from ui.jobs import POLL_S, ended_ui, job_ui
 
 
@@ -33,7 +34,7 @@ def tune_ui(dataset: str) -> None:
         return
     if job.live:
         job_ui(job.id, "tune")
-        st.fragment(_trials_ui, run_every=POLL_S)(job.id)
+        st.fragment(guarded(_trials_ui), run_every=POLL_S)(job.id)
         return
     ended_ui(job)
     _trials_ui(job.id)

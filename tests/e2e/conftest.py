@@ -1,6 +1,7 @@
 """A real `streamlit run` on a free loopback port with its own workspace, and Chromium driven by Playwright.
 
-Skipped where Chromium (Debian's `chromium`) or `playwright` (pip) is missing; `.ci/run` installs both.
+A test that uses ``browser`` is skipped where Chromium (Debian's `chromium`) or `playwright` (pip) is
+missing; `.ci/run` installs both.
 Screenshots go to ``LABELTUNE_E2E_SHOTS`` (default ``e2e-shots/`` at the project root, the CI artifact
 folder the README names)."""
 
@@ -35,8 +36,6 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/e2e/" in str(item.fspath).replace(os.sep, "/"):
             item.add_marker(pytest.mark.slow)
-            if sync_api is None or not Path(CHROMIUM).exists():
-                item.add_marker(pytest.mark.skip(reason="needs Chromium (Debian's chromium) and playwright (pip)"))
 
 
 def _port_is_free(port: int) -> bool:
@@ -65,6 +64,7 @@ class Server:
     log: Path
     lang: str = "en"
     port: int = 0
+    address: str | None = "127.0.0.1"  # None: the app's own setting (.streamlit/config.toml)
     proc: subprocess.Popen | None = field(default=None, repr=False)
 
     @property
@@ -76,7 +76,9 @@ class Server:
         for _ in range(3):  # another process may take the port between the check and the bind
             self.port = self.port or free_port()
             command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-                       "--server.port", str(self.port), "--server.address", "127.0.0.1"]  # fmt: skip
+                       "--server.port", str(self.port)]  # fmt: skip
+            if self.address:
+                command += ["--server.address", self.address]
             with self.log.open("ab") as out:
                 self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
             if self._healthy(seconds):
@@ -115,6 +117,8 @@ def server(tmp_path) -> Iterator[Server]:
 
 @pytest.fixture
 def browser() -> Iterator[object]:
+    if sync_api is None or not Path(CHROMIUM).exists():
+        pytest.skip("needs Chromium (Debian's chromium) and playwright (pip)")
     with sync_api.sync_playwright() as p:
         launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched

@@ -242,7 +242,7 @@ def test_invalid_settings_and_untrainable_datasets_are_explained(ws, tmp_path):
     at = train_page()
     at.radio(key="tr_weights").set_value("file").run()
     at.text_input(key="tr_weights_path").input("/no/such/weights.h5").run()
-    assert "/no/such/weights.h5" in at.error[0].value and at.button(key="start").disabled
+    assert md_text("/no/such/weights.h5") in at.error[0].value and at.button(key="start").disabled
     import_archive(ws, make_zip(tmp_path / "one.zip", class_folders({"猫": 4})), name="one")
     at = train_page()
     at.selectbox(key="train_dataset").set_value("one").run()

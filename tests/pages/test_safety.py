@@ -1,0 +1,83 @@
+"""Safe to share with a team: Streamlit's login honoured when configured, and an unexpected error shown
+as a reference (its details in the server's log and the workspace's logs/app-errors.log, never on the page)."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.i18n import tr
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = (
+    "pages/dataset.py",
+    "pages/label.py",
+    "pages/train.py",
+    "pages/evaluate.py",
+    "pages/predict.py",
+    "pages/jobs.py",
+)
+OIDC = {"client_id": "labeltune", "client_secret": "s3cret", "server_metadata_url": "https://id.example.invalid/.well-known/openid-configuration"}  # fmt: skip
+AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "a-long-random-string", **OIDC}
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABELTUNE_HOME", str(tmp_path / "ws"))
+    monkeypatch.chdir(ROOT)
+    return tmp_path / "ws"
+
+
+def app(secrets: dict | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    for key, value in (secrets or {}).items():
+        at.secrets[key] = value
+    return at
+
+
+def texts(at: AppTest) -> str:
+    return " ".join(str(e.value) for kind in (at.markdown, at.caption, at.header, at.info, at.error) for e in kind)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_with_a_login_configured_every_page_asks_for_it_first(home, page):
+    at = app({"auth": AUTH})
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    assert [b.label for b in at.button] == [tr("auth.login", "en")]
+    assert tr("auth.required", "en") in texts(at)
+    assert not at.selectbox and not at.subheader  # nothing of the page itself
+    assert str(home) not in texts(at)  # not even the workspace's path in the sidebar
+
+
+def test_several_login_providers_each_get_a_button(home):
+    at = app({"auth": {"redirect_uri": AUTH["redirect_uri"], "cookie_secret": "x", "google": OIDC, "microsoft": OIDC}})
+    at.run()
+    assert [b.label for b in at.button] == ["Log in with Google", "Log in with Microsoft"]
+
+
+def test_without_a_login_configured_the_pages_open_as_before(home):
+    at = app()
+    at.run()
+    assert not at.exception and tr("dataset.header", "en") in [h.value for h in at.header]
+    assert not [b for b in at.button if b.label == tr("auth.login", "en")]
+
+
+def test_an_unexpected_error_shows_a_reference_and_logs_its_details(home, monkeypatch):
+    from core.jobs import queue
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret detail: /srv/private/path")
+
+    monkeypatch.setattr(queue, "slots", broken)
+    at = app()
+    at.run()
+    at.switch_page("pages/jobs.py").run()
+    assert not at.exception, at.exception  # not Streamlit's exception box
+    [error] = at.error
+    ref = error.value.split(tr("app.unexpected", "en", ref="@").split("@")[0])[1].split(":")[0]
+    assert len(ref) == 8 and "secret" not in texts(at)
+    log = (home / "logs" / "app-errors.log").read_text(encoding="utf-8")
+    assert f"reference {ref}" in log and "RuntimeError: secret detail: /srv/private/path" in log
+    assert "Traceback" in log
