@@ -5,6 +5,7 @@ app has no accounts at all (README: "Sharing with a team")."""
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 import streamlit as st
@@ -35,6 +36,9 @@ def login_gate() -> bool:
         return True
     st.header(t("auth.header"))
     st.info(t("auth.required"))
+    if importlib.util.find_spec("authlib") is None:  # st.login needs it: say so now, not at the click
+        st.error(t("auth.no_authlib"), icon="⚠️")
+        return False
     for provider in offered:
         label = t("auth.login_with", provider=provider.title()) if provider else t("auth.login")
         st.button(

@@ -39,8 +39,19 @@ def texts(at: AppTest) -> str:
     return " ".join(str(e.value) for kind in (at.markdown, at.caption, at.header, at.info, at.error) for e in kind)
 
 
+@pytest.fixture
+def authlib(monkeypatch):
+    """Streamlit's login needs Authlib; the gate looks for it (the login round trip is not tested offline)."""
+    import importlib.util
+
+    found = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: object() if name == "authlib" else found(name, *a)
+    )
+
+
 @pytest.mark.parametrize("page", PAGES)
-def test_with_a_login_configured_every_page_asks_for_it_first(home, page):
+def test_with_a_login_configured_every_page_asks_for_it_first(home, page, authlib):
     at = app({"auth": AUTH})
     at.run()
     at.switch_page(page).run()
@@ -51,10 +62,20 @@ def test_with_a_login_configured_every_page_asks_for_it_first(home, page):
     assert str(home) not in texts(at)  # not even the workspace's path in the sidebar
 
 
-def test_several_login_providers_each_get_a_button(home):
+def test_several_login_providers_each_get_a_button(home, authlib):
     at = app({"auth": {"redirect_uri": AUTH["redirect_uri"], "cookie_secret": "x", "google": OIDC, "microsoft": OIDC}})
     at.run()
     assert [b.label for b in at.button] == ["Log in with Google", "Log in with Microsoft"]
+
+
+def test_a_login_configured_without_authlib_says_what_to_install(home, monkeypatch):
+    import importlib.util
+
+    found = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "authlib" else found(name, *a))
+    at = app({"auth": AUTH})
+    at.run()
+    assert not at.exception and "pip install Authlib" in at.error[0].value and not at.button
 
 
 def test_without_a_login_configured_the_pages_open_as_before(home):
