@@ -3,10 +3,11 @@
 import streamlit as st
 
 from core.datasets.catalog import dataset_names
+from core.errors import LabelTuneError
 from core.jobs.store import live_jobs
 from ui.app import app_pages, in_navigation
 from ui.auth import login_gate
-from ui.common import language_ui, t, workspace
+from ui.common import language_ui, md_message, show_error, t, workspace, workspace_problems
 from ui.guard import guarded
 
 st.set_page_config(page_title="LabelTune", page_icon="🏷️", layout="wide")
@@ -17,7 +18,13 @@ allowed = login_gate()
 navigation = st.navigation(app_pages(), position="sidebar" if allowed else "hidden")
 if not allowed:
     st.stop()
-ws = workspace()
+try:
+    ws = workspace()
+except LabelTuneError as exc:  # a locked or damaged store: say so, change nothing
+    show_error(exc)
+    st.stop()
+for problem in workspace_problems():  # the integrity check at start-up: reported, never repaired silently
+    st.sidebar.warning(md_message(problem), icon="🩺")
 st.sidebar.caption(t("app.workspace", path=ws.root))
 st.sidebar.caption(t("app.datasets_count", count=len(dataset_names(ws))))
 busy = live_jobs(ws)

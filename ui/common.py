@@ -38,10 +38,26 @@ def workspace() -> Workspace:
     return _open_workspace(resolve_root(workspace_arg()))
 
 
+@st.cache_resource(show_spinner=False)
+def _problems_at_start(root: Path) -> list[dict[str, Any]]:
+    from core.runs.integrity import check
+
+    return check(Workspace(root))
+
+
+def workspace_problems() -> list[dict[str, Any]]:
+    """What the workspace's integrity check found when this server process first opened it (stored
+    messages); it repairs nothing."""
+    return _problems_at_start(workspace().root)
+
+
 def lang() -> str:
     """The UI language: the sidebar choice, else the saved one, else the browser's."""
     if LANG_KEY not in st.session_state:
-        saved = workspace().get_setting(LANG_SETTING)
+        try:
+            saved = workspace().get_setting(LANG_SETTING)
+        except LabelTuneError:  # a locked or damaged store: the entry point says so, in the browser's language
+            saved = None
         if saved not in LANGUAGES:
             locale = (getattr(st.context, "locale", None) or "").lower()
             saved = "zh" if locale.startswith("zh") else DEFAULT_LANGUAGE

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from core.cli.audit import add_audit_verb
+from core.cli.check import add_check_verb
 from core.cli.datasets import add_dataset_verbs
 from core.cli.evaluation import add_evaluation_verbs
 from core.cli.export import add_export_verbs
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluation_verbs(verbs, common)
     add_export_verbs(verbs, common)
     add_job_verbs(verbs, common)
+    add_check_verb(verbs, common)
     return parser
 
 

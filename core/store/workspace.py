@@ -22,9 +22,10 @@ from core.errors import WorkspaceError
 ENV_VAR = "LABELTUNE_HOME"
 DEFAULT_DIR = "workspace"
 DB_NAME = "labeltune.sqlite3"
-# Milliseconds a writer waits for another writer (the training worker, the CLI)
-# before SQLite gives up with "database is locked".
+# Milliseconds a writer waits for another writer (the training worker, the CLI, a backup program) before
+# SQLite gives up with "database is locked"; then a WorkspaceError says so.
 BUSY_TIMEOUT_MS = 30_000
+BACKUPS_DIR = "backups"  # the store as it was before each schema migration
 
 
 def _one_message(message: Any) -> Any:
@@ -394,8 +395,22 @@ class Workspace:
             conn.execute("PRAGMA foreign_keys = ON")
             with conn:
                 yield conn
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):  # another program held it past the wait
+                raise WorkspaceError(
+                    "err.workspace_locked", path=str(self.db_path), seconds=BUSY_TIMEOUT_MS // 1000
+                ) from exc
+            raise
+        except sqlite3.DatabaseError as exc:
+            if type(exc) is sqlite3.DatabaseError:  # "file is not a database", "disk image is malformed"
+                raise WorkspaceError("err.workspace_damaged", path=str(self.db_path), reason=str(exc)) from exc
+            raise
         finally:
             conn.close()
+
+    @property
+    def backups_dir(self) -> Path:
+        return self.root / BACKUPS_DIR
 
     def migrate(self) -> None:
         with self.connect() as conn:
@@ -404,6 +419,8 @@ class Workspace:
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
             )
             done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+            if done and any(version not in done for version, _ in MIGRATIONS):
+                self._backup(max(done))  # the store as it was, before this version changes it
             for version, script in MIGRATIONS:
                 if version in done:
                     continue
@@ -413,6 +430,21 @@ class Workspace:
                     for statement in filter(str.strip, script.split(";")):
                         conn.execute(statement)
                 conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, utc_now()))
+
+    def _backup(self, schema: int) -> Path:
+        """A consistent copy of the store in ``backups/``, named by its schema version and the time. The
+        migrator holds the write lock and has changed nothing yet; a second connection reads the store
+        as committed (WAL lets it read beside the writer) through SQLite's backup API."""
+        self.backups_dir.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        path = self.backups_dir / f"labeltune-schema{schema}-{stamp}.sqlite3"
+        source, target = sqlite3.connect(self.db_path), sqlite3.connect(path)
+        try:
+            source.backup(target)
+        finally:
+            target.close()
+            source.close()
+        return path
 
     def get_setting(self, key: str, default: str | None = None) -> str | None:
         with self.connect() as conn:

@@ -7,6 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.i18n import tr
+from ui.common import md_text
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = (
@@ -102,3 +103,28 @@ def test_an_unexpected_error_shows_a_reference_and_logs_its_details(home, monkey
     log = (home / "logs" / "app-errors.log").read_text(encoding="utf-8")
     assert f"reference {ref}" in log and "RuntimeError: secret detail: /srv/private/path" in log
     assert "Traceback" in log
+
+
+def test_the_integrity_check_at_start_up_is_shown_in_the_sidebar_and_repairs_nothing(home):
+    from core.store.workspace import Workspace
+
+    ws = Workspace.open(home)
+    (ws.runs_dir / "20260101-000000-0000").mkdir()
+    at = app()
+    at.run()
+    assert not at.exception
+    [warning] = at.sidebar.warning
+    assert md_text("20260101-000000-0000") in warning.value and (ws.runs_dir / "20260101-000000-0000").is_dir()
+
+
+def test_a_damaged_store_is_a_message_on_the_page_not_a_traceback(home):
+    from core.store.workspace import Workspace
+
+    ws = Workspace.open(home)
+    ws.db_path.write_bytes(b"not a database " * 200)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{ws.db_path}{suffix}").unlink(missing_ok=True)
+    at = app()
+    at.run()
+    assert not at.exception, at.exception
+    assert "cannot be read" in at.error[0].value
