@@ -10,6 +10,7 @@ one transaction. Any failure before that leaves the workspace as it was.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -204,28 +205,35 @@ def _read_archive(
 ) -> Iterator[tuple[_Archive, _Stager]]:
     """Open, scan, plan and process an archive into a private staging folder (discarded afterwards), under
     ``staging`` (an import job's scratch folder, removed even if its process dies) or the workspace's."""
-    src = os.fspath(source) if isinstance(source, (str, os.PathLike)) else source
-    zf, size = open_zip(src, archive_name, limits)
-    with zf:
-        scan = scan_archive(zf, archive_name, limits)
-        if scan.total_entries == 0:
-            raise DatasetRejected("err.archive_no_entries", archive=archive_name)
-        plan = plan_import(zf, scan.entries, limits)
-        if scan.names.reason:
-            plan.notes.insert(0, (scan.names.reason, {}))
-        if not plan.images:
-            raise DatasetRejected("err.no_images", archive=archive_name, skipped=len(scan.skipped) + len(plan.skipped))
-        stager = _Stager(ws, limits, staging)
-        try:
-            stored, image_skips = _process_all(zf, plan, stager, limits, progress)
-            yield (
-                _Archive(
-                    archive_name, size, scan.total_entries, plan, stored, scan.skipped + plan.skipped + image_skips
-                ),
-                stager,
-            )
-        finally:
-            stager.discard()
+    try:
+        src = os.fspath(source) if isinstance(source, (str, os.PathLike)) else source
+        zf, size = open_zip(src, archive_name, limits)
+        with zf:
+            scan = scan_archive(zf, archive_name, limits)
+            if scan.total_entries == 0:
+                raise DatasetRejected("err.archive_no_entries", archive=archive_name)
+            plan = plan_import(zf, scan.entries, limits)
+            if scan.names.reason:
+                plan.notes.insert(0, (scan.names.reason, {}))
+            if not plan.images:
+                raise DatasetRejected(
+                    "err.no_images", archive=archive_name, skipped=len(scan.skipped) + len(plan.skipped)
+                )
+            stager = _Stager(ws, limits, staging)
+            try:
+                stored, image_skips = _process_all(zf, plan, stager, limits, progress)
+                yield (
+                    _Archive(
+                        archive_name, size, scan.total_entries, plan, stored, scan.skipped + plan.skipped + image_skips
+                    ),
+                    stager,
+                )
+            finally:
+                stager.discard()
+    except OSError as exc:  # staging, publishing or the store ran out of room: the staging folder is gone
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DatasetError("err.disk_full", path=str(ws.root)) from exc
+        raise
 
 
 def _archive_name(source: str | os.PathLike[str] | IO[bytes], archive_name: str | None) -> str:

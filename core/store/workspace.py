@@ -396,6 +396,8 @@ class Workspace:
             with conn:
                 yield conn
         except sqlite3.OperationalError as exc:
+            if "disk is full" in str(exc):  # SQLITE_FULL: the transaction was rolled back
+                raise WorkspaceError("err.disk_full", path=str(self.root)) from exc
             if "locked" in str(exc) or "busy" in str(exc):  # another program held it past the wait
                 raise WorkspaceError(
                     "err.workspace_locked", path=str(self.db_path), seconds=BUSY_TIMEOUT_MS // 1000
