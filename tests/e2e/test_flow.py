@@ -43,9 +43,22 @@ class Person:
     def __init__(self, page, url: str, shots: Path) -> None:
         self.page, self.url, self.shots, self.step = page, url, shots, 0
         self.console_errors: list[str] = []
-        page.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
+        page.on("console", self._console)
         page.on("pageerror", lambda e: self.console_errors.append(str(e)))
+        page.on("response", self._response)
         shots.mkdir(parents=True, exist_ok=True)
+
+    def _console(self, message) -> None:
+        # A failed request is judged by its address in _response (the console's line has none).
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            self.console_errors.append(message.text)
+
+    def _response(self, response) -> None:
+        # Opened at a page's own address (/train), Streamlit's front end first looks for its server under
+        # that path (/train/_stcore/health, /train/_stcore/host-config), gets 404, then uses the root.
+        probe = any(response.url.endswith(f"/_stcore/{name}") for name in ("health", "host-config"))
+        if response.status >= 400 and not (probe and response.status == 404):
+            self.console_errors.append(f"{response.status} {response.url}")
 
     def key(self, key: str, inner: str = ""):
         return self.page.locator(f".st-key-{key} {inner}".strip()).first
