@@ -168,8 +168,8 @@ def curves(epochs: list[dict]) -> None:
         fig.add_vline(x=fine[0] - 0.5, line_dash="dash", line_color="grey")
     fig.update_xaxes(title_text=t("train.curve_epoch"))
     fig.update_layout(
-        height=380,
-        margin={"l": 0, "r": 0, "t": 40, "b": 0},
+        height=400,
+        margin={"l": 0, "r": 0, "t": 70, "b": 0},  # the subplot titles sit below the mode bar (top right, on hover)
         # Under the plots: at the top right the legend sat beneath Plotly's mode bar, which covered it.
         legend={"orientation": "h", "x": 0.5, "xanchor": "center", "y": -0.22, "yanchor": "top"},
     )
