@@ -63,7 +63,7 @@ def test_a_store_locked_by_another_process_for_10_s_is_waited_for(ws):
 
 def test_a_lock_held_past_the_wait_is_a_clear_error_and_nothing_changes(ws, monkeypatch):
     monkeypatch.setattr(store, "BUSY_TIMEOUT_MS", 1000)
-    holder = hold_lock(ws, 6)
+    holder = hold_lock(ws, 3)
     with pytest.raises(WorkspaceError) as caught:
         ws.set_setting("held", "changed")
     assert caught.value.key == "err.workspace_locked"
