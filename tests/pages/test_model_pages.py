@@ -11,6 +11,7 @@ from core.runs.predictions import stored_splits
 from core.store.workspace import Workspace
 from tests.builders import make_zip, separable, trained_colour_run
 from tests.jobs import wait_for
+from ui.common import md_text
 
 pytestmark = pytest.mark.slow  # trains a tiny model and loads it in the app
 
@@ -102,7 +103,7 @@ def test_predict_an_upload_a_corrupt_file_and_a_batch_zip(home, tmp_path):
     ).run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.markdown[0].value.startswith("**红**")
-    assert "broken.jpg" in at.error[0].value
+    assert md_text("broken.jpg") in at.error[0].value  # the file name, shown as typed
     assert len(at.get("plotly_chart")) >= 1
     at.slider(key="threshold").set_value(1.0).run()
     assert tr("predict.not_sure", "en", p=0.5)[:10] in at.warning[0].value
