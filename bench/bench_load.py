@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import io
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -80,6 +81,28 @@ class Sampler(threading.Thread):
             time.sleep(0.25)
 
 
+def cpu_s(pid: int) -> float:
+    """User plus system CPU seconds of a process so far (/proc/<pid>/stat)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def chromium_cpu_s() -> float:
+    """CPU seconds of every Chromium process now alive (the browsers of this benchmark)."""
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if "chrom" in (proc / "comm").read_text():
+                    total += cpu_s(int(proc.name))
+            except OSError:
+                continue
+    return total
+
+
 def epochs(ws: Workspace, run_id: str) -> int:
     return len(runs.read_metrics(ws, run_id))
 
@@ -109,14 +132,16 @@ async def session(browser, url: str, until: float, times: dict, errors: list) ->
     await page.goto(url)
     await page.get_by_role("heading", name="Dataset").first.wait_for(timeout=120_000)
     await settle(page)
+    visit = 0
     while time.monotonic() < until:
+        visit += 1
         for name, ready in (("Label", "[data-testid=stImage] img"), ("Evaluate", "text=Confusion matrix")):
             started = time.monotonic()
             await page.locator("[data-testid=stSidebarNav] a", has_text=name).first.click()
             await page.get_by_role("heading", name=name).first.wait_for(timeout=120_000)
             await page.locator(ready).first.wait_for(timeout=120_000)
             await settle(page)
-            times[name].append(time.monotonic() - started)
+            times[name if visit > 1 else f"{name} (first visit)"].append(time.monotonic() - started)
             if await page.locator("[data-testid=stException]").count():
                 errors.append(f"exception box on {name}")
     await context.close()
@@ -125,12 +150,15 @@ async def session(browser, url: str, until: float, times: dict, errors: list) ->
 async def browse(url: str, sessions: int, seconds: float) -> tuple[dict, list]:
     from playwright.async_api import async_playwright
 
-    times: dict[str, list[float]] = {"Label": [], "Evaluate": []}
+    times: dict[str, list[float]] = {
+        k: [] for k in ("Label", "Evaluate", "Label (first visit)", "Evaluate (first visit)")
+    }
     errors: list[str] = []
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         until = time.monotonic() + seconds
         await asyncio.gather(*(session(browser, url, until, times, errors) for _ in range(sessions)))
+        times["chromium_cpu_s"] = [chromium_cpu_s()]
         await browser.close()
     return times, errors
 
@@ -177,9 +205,10 @@ def main() -> None:
     time.sleep(args.seconds)
     baseline = (epochs(ws, run_id) - first) / args.seconds * 60
     first = epochs(ws, run_id)
-    began = time.monotonic()
+    began, server_cpu = time.monotonic(), cpu_s(server.proc.pid)
     times, errors = asyncio.run(browse(server.url, args.sessions, args.seconds))
     loaded_s = time.monotonic() - began
+    server_cpu = cpu_s(server.proc.pid) - server_cpu
     loaded = (epochs(ws, run_id) - first) / loaded_s * 60
     runs.request_stop(ws, run_id)
     sampler.running = False
@@ -187,6 +216,10 @@ def main() -> None:
     print(json.dumps({
         "sessions": args.sessions, "images": args.images, "import_s": round(imported_s, 1),
         "label": quantiles(times["Label"]), "evaluate": quantiles(times["Evaluate"]),
+        "label_first_visit": quantiles(times["Label (first visit)"]),
+        "evaluate_first_visit": quantiles(times["Evaluate (first visit)"]),
+        "load_window_s": round(loaded_s, 1), "cpu_s_available": round(loaded_s * (os.cpu_count() or 1), 1),
+        "server_cpu_s": round(server_cpu, 1), "chromium_cpu_s": round(times["chromium_cpu_s"][0], 1),
         "errors": len(errors), "first_errors": errors[:5],
         "server_rss_idle_mb": round(idle_mb), "server_rss_peak_mb": round(sampler.peak),
         "train_epochs_per_min_alone": round(baseline, 2), "train_epochs_per_min_under_load": round(loaded, 2),
