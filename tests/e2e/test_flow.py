@@ -82,6 +82,19 @@ class Person:
         wanted.click()
         self.settle()
 
+    def tiny_run_form(self, head_epochs: int, fine_tune_epochs: int) -> None:
+        """On the Train page: no pretrained weights, 32 px, these epochs (Enter after each number)."""
+        self.key("tr_weights").get_by_text("None: train from scratch").click()
+        self.settle()
+        for key, value in (
+            ("tr_image_size", 32),
+            ("tr_head_epochs", head_epochs),
+            ("tr_fine_tune_epochs", fine_tune_epochs),
+        ):
+            self.key(key, "input").fill(str(value))
+            self.key(key, "input").press("Enter")
+            self.settle()
+
     def settle(self, seconds: float = 120) -> None:
         """Streamlit has finished its rerun: the app's script state reads notRunning three times in a row
         (a fragment that polls runs now and then; a page's rerun shows as running)."""
@@ -160,12 +173,7 @@ def test_the_whole_flow_in_a_browser(server, browser, tmp_path):
 
     # 4. Start a tiny training run from the form: no pretrained weights, 32 px, one epoch per phase.
     me.go("Train")
-    me.key("tr_weights").get_by_text("None: train from scratch").click()
-    me.settle()
-    for key, value in (("tr_image_size", "32"), ("tr_head_epochs", "2"), ("tr_fine_tune_epochs", "1")):
-        me.key(key, "input").fill(value)
-        me.key(key, "input").press("Enter")
-        me.settle()
+    me.tiny_run_form(head_epochs=2, fine_tune_epochs=1)
     me.check("train-form")
     me.key("start", "button").click()
     me.text("started in the background")

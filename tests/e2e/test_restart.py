@@ -22,12 +22,7 @@ def test_a_restarted_server_reattaches_to_the_run_that_trains(server, browser, t
     me.page.goto(f"{server.url}/train")
     me.page.get_by_role("heading", name="Train").first.wait_for(timeout=60_000)
     me.settle()
-    me.key("tr_weights").get_by_text("None: train from scratch").click()
-    me.settle()
-    for key, value in (("tr_image_size", "32"), ("tr_head_epochs", "3"), ("tr_fine_tune_epochs", "6")):
-        me.key(key, "input").fill(value)
-        me.key(key, "input").press("Enter")
-        me.settle()
+    me.tiny_run_form(head_epochs=3, fine_tune_epochs=6)
     me.key("start", "button").click()
     me.text("started in the background")
     me.check("started")

@@ -18,13 +18,6 @@ ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 60
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("LABELTUNE_HOME", str(tmp_path / "ws"))
-    monkeypatch.chdir(ROOT)
-    return tmp_path / "ws"
-
-
 def app(page: str | None = None) -> AppTest:
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT)
     at.run()

@@ -22,13 +22,6 @@ OIDC = {"client_id": "labeltune", "client_secret": "s3cret", "server_metadata_ur
 AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "a-long-random-string", **OIDC}
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("LABELTUNE_HOME", str(tmp_path / "ws"))
-    monkeypatch.chdir(ROOT)
-    return tmp_path / "ws"
-
-
 def app(secrets: dict | None = None) -> AppTest:
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
     for key, value in (secrets or {}).items():
