@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -14,3 +15,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 @pytest.fixture
 def ws(tmp_path: Path) -> Workspace:
     return Workspace.open(tmp_path / "ws")
+
+
+@pytest.fixture
+def offline(tmp_path, monkeypatch) -> Path:
+    """No network, whatever the machine: every proxy points at a port nothing listens on, and Keras looks
+    for weights in an empty ``KERAS_HOME`` (returned). urllib builds its process-wide opener, proxies
+    included, on its first request (Keras downloads through it): it is dropped afterwards, or every later
+    request in this process (the browser tests' health checks) would go to the dead proxy."""
+    keras_home = tmp_path / "keras"
+    monkeypatch.setenv("KERAS_HOME", str(keras_home))
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    urllib.request.install_opener(None)
+    yield keras_home
+    urllib.request.install_opener(None)

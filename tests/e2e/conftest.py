@@ -31,6 +31,11 @@ SHOTS = Path(os.environ.get("LABELTUNE_E2E_SHOTS", ROOT / "e2e-shots"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-quic", "--disable-sync"]  # fmt: skip
 
+# Requests to the server under test go straight to it, never through a proxy: proxies named in the
+# environment (a CI machine's, or the dead one an offline test left in urllib's process-wide opener) do not
+# serve loopback, and a refusal by the proxy would pass for a refusal by the server.
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
 
 def pytest_collection_modifyitems(items):
     for item in items:
@@ -66,6 +71,7 @@ class Server:
     port: int = 0
     address: str | None = "127.0.0.1"  # None: the app's own setting (.streamlit/config.toml)
     proc: subprocess.Popen | None = field(default=None, repr=False)
+    last_error: str = ""  # what the last health check met, for the message when the server does not start
 
     @property
     def url(self) -> str:
@@ -85,16 +91,18 @@ class Server:
                 return self
             self.stop()
             self.port = 0
-        raise AssertionError(f"the server did not start; its output:\n{self.log.read_text(errors='replace')[-4000:]}")
+        output = self.log.read_text(errors="replace")[-4000:]
+        raise AssertionError(f"the server did not start (health check: {self.last_error}); its output:\n{output}")
 
     def _healthy(self, seconds: float) -> bool:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline and self.proc.poll() is None:
             try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as answer:
+                with DIRECT.open(f"{self.url}/_stcore/health", timeout=2) as answer:
                     if answer.status == 200:
                         return True
-            except OSError:
+            except OSError as error:
+                self.last_error = f"{type(error).__name__}: {error}"
                 time.sleep(0.5)
         return False
 

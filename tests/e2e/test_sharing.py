@@ -4,13 +4,12 @@ stays on and error details stay hidden (`.streamlit/config.toml`)."""
 from __future__ import annotations
 
 import socket
-import urllib.request
 from pathlib import Path
 
 import pytest
 import tomllib
 
-from tests.e2e.conftest import ROOT, Server
+from tests.e2e.conftest import DIRECT, ROOT, Server
 
 
 def outward_address() -> str | None:
@@ -35,11 +34,11 @@ def test_by_default_the_server_answers_on_loopback_only(tmp_path: Path):
     address = outward_address()
     server = Server(tmp_path / "ws", tmp_path / "server.log", address=None).start()
     try:
-        with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=5) as answer:
+        with DIRECT.open(f"{server.url}/_stcore/health", timeout=5) as answer:
             assert answer.status == 200
         if address is None:
             pytest.skip("this machine has no address but loopback to try from")
         with pytest.raises(OSError):  # refused: nothing listens there
-            urllib.request.urlopen(f"http://{address}:{server.port}/_stcore/health", timeout=5)
+            DIRECT.open(f"http://{address}:{server.port}/_stcore/health", timeout=5)
     finally:
         server.stop()

@@ -305,12 +305,9 @@ def test_a_run_says_when_its_dataset_changed_since(ws):
 
 
 @pytest.mark.slow
-def test_the_tune_form_starts_a_search_shows_its_trials_live_and_then_the_run_it_became(ws, monkeypatch):
+def test_the_tune_form_starts_a_search_shows_its_trials_live_and_then_the_run_it_became(ws, offline):
     from core.training.tune import TUNE, list_trials
 
-    monkeypatch.setenv("KERAS_HOME", str(ws.root / "keras"))  # offline: the bundled MobileNetV2 weights
-    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
-        monkeypatch.setenv(var, "http://127.0.0.1:9")
     at = train_page()
     at.number_input(key="tune_budget").set_value(1)
     at.button(key="tune_start").click().run()

@@ -73,30 +73,20 @@ def test_wrong_and_missing_weights_files(tmp_path):
         build_model("mobilenet_v2_0.35", 2, 32, str(tmp_path / "nope.h5"), 0.0, seed=0)
 
 
-def test_imagenet_offline_names_the_file_and_the_alternatives(tmp_path, monkeypatch):
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
-        monkeypatch.setenv(var, "http://127.0.0.1:9")  # nothing listens: offline, whatever the machine
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
+def test_imagenet_offline_names_the_file_and_the_alternatives(offline):
     with pytest.raises(TrainingError) as info:
         build_model("resnet50", 2, 32, "imagenet", 0.0, seed=0)
     message = str(info.value)
     assert info.value.key == "err.weights_offline"
     assert "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5" in message
-    assert str(tmp_path / "keras" / "models") in message and "--weights PATH" in message
+    assert str(offline / "models") in message and "--weights PATH" in message
 
 
-def test_offline_the_bundled_mobilenet_weights_serve_every_input_size(tmp_path, monkeypatch):
+def test_offline_the_bundled_mobilenet_weights_serve_every_input_size(tmp_path, offline):
     """Keras names a MobileNetV2 weights file per input size; offline, the bundled 224 px no-top file is
     loaded at 96 px (every no-top weight's shape is size-free), and the run says so."""
     from core.training.model import BUNDLED_WEIGHTS
 
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
-        monkeypatch.setenv(var, "http://127.0.0.1:9")
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
     built = build_model("mobilenet_v2_0.35", 2, 96, "imagenet", 0.0, seed=0)
     assert built.weights_used.startswith("imagenet (bundled mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224")
     assert built.weights_used.endswith(", at 96 px)")

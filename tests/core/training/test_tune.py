@@ -21,12 +21,7 @@ COLOURS = {"红": (200, 60, 60), "蓝": (60, 60, 200), "绿": (60, 200, 60)}
 
 
 @pytest.fixture
-def ws(tmp_path, monkeypatch):
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # offline: the bundled MobileNetV2 weights
-    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
-        monkeypatch.setenv(var, "http://127.0.0.1:9")
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
+def ws(tmp_path, offline):  # offline: the bundled MobileNetV2 weights
     ws = Workspace.open(tmp_path / "ws")
     import_archive(ws, make_zip(tmp_path / "c.zip", separable(COLOURS, 16)), name="颜色")
     return ws
