@@ -14,13 +14,13 @@ from PIL import Image
 
 from core.audit import store as audit_store
 from core.audit.config import AuditConfig
-from core.audit.jobs import AUDIT
+from core.audit.jobs import AUDIT, start_audit
 from core.datasets import editing
 from core.datasets.ingest import import_archive
 from core.jobs.store import JobStatus
 from core.store.workspace import Workspace
 from tests.builders import make_zip
-from tests.jobs import run_job
+from tests.jobs import lifecycle, run_job
 
 pytestmark = pytest.mark.slow  # TensorFlow, a backbone, subprocesses
 
@@ -152,3 +152,21 @@ def test_the_cli_prints_the_documented_json_and_text(tmp_path):
         [sys.executable, "-m", "core", "audit", "没有", "--workspace", str(ws.root)], capture_output=True, text=True, cwd=ROOT
     )  # fmt: skip
     assert unknown.returncode == 1 and "没有" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+def test_an_audit_killed_or_cancelled_mid_way_stores_nothing_and_the_next_completes(tmp_path, monkeypatch):
+    """Real worker processes: one audit killed (SIGKILL) while it computes features, one cancelled, one
+    left alone. Only the last stores an audit, and it finds what an undisturbed audit finds."""
+    ws, _ = audited_set(tmp_path)
+    seeds = iter(range(3))  # a new seed each: random weights, so every audit computes its features anew
+
+    def start(n: int) -> int:
+        return start_audit(ws, AuditConfig("颜色", **TINY, seed=next(seeds)))
+
+    done = lifecycle(ws, start, monkeypatch, together=False)  # one audit of a dataset at a time
+    audit = audit_store.latest_audit(ws, "颜色")
+    assert audit.id == done.result["audit"]
+    with ws.connect() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM audits").fetchone()[0] == 1
+    issues = {i.image.file: i.suggested for i in audit_store.report(ws, "颜色").label_issues}
+    assert issues.get("train/蓝/red3.png") == "红"

@@ -1,6 +1,8 @@
 """The best model in N minutes: the search runs as a job within its budget, its best settings become an
-ordinary run, a failed trial is recorded and skipped, a cancel ends it without a run."""
+ordinary run, a failed trial is recorded and skipped, a kill or a cancel ends it without a run."""
 
+import os
+import signal
 import time
 
 import pytest
@@ -89,12 +91,24 @@ def test_a_tune_ends_within_its_budget_with_an_ordinary_run_and_survives_a_faile
 
 
 @pytest.mark.slow
-def test_a_cancelled_tune_stops_searching_and_makes_no_run(ws):
-    job_id = tune.start_tune(ws, "颜色", 120)
-    wait_for(ws, job_id, lambda j: bool(tune.list_trials(ws, job_id)) or not j.live)
+def test_a_tune_killed_or_cancelled_mid_search_ends_so_and_makes_no_run(ws):
+    """A worker killed mid-search (SIGKILL): the job is interrupted with the reason, its trials so far stay
+    listed, and a new tune can start at once; a cancelled one ends cancelled. Neither makes a run."""
     from core.jobs import queue
 
-    queue.cancel(ws, job_id)
-    ended = wait_for(ws, job_id, lambda j: not j.live, seconds=60)
+    killed = tune.start_tune(ws, "颜色", 120)
+    running = wait_for(ws, killed, lambda j: bool(tune.list_trials(ws, killed)) or not j.live)
+    assert running.live, running
+    os.kill(running.pid, signal.SIGKILL)
+    ended = wait_for(ws, killed, lambda j: not j.live, seconds=30)
+    assert ended.status is JobStatus.INTERRUPTED and ended.error["key"] == "err.worker_died", ended
+    assert tune.list_trials(ws, killed) and not runs.list_runs(ws)
+    assert not (ws.jobs_dir / str(killed)).exists()  # its scratch folder went with it
+
+    cancelled = tune.start_tune(ws, "颜色", 120)  # the same dataset: the killed one no longer holds it
+    assert cancelled != killed
+    wait_for(ws, cancelled, lambda j: bool(tune.list_trials(ws, cancelled)) or not j.live)
+    queue.cancel(ws, cancelled)
+    ended = wait_for(ws, cancelled, lambda j: not j.live, seconds=60)
     assert ended.status is JobStatus.CANCELLED and not runs.list_runs(ws)
-    assert get_job(ws, job_id).ended_at
+    assert get_job(ws, cancelled).ended_at
