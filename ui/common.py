@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import streamlit as st
+from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from core.errors import LabelTuneError
 from core.i18n import DEFAULT_LANGUAGE, LANGUAGES, tr
@@ -153,3 +156,22 @@ def dataset_picker_ui(key: str) -> str:
         chosen = st.session_state.get("dataset")
         st.session_state[key] = chosen if chosen in names else names[0]
     return st.selectbox(t("train.dataset"), names, key=key)
+
+
+def job_uploader(label: str, key: str, **options: Any) -> UploadedFile | None:
+    """A file uploader whose upload a job takes over (:func:`hand_over`); it starts over empty after each."""
+    turn = st.session_state.get(f"{key}_turn", 0)
+    return st.file_uploader(label, key=f"{key}_{turn}" if turn else key, **options)
+
+
+def hand_over(upload: UploadedFile, key: str) -> None:
+    """The job started from ``upload`` has its own copy in the staging folder: let go of the upload.
+    Streamlit keeps an upload's bytes in the server's memory until the user removes the file or the
+    session ends; they are dropped now (as ``st.chat_input`` drops its files once read), the uploader
+    ``key`` starts over empty, and the page runs again to show the job."""
+    ctx = get_script_run_ctx()
+    manager = getattr(ctx, "uploaded_file_mgr", None)
+    if isinstance(manager, MemoryUploadedFileManager):
+        manager.remove_file(session_id=ctx.session_id, file_id=upload.file_id)
+    st.session_state[f"{key}_turn"] = st.session_state.get(f"{key}_turn", 0) + 1
+    st.rerun()

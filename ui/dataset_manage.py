@@ -12,7 +12,7 @@ from core.datasets.jobs import IMPORT, start_import
 from core.datasets.splits import SplitConfig
 from core.errors import LabelTuneError
 from core.jobs.store import JobStatus, get_job, list_jobs
-from ui.common import md_text, show_error, t, workspace
+from ui.common import hand_over, job_uploader, md_text, show_error, t, workspace
 from ui.jobs import ended_ui, job_ui
 
 STARTED_KEY = "import_jobs"  # the import jobs this session started, to say how each ended
@@ -21,7 +21,7 @@ STARTED_KEY = "import_jobs"  # the import jobs this session started, to say how 
 def import_ui(first_time: bool) -> None:
     """The upload form (open when the workspace is empty): Import queues an import job and returns."""
     with st.expander(t("dataset.import_header"), expanded=first_time, icon="📦"):
-        upload = st.file_uploader(t("dataset.upload"), type=["zip"], help=t("dataset.upload_help"), key="upload")
+        upload = job_uploader(t("dataset.upload"), "upload", type=["zip"], help=t("dataset.upload_help"))
         name = st.text_input(t("dataset.name"), placeholder=Path(upload.name).stem if upload else "", key="new_name")
         st.caption(t("dataset.split_header"))
         left, middle, right = st.columns(3)
@@ -32,6 +32,7 @@ def import_ui(first_time: bool) -> None:
             try:
                 split = SplitConfig.held_out(val_pct / 100, test_pct / 100, int(seed))
                 _started(start_import(workspace(), upload, upload.name, name=name.strip() or None, split=split))
+                hand_over(upload, "upload")
             except LabelTuneError as exc:
                 show_error(exc)
 
@@ -39,16 +40,15 @@ def import_ui(first_time: bool) -> None:
 def add_images_ui(dataset: str) -> None:
     """Another zip into this dataset: new classes appear, duplicates are reported, nothing moves."""
     with st.expander(t("dataset.add_header"), icon="➕"):
-        upload = st.file_uploader(t("dataset.upload"), type=["zip"], help=t("dataset.add_help"), key="add_upload")
+        upload = job_uploader(t("dataset.upload"), "add_upload", type=["zip"], help=t("dataset.add_help"))
         if st.button(t("dataset.add_button"), disabled=upload is None, key="add_images"):
             _started(start_import(workspace(), upload, upload.name, into=dataset))
+            hand_over(upload, "add_upload")
 
 
 def _started(job_id: int) -> None:
-    """Remember the job (to say how it ended) and show its progress at once; the next run of the page
-    shows it with the other live imports."""
+    """Remember the job, to say how it ended; the next run of the page shows it with the other live imports."""
     st.session_state.setdefault(STARTED_KEY, []).append(job_id)
-    job_ui(job_id, "import")
 
 
 def import_jobs_ui() -> None:

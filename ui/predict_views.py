@@ -15,7 +15,7 @@ from core.jobs.store import JobStatus, list_jobs
 from core.prediction.jobs import PREDICT_BATCH, batch_results, start_batch
 from core.prediction.predict import Prediction, to_csv
 from core.store.workspace import SPLITS
-from ui.common import lang, md_message, md_text, plot_text, show_error, t, workspace
+from ui.common import hand_over, job_uploader, lang, md_message, md_text, plot_text, show_error, t, workspace
 from ui.jobs import ended_ui, job_ui
 from ui.models import gradcam_image, predictor
 
@@ -66,7 +66,7 @@ def batch_job_ui(run_id: str, top_k: int, threshold: float) -> None:
                       key="batch_source", horizontal=True)  # fmt: skip
     archive = split = None
     if source == "zip":
-        archive = st.file_uploader(t("predict.batch_upload"), type=["zip"], key="batch_zip")
+        archive = job_uploader(t("predict.batch_upload"), "batch_zip", type=["zip"])
     else:
         split = st.selectbox(t("eval.split"), SPLITS, index=SPLITS.index("test"), format_func=lambda s: t(f"split.{s}"),
                              key="batch_split")  # fmt: skip
@@ -77,10 +77,14 @@ def batch_job_ui(run_id: str, top_k: int, threshold: float) -> None:
     if st.button(t("predict.run_batch"), type="primary", disabled=source == "zip" and archive is None, key="run_batch"):
         try:
             options = {"upload": archive, "archive_name": archive.name} if archive is not None else {"split": split}
-            job_ui(start_batch(ws, run_id, top_k=top_k, threshold=threshold, **options), "batch")
+            job_id = start_batch(ws, run_id, top_k=top_k, threshold=threshold, **options)
         except LabelTuneError as exc:
             show_error(exc)
-        return
+            return
+        if archive is None:
+            job_ui(job_id, "batch")
+            return
+        hand_over(archive, "batch_zip")  # the page runs again and shows the live job
     if jobs and jobs[0].status is JobStatus.COMPLETED:
         batch_ui(batch_results(ws, jobs[0]))
     elif jobs:

@@ -112,6 +112,7 @@ def test_predict_an_upload_a_corrupt_file_and_a_batch_zip(home, tmp_path):
     at.file_uploader(key="batch_zip").set_value(("batch.zip", batch, "application/zip")).run()
     at.button(key="run_batch").click().run()
     assert not at.exception, [e.value for e in at.exception]
+    assert at.file_uploader(key="batch_zip_1").value is None  # the job has its copy: the upload is let go
     job_ends(at, ws, "predict_batch", "batch")
     table = at.dataframe[0].value
     assert list(table[tr("predict.col_file", "en")]) == ["a.png", "b.txt"]
