@@ -32,6 +32,7 @@ def import_ui(first_time: bool) -> None:
             try:
                 split = SplitConfig.held_out(val_pct / 100, test_pct / 100, int(seed))
                 _started(start_import(workspace(), upload, upload.name, name=name.strip() or None, split=split))
+                del st.session_state["new_name"]  # the next zip gets its own name
                 hand_over(upload, "upload")
             except LabelTuneError as exc:
                 show_error(exc)

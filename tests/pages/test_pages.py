@@ -50,7 +50,7 @@ def test_dataset_page_upload_imports_and_shows_the_report(home, tmp_path):
     at.button(key="import").click().run()
     assert not at.exception, at.exception
     # The job has its own copy of the zip: the uploader starts over empty, so the server lets go of the bytes.
-    assert at.file_uploader(key="upload_1").value is None
+    assert at.file_uploader(key="upload_1").value is None and at.text_input(key="new_name").value == ""
     at.run()
     assert "upload" not in at.session_state, list(at.session_state)
     import_job_ends(at, home)
