@@ -205,3 +205,16 @@ def test_an_upward_import_is_caught_even_inside_a_function(tmp_path):
     )
     found = upward_imports(copy)
     assert len(found) == 1 and "core/datasets/editing.py" in found[0] and "core.training.engine" in found[0]
+
+
+def test_ci_runs_the_readmes_test_command_and_the_readme_has_two_quick_start_commands():
+    """The README's quick start is two commands (install and start the app; install and run the tests),
+    and `.ci/run` runs the second exactly."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    quick_start = readme.split("## ", 2)[1]  # the first section
+    commands = [block.split("```", 1)[0].strip() for block in quick_start.split("```bash\n")[1:]]
+    assert len(commands) == 2 and all("\n" not in c for c in commands), commands
+    assert commands[0].endswith("streamlit run streamlit_app.py")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert commands[1] in ci, commands[1]
+    assert all(c in (ROOT / "README.zh-CN.md").read_text(encoding="utf-8") for c in commands)  # the Chinese one too

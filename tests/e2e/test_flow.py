@@ -64,7 +64,7 @@ class Person:
         return self.page.locator(f".st-key-{key} {inner}".strip()).first
 
     def text(self, text: str, timeout: float = 60_000):
-        found = self.page.get_by_text(text).first
+        found = self.page.get_by_text(text).filter(visible=True).first  # not a hidden table cell
         found.wait_for(timeout=timeout)
         return found
 

@@ -160,6 +160,17 @@ def test_nan_loss_fails_the_run_with_a_message(trained_ws):
     assert capture.batches == 3  # stopped right after the first NaN batch, fine-tuning never ran
 
 
+def test_a_time_limit_ends_the_run_at_the_batch_that_passes_it_with_the_best_model_so_far(trained_ws):
+    """``max_minutes`` (the tune's safety net for its final run): training ends at the end of the batch
+    that passes the limit, fine-tuning included, and the run completes with the model it has."""
+    capture = Capture()
+    run = train_here(trained_ws, tiny(head_epochs=40, fine_tune_epochs=40, feature_cache=False, max_minutes=1e-4),
+                     [capture])  # fmt: skip
+    assert run.status == "completed", run.error
+    assert capture.batches == 1 and len(capture.trainable) == 1  # one batch, and no fine-tuning phase
+    assert run.epochs_run == 1 and run.model_path and (trained_ws.root / run.model_path).is_file()
+
+
 def test_resume_after_a_crash_mid_epoch(trained_ws):
     steps = -(-len(load_training_data(trained_ws, "colours").train) // 8)
 

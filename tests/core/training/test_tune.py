@@ -3,7 +3,6 @@ ordinary run, a failed trial is recorded and skipped, a kill or a cancel ends it
 
 import os
 import signal
-import time
 
 import pytest
 
@@ -62,7 +61,6 @@ def test_a_tune_ends_within_its_budget_with_an_ordinary_run_and_survives_a_faile
 
     monkeypatch.setattr(head, "fit_head_on_vectors", second_trial_diverges)
     budget = 90.0
-    started = time.monotonic()
     job = run_job(ws, tune.TUNE, tune.TuneJob("颜色", budget, seed=1, attach_run=True))
     assert job.status is JobStatus.COMPLETED, job.error
     trials = tune.list_trials(ws, job.id)
@@ -83,11 +81,13 @@ def test_a_tune_ends_within_its_budget_with_an_ordinary_run_and_survives_a_faile
     run = runs.get_run(ws, job.result["run"])
     assert run.status is JobStatus.QUEUED and run.config.max_minutes > 0
     assert {k: getattr(run.config, k) for k in tune.TUNED} == best.params
+    # Within the budget by construction, not by this machine's clock (a shared machine's speed is no
+    # test): the run may train only for what the search left of the budget, a limit the engine enforces
+    # (test_engine's max_minutes test). BENCHMARKS.md times whole calls against the +10 % target.
+    assert job.result["search_s"] + run.config.max_minutes * 60 <= budget
     run = resume_here(ws, run.id)  # what `python -m core tune` does next: train it here
-    elapsed = time.monotonic() - started
     assert run.status is JobStatus.COMPLETED, run.error
     assert load_predictions(ws, run.id, "val").probs.shape == (len(load_predictions(ws, run.id, "val")), 3)
-    assert elapsed <= budget * 1.25, elapsed  # loose here; BENCHMARKS.md measures the +10 % target
 
 
 @pytest.mark.slow
