@@ -39,6 +39,17 @@ def _progressing(job: Job) -> bool:
     return job.status is JobStatus.RUNNING and 0 < job.done < job.total
 
 
+def kill(ws: Workspace, job: Job) -> Job:
+    """SIGKILL the running ``job``'s worker: the sweep marks it interrupted with the reason (it is never
+    left "running"), and its scratch folder goes with it. Returns the job as it ended."""
+    os.kill(job.pid, signal.SIGKILL)
+    ended = wait_for(ws, job.id, lambda j: not j.live, seconds=30)
+    assert ended.status is JobStatus.INTERRUPTED and ended.error["key"] == "err.worker_died", ended
+    assert str(job.id) in render(ended.error, "zh")
+    assert not (ws.jobs_dir / str(job.id)).exists()  # its scratch folder went with it
+    return ended
+
+
 def lifecycle(
     ws: Workspace,
     start: Callable[[int], int],
@@ -62,12 +73,7 @@ def lifecycle(
     monkeypatch.setenv(STEP_DELAY_ENV, str(delay))
     first = start(0)
     second = start(1) if together else None
-    killed = wait_for(ws, first, _progressing)
-    os.kill(killed.pid, signal.SIGKILL)
-    ended = wait_for(ws, killed.id, lambda j: not j.live, seconds=10)
-    assert ended.status is JobStatus.INTERRUPTED and ended.error["key"] == "err.worker_died", ended
-    assert str(killed.id) in render(ended.error, "zh")
-    assert not (ws.jobs_dir / str(killed.id)).exists()  # its scratch folder went with it
+    kill(ws, wait_for(ws, first, _progressing))
 
     cancelled = wait_for(ws, second if second is not None else start(1), _progressing)
     assert queue.cancel(ws, cancelled.id) is JobStatus.RUNNING  # asked; it ends at its next step
