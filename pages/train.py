@@ -60,7 +60,7 @@ st.subheader(t("train.history"))
 if not history:
     st.info(t("train.no_runs"))
     st.stop()
-run_table(history)
+run_table(dataset, history)
 one, many = st.tabs([t("train.tab_run"), t("train.tab_compare")])
 with one:
     ids = [r.id for r in history]

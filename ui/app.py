@@ -21,8 +21,13 @@ ENTRY_POINT = Path(__file__).resolve().parents[1] / "streamlit_app.py"
 
 
 def app_pages() -> list[st.Page]:
+    """The pages in the sidebar, plus ``/dataset`` for the Dataset page: Streamlit serves the default page
+    at ``/`` only (its ``url_path`` is reserved but never matched), so once a tab has run the app, opening
+    ``/dataset`` (the address the README names) would say "Page not found". A hidden page answers there."""
+    dataset = {"title": t("nav.dataset"), "icon": "🗂️"}
     return [
-        st.Page("pages/dataset.py", title=t("nav.dataset"), icon="🗂️", url_path="dataset", default=True),
+        st.Page("pages/dataset.py", **dataset, url_path="home", default=True),
+        st.Page("pages/dataset.py", **dataset, url_path="dataset", visibility="hidden"),
         st.Page("pages/label.py", title=t("nav.label"), icon="🏷️", url_path="label"),
         st.Page("pages/train.py", title=t("nav.train"), icon="🏋️", url_path="train"),
         st.Page("pages/evaluate.py", title=t("nav.evaluate"), icon="📊", url_path="evaluate"),

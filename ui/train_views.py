@@ -16,6 +16,7 @@ from core.runs import store as runs
 from core.runs.backbones import BACKBONES
 from core.runs.config import TrainConfig, settings
 from ui.common import show_error, t, workspace
+from ui.guard import guarded
 
 POLL_S = 2.0  # seconds between two looks at a live run
 WEIGHT_CHOICES = ("imagenet", "none", "file")
@@ -125,7 +126,17 @@ def pct(value: float | None) -> str:
     return "–" if value is None else f"{value:.1%}"
 
 
-def run_table(history: list[runs.Run]) -> None:
+def run_table(dataset: str, history: list[runs.Run]) -> None:
+    """The dataset's runs; while one is queued or running, a fragment that re-reads them every ``POLL_S``
+    seconds (so its status and epochs follow the run as the panel under it does)."""
+    live = any(r.live for r in history)
+    st.fragment(guarded(_run_table), run_every=POLL_S if live else None)(dataset, live)
+
+
+def _run_table(dataset: str, was_live: bool) -> None:
+    history = runs.list_runs(workspace(), dataset)
+    if was_live and not any(r.live for r in history):
+        st.rerun()  # the last live run just ended: the whole page draws its result, and polling stops
     rows = [
         {
             t("train.col_run"): r.id,

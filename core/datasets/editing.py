@@ -18,6 +18,8 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from core.datasets import catalog
+from core.datasets.export_zip import image_ids_by_name
+from core.datasets.layouts import FILENAME_COLUMNS, IMAGE_ID_COLUMNS, LABEL_COLUMNS, column, decode_text, read_table
 from core.datasets.splits import SplitConfig
 from core.errors import DatasetError
 from core.runs import store as runs
@@ -121,41 +123,44 @@ def _split_new(conn: sqlite3.Connection, dataset_id: int, ids: list[int]) -> Non
 
 
 def labels_from_csv(ws: Workspace, dataset: str, path: str) -> dict[str | None, list[int]]:
-    """Image ids grouped by label from a CSV made elsewhere: columns ``image`` (an image id) or ``file``
-    (as the dataset export's ``labels.csv`` names it, or as in the imported archive) and ``label``; an
-    empty label makes the image unlabeled; other columns (``split``, attributes) are ignored. UTF-8 or
-    GBK, as the import reads manifests. Names no image has are refused, all of them named, before any
-    change."""
-    from core.datasets.export_zip import image_ids_by_name
-    from core.datasets.layouts import decode_text, read_table
-
+    """Image ids grouped by label from a CSV made elsewhere, in the import manifest's vocabulary
+    (``core.datasets.layouts``): a label column (``label``, ``class``, ``标签``, ``类别``, ...) and either an
+    image-id column (``image_id``, ``id``, ...) or a file column (``file``, ``filename``, ``path``,
+    ``文件名``, ... as the dataset export's ``labels.csv`` names it, or as in the imported archive). A file
+    cell that names no image but is a whole number is taken as an image id (sheets written for the old
+    ``image`` column). An empty label makes the image unlabeled; other columns are ignored. UTF-8 or GBK,
+    as the import reads manifests. Names no image has are refused, all of them named, before any change."""
     try:
         with open(path, "rb") as fh:
             text = decode_text(fh.read(), path)
     except OSError as exc:
         raise DatasetError("err.input_unreadable", file=path, reason=exc.strerror or str(exc)) from exc
     header, rows = read_table(text, path)
-    key = "image" if "image" in header else "file" if "file" in header else None
-    if key is None or "label" not in header:
+    label, ids, files = (
+        column(header, LABEL_COLUMNS),
+        column(header, IMAGE_ID_COLUMNS),
+        column(header, FILENAME_COLUMNS),
+    )
+    if label is None or (ids is None and files is None):
         raise DatasetError("err.relabel_csv", file=path, row=",".join(header))
-    column, label = header.index(key), header.index("label")
-    names = image_ids_by_name(ws, dataset) if key == "file" else {}
+    names = image_ids_by_name(ws, dataset) if ids is None else {}
     groups: dict[str | None, list[int]] = {}
     unknown: list[str] = []
     for row in rows:
         cells = [c.strip() for c in row] + [""] * (len(header) + 1)
-        if key == "file":
-            given = PurePosixPath(cells[column].replace("\\", "/"))
-            found = names.get(str(given), names.get(given.name, names.get(given.stem)))
-            if found is None:
-                unknown.append(cells[column])
-                continue
-            groups.setdefault(cells[label] or None, []).append(found)
+        if ids is not None:
+            if not cells[ids].isdigit():
+                raise DatasetError("err.relabel_csv", file=path, row=",".join(row)[:80])
+            groups.setdefault(cells[label] or None, []).append(int(cells[ids]))
             continue
-        try:
-            groups.setdefault(cells[label] or None, []).append(int(cells[column]))
-        except ValueError as exc:
-            raise DatasetError("err.relabel_csv", file=path, row=",".join(row)[:80]) from exc
+        given = PurePosixPath(cells[files].replace("\\", "/"))
+        found = names.get(str(given), names.get(given.name, names.get(given.stem)))
+        if found is None and cells[files].isdigit():
+            found = int(cells[files])
+        if found is None:
+            unknown.append(cells[files])
+            continue
+        groups.setdefault(cells[label] or None, []).append(found)
     if unknown:
         shown = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
         raise DatasetError("err.relabel_files_unknown", file=path, count=len(unknown), names=shown, dataset=dataset)

@@ -54,6 +54,8 @@ FILENAME_COLUMNS = (
     "路径",
 )
 LABEL_COLUMNS = ("label", "class", "category", "标签", "类别", "类")
+# A relabel sheet may name images by their id in the workspace instead of a file name.
+IMAGE_ID_COLUMNS = ("image_id", "id", "图片id", "图片编号", "编号")
 SPLIT_COLUMNS = ("split", "subset", "set", "划分", "数据集")
 CLASS_COLUMNS = ("name", "class", "label", "类别", "标签", "名称")
 DESCRIPTION_COLUMNS = ("description", "desc", "说明", "描述", "标签说明")
@@ -115,7 +117,9 @@ def read_table(text: str, file_name: str) -> tuple[list[str], list[list[str]]]:
     return header, rows[1:]
 
 
-def _column(header: list[str], names: tuple[str, ...]) -> int | None:
+def column(header: list[str], names: tuple[str, ...]) -> int | None:
+    """The index of the first of ``names`` (one vocabulary: FILENAME_COLUMNS, LABEL_COLUMNS, ...) in
+    ``header`` (as :func:`read_table` gives it), or None."""
     for name in names:
         if name in header:
             return header.index(name)
@@ -152,7 +156,7 @@ def parse_descriptions(zf: zipfile.ZipFile, entry: Entry, limits: IngestLimits) 
             return out
         raise DatasetRejected("err.descriptions_invalid", file=name, reason="expected an object or a list of objects")
     header, rows = read_table(text, name)
-    name_col, desc_col = _column(header, CLASS_COLUMNS), _column(header, DESCRIPTION_COLUMNS)
+    name_col, desc_col = column(header, CLASS_COLUMNS), column(header, DESCRIPTION_COLUMNS)
     if name_col is None or desc_col is None:
         raise DatasetRejected(
             "err.manifest_columns",
@@ -197,9 +201,9 @@ def _manifest_plan(
     name = str(manifest.path)
     header, rows = read_table(_read_metadata(zf, manifest, limits), name)
     file_col, label_col, split_col = (
-        _column(header, FILENAME_COLUMNS),
-        _column(header, LABEL_COLUMNS),
-        _column(header, SPLIT_COLUMNS),
+        column(header, FILENAME_COLUMNS),
+        column(header, LABEL_COLUMNS),
+        column(header, SPLIT_COLUMNS),
     )
     if file_col is None or label_col is None:
         raise DatasetRejected("err.manifest_columns", file=name, found=", ".join(header), expected="filename, label")

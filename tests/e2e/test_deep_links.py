@@ -19,3 +19,11 @@ def test_a_deep_link_first_opens_its_page_through_the_app(server, browser):
         assert "streamlit app" not in nav.lower()
         assert page.url.rstrip("/") == f"{server.url}/{path}".rstrip("/")
         assert not page.locator("[data-testid=stException]").count()
+    # Once this tab has run the app, every address the README names still opens its page (Streamlit serves
+    # the default page at "/" only: "/dataset" said "Page not found" here).
+    for path, header in (("dataset", "Dataset"), ("train", "Train"), ("", "Dataset"), ("dataset", "Dataset")):
+        page.goto(f"{server.url}/{path}")
+        page.get_by_role("heading", name=header).first.wait_for(timeout=30_000)
+        page.wait_for_timeout(1_000)  # the not-found dialog comes with the navigation message
+        assert not page.get_by_text("Page not found").count(), path
+        assert not page.locator("[data-testid=stException]").count()

@@ -7,7 +7,7 @@ import pytest
 
 from core.datasets import editing
 from core.datasets.catalog import load_dataset
-from core.datasets.export_zip import export_dataset
+from core.datasets.export_zip import export_dataset, image_ids_by_name
 from core.datasets.ingest import import_archive
 from core.errors import DatasetError, DatasetRejected
 from tests.builders import jpeg, make_zip
@@ -287,9 +287,10 @@ def test_cli_bad_inputs_get_a_message_not_a_traceback(ws, tmp_path):
     assert run_cli("relabel", "宠物", "--from-csv", str(sheet), *common).returncode == 0
     assert load_dataset(ws, "宠物").unlabeled == 0
     bad = tmp_path / "bad.csv"
-    bad.write_text("id,class\n1,狗\n", encoding="utf-8")
+    bad.write_text("picture,comment\n1,狗\n", encoding="utf-8")  # neither a label nor an image column
     wrong = run_cli("relabel", "宠物", "--from-csv", str(bad), *common)
-    assert wrong.returncode == 1 and "image" in wrong.stderr and "Traceback" not in wrong.stderr
+    assert wrong.returncode == 1 and "bad.csv" in wrong.stderr and "image_id" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
     nowhere = run_cli("export-dataset", "宠物", "--out", str(tmp_path / "no" / "such" / "x.zip"), *common)
     assert nowhere.returncode == 1 and "x.zip" in nowhere.stderr and "Traceback" not in nowhere.stderr
 
@@ -328,3 +329,17 @@ def test_export_edit_labels_csv_in_a_spreadsheet_and_relabel_by_file_name(ws, tm
     refused = run_cli("relabel", "宠物", "--from-csv", str(bad), "--workspace", str(ws.root))
     assert refused.returncode == 1 and "not/there.jpg" in refused.stderr and "Traceback" not in refused.stderr
     assert load_dataset(ws, "宠物").classes == after.classes  # nothing changed
+
+
+def test_a_sheet_written_for_import_relabels_with_the_same_columns(ws, tmp_path):
+    """relabel --from-csv reads the import manifest's vocabulary: 文件名/标签 and filename/category, and
+    image ids under image_id (or under the old "image" column)."""
+    manifest_dataset(ws, tmp_path)
+    names = {v: k for k, v in image_ids_by_name(ws, "宠物").items() if "/" in k}  # id -> a path the sheet can use
+    first, second, third = editing.class_images(ws, "宠物", "猫")[:3]
+    for header, name_of in (("文件名,标签", names.get), ("filename,category", names.get), ("image_id,label", str)):
+        sheet = tmp_path / "sheet.csv"
+        sheet.write_text(f"{header}\n{name_of(first)},狗\n{name_of(second)},\n", encoding="utf-8")
+        assert editing.labels_from_csv(ws, "宠物", str(sheet)) == {"狗": [first], None: [second]}, header
+    sheet.write_text(f"image,label\n{third},兔子\n", encoding="utf-8")
+    assert editing.labels_from_csv(ws, "宠物", str(sheet)) == {"兔子": [third]}

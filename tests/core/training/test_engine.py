@@ -257,12 +257,13 @@ def test_a_fine_tuned_best_is_predicted_from_the_images(trained_ws, monkeypatch)
         return original(model, split, *args, **kwargs)
 
     monkeypatch.setattr(inference, "predict_split", counted)
-    run = train_here(trained_ws, tiny(head_epochs=1, fine_tune_epochs=2, lr=0.001, fine_tune_lr=0.01, seed=4))
+    # The head learns nothing at a rate of 1e-8; fine-tuning at 0.001 lowers the validation loss epoch
+    # after epoch (measured 1.12 -> 0.96), so the best model is a fine-tuned one. (The other case, a best
+    # from the head phase predicted from the vectors, is the test above.)
+    run = train_here(trained_ws, tiny(head_epochs=1, fine_tune_epochs=3, lr=1e-8, fine_tune_lr=0.001, seed=4))
     assert run.status == "completed", run.error
-    if run.best["phase"] == "fine_tune":
-        assert calls, "a fine-tuned model was evaluated through the cached vectors"
-    else:
-        assert not calls
+    assert run.best["phase"] == "fine_tune", run.best
+    assert calls, "a fine-tuned model was evaluated through the cached vectors"
 
 
 def test_same_seed_same_run(trained_ws):
