@@ -10,6 +10,9 @@ from core.store.workspace import Workspace
 
 # Keep TensorFlow quiet and single-machine friendly in every test process.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# A light job's worker waits this long for the next light job (core.jobs.queue.warm_idle_s): long enough
+# for a test's next job to find it, short enough that the workers of tests already done do not pile up.
+os.environ.setdefault("LABELTUNE_WARM_IDLE_S", "15")
 
 
 @pytest.fixture

@@ -70,7 +70,9 @@ def lifecycle(
 
     The first two run slowed down (``LABELTUNE_JOB_STEP_DELAY``) so that there is a "mid-way" to act in;
     ``together``: side by side (light jobs: two slots), else one after the other (a training run)."""
+    warm = os.environ.get(queue.WARM_IDLE_ENV, "0")
     monkeypatch.setenv(STEP_DELAY_ENV, str(delay))
+    monkeypatch.setenv(queue.WARM_IDLE_ENV, "0")  # a slowed-down worker must not stay up for the third job
     first = start(0)
     second = start(1) if together else None
     kill(ws, wait_for(ws, first, _progressing))
@@ -81,6 +83,7 @@ def lifecycle(
     assert ended.status is when_cancelled, (ended, log_path(ws, ended.id).read_text()[-3000:])
 
     monkeypatch.delenv(STEP_DELAY_ENV)
+    monkeypatch.setenv(queue.WARM_IDLE_ENV, warm)  # the third may go to a warm worker
     done = wait_for(ws, start(2), lambda j: not j.live)
     assert done.status is JobStatus.COMPLETED, (done, log_path(ws, done.id).read_text()[-3000:])
     assert done.done == done.total > 0 and done.started_at and done.ended_at

@@ -9,6 +9,7 @@ Every kind of job is listed here once (:data:`KINDS`): the worker looks its hand
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -25,6 +26,7 @@ from core.prediction.jobs import PREDICT_BATCH
 from core.runs import store as runs
 from core.store.workspace import Workspace
 from core.training import jobs as training_jobs
+from core.training.devices import fresh_keras_state, is_chief
 
 KINDS: dict[str, JobKind[Any]] = {
     k.name: k for k in (*training_jobs.KINDS, PREDICTIONS, EXPORT, IMPORT, PREDICT_BATCH, AUDIT)
@@ -40,6 +42,12 @@ def add_job_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--exclusive-slots", type=int, metavar="N", help="training-class jobs at once (default 1)")
     p.add_argument(
         "--light-slots", type=int, metavar="N", help=f"light jobs at once (default {queue.DEFAULT_LIGHT_SLOTS})"
+    )
+    p.add_argument(
+        "--warm-seconds",
+        type=float,
+        metavar="S",
+        help=f"how long a light job's worker waits for the next one (default {queue.DEFAULT_WARM_IDLE_S:g}; 0 = off)",
     )
     p.set_defaults(handler=cmd_jobs)
 
@@ -92,6 +100,8 @@ def cmd_jobs(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
     for resource, count in ((Resource.EXCLUSIVE, args.exclusive_slots), (Resource.LIGHT, args.light_slots)):
         if count is not None:
             queue.set_slots(ws, resource, count)
+    if args.warm_seconds is not None:
+        queue.set_warm_idle_s(ws, args.warm_seconds)
     queue.schedule(ws)  # an explicit look at the queue: mark dead workers, start what may start
     live = live_jobs(ws)
     recent = list_jobs(ws, limit=10_000 if args.all else 20)
@@ -130,8 +140,6 @@ def cmd_move_up(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
 def cmd_worker(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any], int]:
     """Run a job in this process: the job the scheduler started this worker for, or (several machines
     training one run under ``TF_CONFIG``) a run's, which every worker of the cluster is given."""
-    from core.training.devices import is_chief
-
     job = resolve(ws, args.job)
     if job.kind == runs.TRAIN_KIND and not is_chief():
         from core.training.engine import train_as_worker
@@ -144,6 +152,9 @@ def cmd_worker(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any],
     if kind is None:
         raise JobError("err.job_kind_unknown", job=job.id, kind=job.kind)
     done = runner.execute(ws, job.id, kind, on_wait=lambda position: None, nice=True)
+    if args.job.isdigit() and done.resource is Resource.LIGHT and queue.may_stay_warm(ws, os.getpid()):
+        # Stay up for the next light job (TensorFlow loaded), then exit when idle: core.jobs.queue.warm_idle_s.
+        runner.serve_warm(ws, KINDS, idle_s=queue.warm_idle_s(ws), fresh_state=fresh_keras_state)
     return job_json(done, cli_language()), 0 if done.status is not JobStatus.FAILED else 1
 
 

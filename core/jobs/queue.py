@@ -34,11 +34,14 @@ from core.jobs.store import (
     JobStatus,
     Resource,
     cleanup,
+    forget_warm,
+    hand_to_warm,
     insert,
     live_duplicate,
     owned_paths,
     read_job,
     remove_owned,
+    warm_workers,
 )
 from core.store.workspace import Workspace, utc_now
 
@@ -56,6 +59,14 @@ LIGHT_SLOTS_SETTING = "queue.light_slots"
 # RAM and competes for cores (niced, light jobs beside a training run slowed it 7 %, not niced 18 %, on
 # 2 cores: BENCHMARKS.md "Jobs"), and a laptop training at 224 px already uses 3-5 GB.
 DEFAULT_LIGHT_SLOTS = 2
+# How long a light job's worker stays up after its job, waiting for the next light job, before it exits.
+# A warm worker has TensorFlow loaded: the next estimate, preview or prediction starts in well under a
+# second instead of paying 5-30 s of interpreter and TensorFlow start-up (BENCHMARKS.md, "Warm jobs"). Two
+# minutes covers the clicks of one session at the Train page (estimate, preview, LR finder) while an idle
+# worker (0.5-1 GB with TensorFlow loaded) is not held for long. 0: every light job starts a new process.
+WARM_IDLE_SETTING = "queue.warm_idle_s"
+WARM_IDLE_ENV = "LABELTUNE_WARM_IDLE_S"  # wins over the setting (the tests set a short one)
+DEFAULT_WARM_IDLE_S = 120.0
 
 
 def _owner_alive(host: str | None, pid: int | None, identity: str | None) -> bool:
@@ -77,6 +88,17 @@ def _immediate(conn: sqlite3.Connection) -> None:
 
 def _sweep(conn: sqlite3.Connection, now: float) -> list[int]:
     marked = []
+    for row in warm_workers(conn):
+        if not _owner_alive(HOST, row["pid"], row["proc_start"]):
+            # A warm worker that died waiting, or as a job was handed to it: that job never started, and
+            # goes back to the queue for another worker (a new process's crash at start fails it, below).
+            forget_warm(conn, row["pid"])
+            if row["job_id"] is not None:
+                conn.execute(
+                    "UPDATE jobs SET dispatched_at = NULL, host = NULL, pid = NULL, proc_start = NULL"
+                    " WHERE id = ? AND status = 'queued'",
+                    (row["job_id"],),
+                )
     for row in conn.execute(
         "SELECT id, kind, host, pid, proc_start, heartbeat_at FROM jobs WHERE status = 'running'"
     ).fetchall():
@@ -137,6 +159,32 @@ def slots(ws: Workspace) -> dict[Resource, int]:
         Resource.EXCLUSIVE: int(rows.get(EXCLUSIVE_SLOTS_SETTING, 1)),
         Resource.LIGHT: int(rows.get(LIGHT_SLOTS_SETTING, DEFAULT_LIGHT_SLOTS)),
     }
+
+
+def warm_idle_s(ws: Workspace) -> float:
+    """Seconds a light job's worker waits for the next light job before it exits (0: it exits at once).
+    The environment's ``LABELTUNE_WARM_IDLE_S``, else the workspace's ``queue.warm_idle_s``, else
+    :data:`DEFAULT_WARM_IDLE_S`. Never with a launcher template: a cluster's scheduler owns its workers."""
+    if launcher.template(ws):
+        return 0.0
+    value = os.environ.get(WARM_IDLE_ENV) or ws.get_setting(WARM_IDLE_SETTING, "") or DEFAULT_WARM_IDLE_S
+    return max(float(value), 0.0)
+
+
+def set_warm_idle_s(ws: Workspace, seconds: float) -> None:
+    if not 0 <= seconds <= 24 * 3600:
+        raise JobError("err.warm_idle", value=seconds)
+    ws.set_setting(WARM_IDLE_SETTING, str(seconds))
+
+
+def may_stay_warm(ws: Workspace, pid: int) -> bool:
+    """Whether light worker ``pid`` may wait for the next light job: warm workers are on (see
+    :func:`warm_idle_s`) and fewer than the light slots wait already (each holds TensorFlow's memory)."""
+    if warm_idle_s(ws) <= 0:
+        return False
+    with ws.connect() as conn:
+        others = [row for row in warm_workers(conn) if row["pid"] != pid]
+    return len(others) < slots(ws)[Resource.LIGHT]
 
 
 def set_slots(ws: Workspace, resource: Resource, count: int) -> None:
@@ -250,18 +298,20 @@ def schedule(ws: Workspace) -> list[int]:
     """Sweep, then start a worker for each queued job whose turn it is: the first queued exclusive job
     while an exclusive slot is free, and light jobs in queue order while light slots are free.
 
-    Returns the jobs it started. Cheap enough to call on every look at the queue: with nothing queued or
+    A light job goes to an idle warm worker of this machine when there is one (:func:`warm_idle_s`), else
+    to a new process. Returns the jobs it started or handed over. Cheap enough to call on every look at the queue: with nothing queued or
     running it only reads (no write lock on every page load)."""
     with ws.connect() as conn:
         if not conn.execute("SELECT 1 FROM jobs WHERE status IN ('queued', 'running') LIMIT 1").fetchone():
             return []
-    limits = slots(ws)
+    limits, local = slots(ws), not launcher.template(ws)
     with ws.connect() as conn:
         _immediate(conn)
         now = time.time()
         marked = _sweep(conn, now)
         owned = {job_id: owned_paths(conn, job_id) for job_id in marked}
         chosen: list[Job] = []
+        handed: list[int] = []
         for resource in Resource:
             free = limits[resource] - _busy(conn, resource)
             if free <= 0:
@@ -272,11 +322,17 @@ def schedule(ws: Workspace) -> list[int]:
                 (str(resource), free),
             ).fetchall()
             chosen += [read_job(conn, row["id"]) for row in rows]
+        idle = [row for row in warm_workers(conn) if row["job_id"] is None] if local else []
+        for job in [j for j in chosen if j.resource is Resource.LIGHT][: len(idle)]:
+            worker = idle.pop(0)  # a light worker with TensorFlow loaded takes it: no process to start
+            hand_to_warm(conn, job.id, worker["pid"], worker["proc_start"], now)
+            chosen.remove(job)
+            handed.append(job.id)
         for job in chosen:  # marked before the launch, so a second scheduler does not start them too
             conn.execute("UPDATE jobs SET dispatched_at = ?, host = NULL, pid = NULL WHERE id = ?", (now, job.id))
     for job_id, paths in owned.items():
         cleanup(ws, job_id, paths)
-    started = []
+    started = handed
     for job in chosen:
         try:
             pid = launcher.launch(ws, job)

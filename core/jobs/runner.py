@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
-from core.errors import LabelTuneError
+from core.errors import JobError, LabelTuneError
 from core.i18n import stored
 from core.jobs import queue
 from core.jobs.store import (
@@ -35,9 +36,14 @@ from core.jobs.store import (
     cleanup,
     finish,
     get_job,
+    log_path,
     owned_paths,
     record_progress,
+    register_warm,
+    release_warm,
+    retire_warm,
     scratch_dir,
+    warm_job,
 )
 from core.store.workspace import Workspace
 
@@ -189,6 +195,7 @@ def execute(
     raise_errors: bool = False,
     nice: bool = False,
     on_progress: Callable[[int, int, dict | None], None] | None = None,
+    on_end: Callable[[], None] | None = None,
 ) -> Job:
     """Run queued ``job_id`` here to its end; returns the job as stored afterwards.
 
@@ -196,7 +203,8 @@ def execute(
     without it, a job that is not its turn stays queued and is returned at once. ``raise_errors``: after
     storing a domain error, raise it too (the command line prints it and exits with its code). ``nice``:
     lower this process's priority for a light job (the scheduler's workers do). ``on_progress(done, total,
-    phase)``: each progress report, as it is made (a command line's progress bar)."""
+    phase)``: each progress report, as it is made (a command line's progress bar). ``on_end()``: once the
+    job's end is stored, before the scheduler looks for the next job (a warm worker says it is free)."""
     turn = queue.wait_for_turn(ws, job_id, on_wait) if on_wait else queue.claim(ws, job_id)
     if not turn:
         return get_job(ws, job_id)
@@ -225,5 +233,64 @@ def execute(
         with ws.connect() as conn:
             owned = owned_paths(conn, job_id)
         cleanup(ws, job_id, owned)
+        if on_end is not None:
+            on_end()
         queue.schedule(ws)  # this job's slot is free: start the next one
     return get_job(ws, job_id)
+
+
+# Seconds between two looks of an idle warm worker for a job handed to it: a light job starts within this.
+WARM_POLL_S = 0.1
+
+
+def serve_warm(
+    ws: Workspace, kinds: Mapping[str, JobKind[Any]], *, idle_s: float, fresh_state: Callable[[], None]
+) -> int:
+    """After its first light job, a local worker waits up to ``idle_s`` seconds for the scheduler to hand it
+    the next light job (``core.jobs.queue.schedule``), runs it as :func:`execute` does, and waits again; it
+    exits once it has waited ``idle_s`` with nothing to do. Before each job ``fresh_state()`` puts the
+    process as a new one would be (Keras' session, dtype policy: a job's result must not depend on what ran
+    before it here), and the job's output goes to its own log. An unforeseen error ends the worker (the next
+    job gets a fresh process). Returns how many jobs it ran."""
+    pid, ran = os.getpid(), 0
+    register_warm(ws, pid)
+    idle_since = time.monotonic()
+    while True:
+        job_id = warm_job(ws, pid)
+        if job_id is None:
+            if time.monotonic() - idle_since >= idle_s and retire_warm(ws, pid):
+                return ran
+            time.sleep(WARM_POLL_S)
+            continue
+        _log_to(log_path(ws, job_id))
+        fresh_state()
+        job = get_job(ws, job_id)
+        kind = kinds.get(job.kind)
+        if kind is None or job.status is not JobStatus.QUEUED:  # cancelled meanwhile, or not ours to run
+            release_warm(ws, pid)
+            continue
+        try:
+            done = execute(ws, job_id, kind, on_end=lambda: release_warm(ws, pid))
+        except JobError:  # it left the queue between the look above and the claim
+            release_warm(ws, pid)
+            continue
+        except Exception:  # stored as the job's error by execute; this process may be in a bad state: end it
+            retire_warm(ws, pid)
+            raise
+        if done.status is JobStatus.QUEUED:  # not its turn yet (a slot frees soon): look again
+            time.sleep(WARM_POLL_S)
+            continue
+        ran += 1
+        idle_since = time.monotonic()
+
+
+def _log_to(path: Path) -> None:
+    """This process's output (and its children's) from now on goes to ``path`` (a job's log)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+    finally:
+        os.close(fd)

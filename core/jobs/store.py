@@ -269,3 +269,64 @@ def cleanup(ws: Workspace, job_id: int, owned: list[str]) -> None:
     """What an ended job leaves behind that nobody needs: its owned files and its scratch folder."""
     remove_owned(owned)
     shutil.rmtree(scratch_dir(ws, job_id), ignore_errors=True)
+
+
+# Light workers that stay up between light jobs ("warm"): the rows of ``warm_workers``. A warm worker runs
+# on this machine only (workers a launcher sends elsewhere start fresh each time).
+
+
+def register_warm(ws: Workspace, pid: int) -> None:
+    """This process waits for light jobs (none handed to it yet)."""
+    with ws.connect() as conn:
+        conn.execute(
+            "INSERT OR REPLACE INTO warm_workers (host, pid, proc_start, job_id, since) VALUES (?, ?, ?, NULL, ?)",
+            (HOST, pid, process_identity(pid), time.time()),
+        )
+
+
+def warm_job(ws: Workspace, pid: int) -> int | None:
+    """The job handed to warm worker ``pid``, if any."""
+    with ws.connect() as conn:
+        row = conn.execute("SELECT job_id FROM warm_workers WHERE host = ? AND pid = ?", (HOST, pid)).fetchone()
+    return row[0] if row else None
+
+
+def release_warm(ws: Workspace, pid: int) -> None:
+    """Warm worker ``pid`` ended its job and waits for the next one."""
+    with ws.connect() as conn:
+        conn.execute(
+            "UPDATE warm_workers SET job_id = NULL, since = ? WHERE host = ? AND pid = ?", (time.time(), HOST, pid)
+        )
+
+
+def retire_warm(ws: Workspace, pid: int) -> bool:
+    """Take warm worker ``pid`` off the list unless a job was handed to it meanwhile (then False: run it)."""
+    with ws.connect() as conn:
+        conn.execute("BEGIN IMMEDIATE")  # against a scheduler handing it a job at this moment
+        row = conn.execute("SELECT job_id FROM warm_workers WHERE host = ? AND pid = ?", (HOST, pid)).fetchone()
+        if row is not None and row[0] is not None:
+            return False
+        conn.execute("DELETE FROM warm_workers WHERE host = ? AND pid = ?", (HOST, pid))
+    return True
+
+
+def warm_workers(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Every warm worker of this machine, idle (``job_id`` NULL) or busy; in the caller's transaction."""
+    return conn.execute(
+        "SELECT pid, proc_start, job_id FROM warm_workers WHERE host = ? ORDER BY since", (HOST,)
+    ).fetchall()
+
+
+def hand_to_warm(conn: sqlite3.Connection, job_id: int, pid: int, proc_start: str | None, now: float) -> None:
+    """Dispatch queued ``job_id`` to the idle warm worker ``pid`` (in the scheduler's transaction): the job
+    records that process, as a started worker's, so the sweep judges it the same way."""
+    conn.execute(
+        "UPDATE jobs SET dispatched_at = ?, host = ?, pid = ?, proc_start = ? WHERE id = ?",
+        (now, HOST, pid, proc_start, job_id),
+    )
+    conn.execute("UPDATE warm_workers SET job_id = ? WHERE host = ? AND pid = ?", (job_id, HOST, pid))
+
+
+def forget_warm(conn: sqlite3.Connection, pid: int) -> None:
+    """A warm worker whose process is gone (the sweep's call)."""
+    conn.execute("DELETE FROM warm_workers WHERE host = ? AND pid = ?", (HOST, pid))

@@ -298,6 +298,22 @@ MIGRATIONS: tuple[tuple[int, str | Callable[[sqlite3.Connection], None]], ...] =
         )
         """,
     ),
+    (
+        10,
+        # Light workers that stay up between light jobs (core.jobs.runner.serve_warm): one row each while it
+        # waits or runs a job handed to it (job_id), so the scheduler hands a queued light job to a process
+        # that has TensorFlow loaded instead of starting a new one.
+        """
+        CREATE TABLE warm_workers (
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            proc_start TEXT,
+            job_id INTEGER,
+            since REAL NOT NULL,
+            PRIMARY KEY (host, pid)
+        )
+        """,
+    ),
 )
 
 # Splits an image can be in (the images table checks it); every list of splits is this one.

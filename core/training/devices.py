@@ -103,3 +103,18 @@ def apply_precision(device_plan: DevicePlan) -> None:
     import keras
 
     keras.mixed_precision.set_global_policy("mixed_float16" if device_plan.mixed_precision else "float32")
+
+
+def fresh_keras_state() -> None:
+    """Put Keras as a new process has it, between two jobs of one warm worker (``core.jobs.runner.serve_warm``):
+    no models or layer names left from the last job, the float32 policy. Seeds are each job's own (every job
+    that draws random numbers sets ``keras.utils.set_random_seed`` from its config). Nothing to do where
+    Keras was never loaded."""
+    import sys
+
+    if "keras" not in sys.modules:
+        return
+    import keras
+
+    keras.backend.clear_session()
+    keras.mixed_precision.set_global_policy("float32")

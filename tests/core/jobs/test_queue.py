@@ -13,7 +13,7 @@ import pytest
 from core.datasets.jobs import IMPORT, ImportJob
 from core.errors import DatasetRejected, JobError
 from core.i18n import render
-from core.jobs import launcher, queue, runner
+from core.jobs import launcher, queue, runner, store
 from core.jobs.processes import HOST, process_identity
 from core.jobs.runner import JobContext, JobKind
 from core.jobs.store import JobStatus, Resource, get_job, log_path, scratch_dir
@@ -145,6 +145,29 @@ def test_a_dead_pid_and_a_worker_that_never_claimed_leave_nothing_behind(ws, tmp
     failed = get_job(ws, b)
     assert failed.status is JobStatus.FAILED and f"jobs/{b}.log" in render(failed.error, "en")
     assert not upload.exists() and not scratch_dir(ws, b).exists()
+
+
+def test_a_job_handed_to_a_warm_worker_that_died_goes_back_to_the_queue(ws):
+    """A warm worker (core.jobs.runner.serve_warm) dies as the scheduler hands it a job: the job never
+    started, so the sweep puts it back in the queue (a new worker that crashes at start fails it, above)
+    and forgets the worker; a live idle warm worker is handed the next light job instead of a new process."""
+    queue.set_slots(ws, Resource.LIGHT, 1)  # one light job at a time: the second waits its turn
+    handed, other = submit(ws, Resource.LIGHT, kind="estimate"), submit(ws, Resource.LIGHT, kind="estimate")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    with ws.connect() as conn:
+        conn.execute("INSERT INTO warm_workers VALUES (?, ?, NULL, NULL, 0)", (HOST, gone.pid))
+        store.hand_to_warm(conn, handed, gone.pid, None, time.time())
+    assert queue.sweep(ws) == []  # nothing failed or interrupted
+    back = get_job(ws, handed)
+    assert back.status is JobStatus.QUEUED and back.dispatched_at is None and back.pid is None
+    store.register_warm(ws, os.getpid())  # this process waits as a warm worker
+    assert queue.schedule(ws)[0] == handed  # handed over, no process started for it ...
+    assert store.warm_job(ws, os.getpid()) == handed and get_job(ws, handed).pid == os.getpid()
+    assert queue.claim(ws, handed)  # ... and this process may claim it as a started worker would
+    with ws.connect() as conn:
+        assert [r["pid"] for r in store.warm_workers(conn)] == [os.getpid()]
+    assert get_job(ws, other).dispatched_at is None  # its turn comes when the slot frees
 
 
 def test_the_heartbeat_beats_and_passes_a_stop_request_on(ws):
