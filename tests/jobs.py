@@ -1,16 +1,21 @@
 """Running jobs from the tests: in this process (:func:`run_job`), or through real worker processes to show
-a kind of job survives what users and machines do to it (:func:`lifecycle`)."""
+the job mechanism survives what users and machines do to it (:func:`lifecycle`: once for an exclusive
+job, a training run, and once for a light one, predictions over a split), and each kind of job's own
+handling of a death, a cancel and an end through the same runner in this process (:func:`lifecycle_here`:
+no interpreter and TensorFlow start per job)."""
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
 
 from core.i18n import render
-from core.jobs import queue, runner
+from core.jobs import launcher, queue, runner
+from core.jobs.processes import HOST
 from core.jobs.runner import STEP_DELAY_ENV, JobKind
 from core.jobs.store import Job, JobStatus, get_job, log_path
 from core.store.workspace import Workspace
@@ -88,3 +93,79 @@ def lifecycle(
     assert done.status is JobStatus.COMPLETED, (done, log_path(ws, done.id).read_text()[-3000:])
     assert done.done == done.total > 0 and done.started_at and done.ended_at
     return done
+
+
+class Killed(BaseException):
+    """Ends a job's handler mid-way as a SIGKILL ends its worker: no ``except`` of the runner's catches it,
+    so the job's end is never stored."""
+
+
+def _mid_way(act: Callable[[], None]) -> Callable[[int, int, dict | None], None]:
+    """A progress hook that calls ``act`` once, at the first report with work done and work left."""
+    acted = []
+
+    def hook(done: int, total: int, phase: dict | None) -> None:
+        if not acted and 0 < done < total:
+            acted.append(True)
+            act()
+
+    return hook
+
+
+def lifecycle_here(
+    ws: Workspace,
+    start: Callable[[int], int],
+    monkeypatch: Any,
+    *,
+    when_cancelled: JobStatus = JobStatus.CANCELLED,
+) -> Job:
+    """Three jobs of one kind, queued as the app queues them (``start(n)`` returns the n-th job's id), each
+    run in this process through the runner the worker uses (``core.jobs.runner.execute``); the scheduler
+    hands them to a launcher that starts nothing, as a cluster's would.
+
+    1. Its process dies mid-way (:class:`Killed` from a progress report; then its pid is a dead one): the
+       sweep marks it interrupted with the reason, and nothing it owned is left behind.
+    2. Cancelled mid-way: it ends ``when_cancelled`` at its next step.
+    3. Left alone: it completes. Returned, for the caller to check its result (and that 1 and 2 left
+       nothing half-made: the kind's own part)."""
+    from core.cli.jobs import KINDS  # the table the worker looks a job's handler up in
+
+    with monkeypatch.context() as patched:  # for these three jobs only
+        patched.setenv(launcher.ENV_VAR, "true")  # "handed over": no worker process starts
+        return _three_here(ws, start, KINDS, when_cancelled)
+
+
+def _three_here(ws: Workspace, start: Callable[[int], int], kinds: dict, when_cancelled: JobStatus) -> Job:
+    first = start(0)
+    kind = kinds[get_job(ws, first).kind]
+    try:
+        runner.execute(ws, first, kind, on_progress=_mid_way(lambda: _raise(Killed())))
+        raise AssertionError(f"job {first} never reported progress mid-way")
+    except Killed:
+        pass
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    with ws.connect() as conn:  # the row as a dead worker leaves it: running, its pid gone
+        conn.execute("UPDATE jobs SET pid = ?, host = ? WHERE id = ?", (gone.pid, HOST, first))
+    assert first in queue.sweep(ws)
+    ended = get_job(ws, first)
+    assert ended.status is JobStatus.INTERRUPTED and ended.error["key"] == "err.worker_died", ended
+    assert not (ws.jobs_dir / str(first)).exists()
+
+    second = start(1)
+
+    def cancel() -> None:
+        assert queue.cancel(ws, second) is JobStatus.RUNNING
+        time.sleep(runner.STOP_POLL_S + 0.05)  # past the runner's next look at the stop request
+
+    cancelled = runner.execute(ws, second, kind, on_progress=_mid_way(cancel))
+    assert cancelled.status is when_cancelled, cancelled
+
+    done = runner.execute(ws, start(2), kind)
+    assert done.status is JobStatus.COMPLETED, done
+    assert done.done == done.total > 0 and done.started_at and done.ended_at
+    return done
+
+
+def _raise(exc: BaseException) -> None:
+    raise exc

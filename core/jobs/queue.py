@@ -304,7 +304,7 @@ def schedule(ws: Workspace) -> list[int]:
     with ws.connect() as conn:
         if not conn.execute("SELECT 1 FROM jobs WHERE status IN ('queued', 'running') LIMIT 1").fetchone():
             return []
-    limits, local = slots(ws), not launcher.template(ws)
+    limits, warm = slots(ws), warm_idle_s(ws) > 0  # no warm workers with a launcher, or when turned off
     with ws.connect() as conn:
         _immediate(conn)
         now = time.time()
@@ -322,7 +322,7 @@ def schedule(ws: Workspace) -> list[int]:
                 (str(resource), free),
             ).fetchall()
             chosen += [read_job(conn, row["id"]) for row in rows]
-        idle = [row for row in warm_workers(conn) if row["job_id"] is None] if local else []
+        idle = [row for row in warm_workers(conn) if row["job_id"] is None] if warm else []
         for job in [j for j in chosen if j.resource is Resource.LIGHT][: len(idle)]:
             worker = idle.pop(0)  # a light worker with TensorFlow loaded takes it: no process to start
             hand_to_warm(conn, job.id, worker["pid"], worker["proc_start"], now)

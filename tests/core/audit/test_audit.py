@@ -20,7 +20,7 @@ from core.datasets.ingest import import_archive
 from core.jobs.store import JobStatus
 from core.store.workspace import Workspace
 from tests.builders import make_zip
-from tests.jobs import lifecycle, run_job
+from tests.jobs import lifecycle_here, run_job
 
 pytestmark = pytest.mark.slow  # TensorFlow, a backbone, subprocesses
 
@@ -163,7 +163,7 @@ def test_an_audit_killed_or_cancelled_mid_way_stores_nothing_and_the_next_comple
     def start(n: int) -> int:
         return start_audit(ws, AuditConfig("颜色", **TINY, seed=next(seeds)))
 
-    done = lifecycle(ws, start, monkeypatch, together=False)  # one audit of a dataset at a time
+    done = lifecycle_here(ws, start, monkeypatch)  # one audit of a dataset at a time
     audit = audit_store.latest_audit(ws, "颜色")
     assert audit.id == done.result["audit"]
     with ws.connect() as conn:

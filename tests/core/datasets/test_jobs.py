@@ -6,7 +6,7 @@ from core.datasets.catalog import dataset_names
 from core.datasets.jobs import start_import
 from core.jobs.store import JobStatus
 from tests.builders import make_zip, separable, snapshot
-from tests.jobs import lifecycle
+from tests.jobs import lifecycle_here
 
 pytestmark = pytest.mark.slow  # worker processes
 
@@ -19,7 +19,7 @@ def test_an_import_killed_or_cancelled_mid_way_leaves_the_workspace_as_it_was(ws
         with open(archive, "rb") as upload:  # as the Dataset page hands over an upload: spooled, owned
             return start_import(ws, upload, "颜色.zip", name=f"颜色{n}")
 
-    done = lifecycle(ws, start, monkeypatch)
+    done = lifecycle_here(ws, start, monkeypatch)
     assert dataset_names(ws) == ["颜色2"]  # neither the killed nor the cancelled import wrote a dataset
     assert (
         done.result["images"] == 16

@@ -11,7 +11,7 @@ from core.export.jobs import EXPORT, start_export
 from core.jobs.store import JobStatus
 from core.store.workspace import Workspace
 from tests.builders import trained_colour_run
-from tests.jobs import lifecycle, run_job
+from tests.jobs import lifecycle_here, run_job
 
 pytestmark = pytest.mark.slow  # a trained model, worker processes with TensorFlow
 
@@ -28,7 +28,7 @@ def test_an_export_killed_or_cancelled_keeps_the_previous_one(tmp_path, monkeypa
             assert last_export(ws, run.id) == previous and zipfile.is_zipfile(ws.root / previous.zip_path)
         return start_export(ws, ExportConfig(run.id, ("keras", "tflite_float32")))
 
-    done = lifecycle(ws, start, monkeypatch, together=False)  # one export of a run at a time
+    done = lifecycle_here(ws, start, monkeypatch)  # one export of a run at a time
     now = last_export(ws, run.id)
     assert (
         done.result["offered"] == ["keras", "tflite_float32"]

@@ -1,5 +1,6 @@
-"""Training's jobs (core.training.jobs) through real worker processes: a run, the time estimate, the
-augmentation preview and the learning-rate finder, each killed, cancelled and completed."""
+"""Training's jobs (core.training.jobs), each killed, cancelled and completed: a run through real worker
+processes (the exclusive job's mechanism); the time estimate, the augmentation preview and the
+learning-rate finder through the same runner in this process (tests.jobs.lifecycle_here)."""
 
 import pytest
 
@@ -11,7 +12,7 @@ from core.store.workspace import Workspace
 from core.training import estimate, lr_sweeps, preview
 from core.training.jobs import ESTIMATE, LR_FIND, PREVIEW, create_run, resume_run, start_plan_job, start_run
 from tests.builders import make_zip, separable
-from tests.jobs import lifecycle, wait_for
+from tests.jobs import lifecycle, lifecycle_here, wait_for
 
 pytestmark = pytest.mark.slow  # worker processes with TensorFlow
 
@@ -64,7 +65,7 @@ def test_the_estimate_preview_and_lr_finder_jobs(ws, monkeypatch):
             configs.append(config_for(n))
             return start_plan_job(ws, kind, configs[-1], **({"steps": 30} if kind is LR_FIND else {}))
 
-        done = lifecycle(ws, start, monkeypatch)
+        done = lifecycle_here(ws, start, monkeypatch)
         assert check(configs[2], done.result), kind.name  # the completed one's result is cached for the page
         assert not check(configs[1], None), kind.name  # the cancelled one left nothing half-made
 

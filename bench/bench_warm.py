@@ -1,0 +1,104 @@
+"""How soon a light job shows progress, and how soon it ends, with and without a warm worker.
+
+    python bench/bench_warm.py [--data ../shared/data/clothing-small] [--rounds 10] [--kind estimate]
+
+A light job (by default "Estimate the time" of the advised run, measured anew each time) is started as
+the Train page starts it (queued, then the scheduler) on an idle machine, ``--rounds`` times in each mode:
+
+- cold: every light job starts its own worker process (``LABELTUNE_WARM_IDLE_S=0``: how every light job
+  ran before warm workers);
+- warm: the worker of the previous light job is still up (TensorFlow loaded) and is handed the job.
+
+Reported per mode: the median (and min, max) seconds from the click to the job's first progress report,
+and to its end. The two modes alternate round by round, so a slow spell of this shared machine lands on
+both. The first warm round starts the worker that the later ones reuse: it is a cold start and is left
+out of the warm figures (``--rounds`` warm figures are kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "clothing-small"
+
+from bench.bench_jobs import zip_of  # noqa: E402
+from core.datasets.ingest import import_archive  # noqa: E402
+from core.jobs import queue  # noqa: E402
+from core.jobs.store import JobStatus, get_job  # noqa: E402
+from core.runs.config import TrainConfig  # noqa: E402
+from core.store.workspace import Workspace  # noqa: E402
+from core.training import jobs as training_jobs  # noqa: E402
+from core.training.advice import advise_dataset  # noqa: E402
+
+KINDS = {"estimate": training_jobs.ESTIMATE, "preview": training_jobs.PREVIEW, "lr_find": training_jobs.LR_FIND}
+
+
+def one(ws: Workspace, kind, config: TrainConfig) -> tuple[float, float, int]:
+    """Seconds to the first progress report and to the end, and the worker's pid."""
+    started = time.perf_counter()
+    job_id = training_jobs.start_plan_job(ws, kind, config, remeasure=True)
+    first = None
+    while True:
+        queue.schedule(ws)  # as the page's poll does
+        job = get_job(ws, job_id)
+        if first is None and (job.done > 0 or job.phase):
+            first = time.perf_counter() - started
+        if not job.live:
+            break
+        time.sleep(0.02)
+    assert job.status is JobStatus.COMPLETED, job
+    return first or time.perf_counter() - started, time.perf_counter() - started, job.pid
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--kind", choices=sorted(KINDS), default="estimate")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-warm-"))
+    ws = Workspace.open(tmp / "ws")
+    import_archive(ws, zip_of(args.data, tmp / "data.zip"), name="d")
+    advice = advise_dataset(ws, "d")
+    config = TrainConfig(dataset="d", **advice.values())
+    print(f"{args.kind} of {config.backbone} at {config.size} px, {args.rounds} rounds per mode", flush=True)
+    figures: dict[str, list[tuple[float, float]]] = {"cold": [], "warm": []}
+    warm_pid = None
+    for round_ in range(args.rounds + 1):
+        for mode in ("cold", "warm") if round_ % 2 else ("warm", "cold"):
+            os.environ[queue.WARM_IDLE_ENV] = "0" if mode == "cold" else "600"
+            if mode == "cold" and round_ == args.rounds:
+                continue  # the extra round is the warm worker's own start
+            first, end, pid = one(ws, KINDS[args.kind], config)
+            if mode == "warm" and pid != warm_pid:
+                print(f"  warm worker started (pid {pid}): its own cold start, not counted", flush=True)
+                warm_pid = pid
+                continue
+            figures[mode].append((first, end))
+            print(f"  {mode}: first progress {first:.2f} s, end {end:.2f} s", flush=True)
+    result = {}
+    for mode, rows in figures.items():
+        firsts, ends = [r[0] for r in rows], [r[1] for r in rows]
+        result[mode] = {
+            "first_progress_median_s": round(statistics.median(firsts), 2),
+            "first_progress_range_s": [round(min(firsts), 2), round(max(firsts), 2)],
+            "end_median_s": round(statistics.median(ends), 2),
+            "rounds": len(rows),
+        }
+    print(json.dumps(result, indent=2))
+    if warm_pid:
+        os.kill(warm_pid, signal.SIGTERM)  # it would wait 10 minutes for another job
+
+
+if __name__ == "__main__":
+    main()
