@@ -213,7 +213,7 @@ from core.training.features import extractor_of
 from core.training.pipeline import Split, make_dataset
 ws = Workspace.open(sys.argv[1])
 _, _, images = audit_images(ws, "bench")
-model = build_model(AUDIT_BACKBONE, 2, AUDIT_SIZE, "imagenet", 0.0, 0).model
+model = build_model(AUDIT_BACKBONE, n_classes=2, size=AUDIT_SIZE, weights="imagenet", dropout=0.0, seed=0).model
 split = Split(paths=[str(ws.path_of(im.path)) for im in images], labels=[0] * len(images))
 ds = make_dataset(split, n_classes=1, size=AUDIT_SIZE, resize="pad", batch_size=32, training=False, seed=0, cache=False)
 x = extractor_of(model).predict(ds.map(lambda a, b: a), verbose=0)

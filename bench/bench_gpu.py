@@ -40,7 +40,7 @@ def _rates(batch: int, images: int, mixed: bool, xla: bool) -> dict[str, float]:
     keras.utils.set_random_seed(0)
     x = np.random.default_rng(0).uniform(0, 255, (images, 224, 224, 3)).astype("float32")
     y = np.eye(10, dtype="float32")[np.arange(images) % 10]
-    built = build_model("resnet50", 10, 224, "none", 0.2, 0)
+    built = build_model("resnet50", n_classes=10, size=224, weights="none", dropout=0.2, seed=0)
     out = {}
     for phase in ("head", "fine"):
         if phase == "fine":

@@ -51,7 +51,7 @@ def main() -> None:
     from core.training.model import build_model
 
     weights = str(MOBILENET_FILE) if MOBILENET_FILE.exists() else "none"
-    model = build_model("mobilenet_v2_0.35", 10, SIZE, weights, 0.2, 0).model
+    model = build_model("mobilenet_v2_0.35", n_classes=10, size=SIZE, weights=weights, dropout=0.2, seed=0).model
     predictor = Predictor(model, [f"c{i}" for i in range(10)], SIZE, "crop")
     files = sorted(p for p in (args.data / "test").rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     items = [(p.name, p.read_bytes()) for p in files]

@@ -127,7 +127,14 @@ def bench_pipeline(args: argparse.Namespace) -> dict:
             for label in ("same_settings", "keras_defaults"):
                 if label not in bare_models:
                     keras.utils.set_random_seed(0)
-                    built = build_model(config.backbone, n, args.size, "none", config.dropout, config.seed)
+                    built = build_model(
+                        config.backbone,
+                        n_classes=n,
+                        size=args.size,
+                        weights="none",
+                        dropout=config.dropout,
+                        seed=config.seed,
+                    )
                     set_unfrozen(built.base, "all")
                     if label == "same_settings":
                         compile_model(built.model, config.fine_tune_lr, config, jit)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.i18n import stored, tr
+
 
 class LabelTuneError(Exception):
     """Base class: a problem the user can act on, never a programming bug."""
@@ -21,13 +23,11 @@ class LabelTuneError(Exception):
         super().__init__(self.message("en"))
 
     def message(self, lang: str = "en") -> str:
-        from core.i18n import tr
 
         return tr(self.key, lang, **self.params)
 
     def stored(self) -> dict[str, Any]:
         """The message as it is stored (key and parameters), rendered later in the reader's language."""
-        from core.i18n import stored
 
         return stored(self.key, **self.params)
 

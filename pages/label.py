@@ -1,20 +1,17 @@
 """Label page: browse and relabel a dataset, manage its classes and their descriptions (标签说明), label
 unlabeled images fast, undo, export. Every change goes through core.datasets.editing."""
 
-import tempfile
-from pathlib import Path
-
 import pandas as pd
 import streamlit as st
 
 from core.datasets import editing
 from core.datasets.catalog import images_by_id, load_dataset
-from core.datasets.export_zip import export_dataset
 from core.errors import LabelTuneError
 from ui.app import through_navigation
 from ui.common import dataset_picker_ui, md_text, show_error, t, workspace
 from ui.dataset_views import class_chart
 from ui.label_audit import audit_ui
+from ui.label_export import export_ui
 from ui.label_queue import queue_ui
 from ui.label_review import review_ui
 from ui.label_views import actions_ui, filter_ui, gallery_ui, open_image_ui, undo
@@ -112,13 +109,4 @@ elif view == "classes":
     except LabelTuneError as exc:
         show_error(exc)
 else:
-    st.caption(t("label.export_help"))
-    if st.button(t("label.export"), key="export"):
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / f"{dataset}.zip"
-            export_dataset(ws, dataset, out)
-            st.session_state["export_bytes"] = out.read_bytes()
-    if st.session_state.get("export_bytes"):
-        st.download_button(
-            t("label.download"), st.session_state["export_bytes"], f"{dataset}.zip", "application/zip", key="download"
-        )
+    export_ui(dataset)

@@ -18,12 +18,20 @@ from core.jobs import launcher, queue, runner
 from core.jobs.processes import HOST
 from core.jobs.runner import STEP_DELAY_ENV, JobKind
 from core.jobs.store import Job, JobStatus, get_job, log_path
+from core.runs import store as runs
 from core.store.workspace import Workspace
 
 
 def run_job(ws: Workspace, kind: JobKind[Any], params: Any, **options: Any) -> Job:
     """Queue a job of ``kind`` and run it in this process now (its error stored, not raised)."""
     return runner.execute(ws, kind.submit(ws, params, attached=True, **options), kind)
+
+
+def cancelled(ws: Workspace, run_id: str) -> str:
+    """A run created attached (no worker starts for it), taken off the queue: a run that exists and never
+    trained, for tests about pages and datasets rather than training. Returns its id."""
+    assert queue.cancel(ws, runs.get_run(ws, run_id).job.id) is JobStatus.CANCELLED
+    return run_id
 
 
 def wait_for(ws: Workspace, job_id: int, done: Callable[[Job], bool], seconds: float = 300) -> Job:

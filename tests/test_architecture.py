@@ -218,3 +218,146 @@ def test_ci_runs_the_readmes_test_command_and_the_readme_has_two_quick_start_com
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert commands[1] in ci, commands[1]
     assert all(c in (ROOT / "README.zh-CN.md").read_text(encoding="utf-8") for c in commands)  # the Chinese one too
+
+
+# Imports that may sit inside a function: TensorFlow, Keras and KerasHub (the light pages must not load
+# them); the optional TFLite runtimes that the export's checks try in turn (each may be missing); and
+# Optuna and scikit-learn, whose imports cost the CLI's every start and the light pages' first visit about
+# a second each (BENCHMARKS.md, "Suite and start-up") for work only a search, an audit or Evaluate does.
+FUNCTION_LEVEL_ALLOWED = {"tensorflow", "keras", "keras_hub", "ai_edge_litert", "tflite_runtime", "optuna", "sklearn"}
+OUR_FILES = ("core", "ui", "pages", "streamlit_app.py")
+
+
+def _core_modules(root: Path) -> dict[str, Path]:
+    return {".".join(p.relative_to(root).with_suffix("").parts): p for p in (root / "core").rglob("*.py")}
+
+
+def _known(modules: dict[str, Path], name: str) -> str | None:
+    """``name`` as one of ``modules`` (a package as its ``__init__``), else None."""
+    return name if name in modules else f"{name}.__init__" if f"{name}.__init__" in modules else None
+
+
+def _targets(modules: dict[str, Path], node: ast.AST) -> set[str]:
+    """The core modules an import statement imports (``from core.x import y``: the module core.x.y when
+    there is one, else core.x)."""
+    if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "core":
+        found = {_known(modules, f"{node.module}.{a.name}") or _known(modules, node.module or "") for a in node.names}
+    elif isinstance(node, ast.Import):
+        found = {_known(modules, a.name) for a in node.names if a.name.split(".")[0] == "core"}
+    else:
+        found = set()
+    return {m for m in found if m}
+
+
+def tensorflow_loading_modules(root: Path) -> set[str]:
+    """The core modules whose import loads TensorFlow: those of :data:`TENSORFLOW_MODULES` (Keras layers,
+    losses and callbacks of our own, which subclass Keras' classes) and every module that imports one of
+    them at module level. Importing one of these is importing Keras."""
+    modules = _core_modules(root)
+    at_top = {m: set().union(*(_targets(modules, n) for n in ast.parse(p.read_text(encoding="utf-8")).body))
+              for m, p in modules.items()}  # fmt: skip
+    heavy = set(TENSORFLOW_MODULES)
+    while grown := {m for m, targets in at_top.items() if m not in heavy and targets & heavy}:
+        heavy |= grown
+    return heavy
+
+
+def function_level_imports(root: Path) -> list[str]:
+    """Every import inside a function (or method) of our code other than :data:`FUNCTION_LEVEL_ALLOWED` and
+    our modules that load Keras (:func:`tensorflow_loading_modules`): any other LabelTune module imported
+    there hides a dependency or a cycle, and anything else belongs at the top of its module."""
+    modules, heavy = _core_modules(root), tensorflow_loading_modules(root)
+    offenders = []
+    files = [p for name in OUR_FILES for p in ([root / name] if name.endswith(".py") else (root / name).rglob("*.py"))]
+    for path in sorted(files):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for function in ast.walk(tree):
+            if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(function):
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom):
+                    names = [node.module or "."]
+                else:
+                    continue
+                if names[0].split(".")[0] == "core" and _targets(modules, node) <= heavy:
+                    continue  # importing Keras, through our module that subclasses its classes
+                offenders += [
+                    f"{path.relative_to(root)}:{node.lineno} imports {name} in {function.name}()"
+                    for name in names
+                    if name.split(".")[0] not in FUNCTION_LEVEL_ALLOWED
+                ]
+    return sorted(set(offenders))
+
+
+def test_function_level_imports_are_for_tensorflow_keras_and_kerashub_only():
+    assert function_level_imports(ROOT) == []
+
+
+def import_cycles(root: Path) -> list[list[str]]:
+    """The cycles among core's modules (each a strongly connected set of two or more), counting every
+    import, at module level or inside a function, and ``from core.x import y`` as an import of the module
+    ``core.x.y`` when that is a module."""
+    modules = _core_modules(root)
+    graph = {
+        module: {t for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))) for t in _targets(modules, node)}
+        - {module}
+        for module, path in modules.items()
+    }
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return cycles
+
+
+def test_no_import_cycles_in_core():
+    assert import_cycles(ROOT) == []
+
+
+def test_an_added_function_level_import_or_cycle_is_caught(tmp_path):
+    """Both rules above, on a copy of our code with a function-level import of a LabelTune module added,
+    which also closes a cycle (core.store.workspace -> core.jobs.store -> core.store.workspace)."""
+    import shutil
+
+    copy = tmp_path / "repo"
+    for name in OUR_FILES:
+        source = ROOT / name
+        ignore = shutil.ignore_patterns("__pycache__", "*.h5", "*.jpg", "*.json")
+        if source.is_dir():
+            shutil.copytree(source, copy / name, ignore=ignore)
+        else:
+            shutil.copy(source, copy / name)
+    before = (function_level_imports(copy), import_cycles(copy))
+    workspace = copy / "core" / "store" / "workspace.py"
+    workspace.write_text(
+        workspace.read_text(encoding="utf-8") + "\n\ndef _peek():\n    from core.jobs.store import Job\n",
+        encoding="utf-8",
+    )
+    added = [f for f in function_level_imports(copy) if f not in before[0]]
+    assert len(added) == 1 and "core/store/workspace.py" in added[0] and "core.jobs.store" in added[0], added
+    assert ["core.jobs.store", "core.store.workspace"] in [c for c in import_cycles(copy) if c not in before[1]]

@@ -4,8 +4,6 @@ import ast
 import string
 from pathlib import Path
 
-import pytest
-
 from core.i18n import LANGUAGES, catalog, render, stored, tr
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,7 +64,10 @@ def test_every_message_is_filled_with_the_same_placeholders():
 def test_a_broken_message_is_reported_by_its_key():
     """The check above can fail: a translation that drops a placeholder, and an empty one, are both named."""
     broken = {**catalog("zh"), "err.dataset_exists": "已存在", "err.unexpected": " "}
-    assert placeholder_offenders({"en": EN, "zh": broken}) == ["zh:err.dataset_exists: '已存在'", "zh:err.unexpected: ' '"]
+    assert placeholder_offenders({"en": EN, "zh": broken}) == [
+        "zh:err.dataset_exists: '已存在'",
+        "zh:err.unexpected: ' '",
+    ]
 
 
 def test_every_key_used_in_code_exists():

@@ -9,13 +9,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import streamlit as st
+from PIL import Image, ImageOps
 from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
+from core.datasets.catalog import dataset_names
 from core.errors import LabelTuneError
 from core.i18n import DEFAULT_LANGUAGE, LANGUAGES, tr
+from core.runs.integrity import check
 from core.store.workspace import Workspace, resolve_root
 
 LANG_KEY = "lang"
@@ -43,7 +47,6 @@ def workspace() -> Workspace:
 
 @st.cache_resource(show_spinner=False)
 def _problems_at_start(root: Path) -> list[dict[str, Any]]:
-    from core.runs.integrity import check
 
     return check(Workspace(root))
 
@@ -91,8 +94,6 @@ CELL = 160  # side of a gallery cell, pixels (thumbnails are stored at most 256 
 def cell(path: str, side: int = CELL) -> Any:
     """A stored thumbnail letterboxed into a square cell, so a gallery's rows align and its captions sit
     under their images whatever the photos' shapes (a portrait and a panorama take the same cell)."""
-    import numpy as np
-    from PIL import Image, ImageOps
 
     with Image.open(path) as image:
         return np.asarray(ImageOps.pad(image.convert("RGB"), (side, side), color=(240, 242, 246)))
@@ -145,7 +146,6 @@ def show_error(exc: LabelTuneError) -> None:
 def dataset_picker_ui(key: str) -> str:
     """The dataset this page works on (the one chosen on the Dataset page first); without any dataset,
     says where to make one and stops the page."""
-    from core.datasets.catalog import dataset_names
 
     names = dataset_names(workspace())
     if not names:

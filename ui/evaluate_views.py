@@ -15,6 +15,7 @@ from core.evaluation.jobs import PREDICTIONS, start_predictions
 from core.jobs.store import list_jobs
 from core.runs import store as runs
 from core.runs.predictions import SplitPredictions
+from core.store.vocabulary import EVALUATED_SPLITS
 from ui.common import cell, md_text, plot_text, t, workspace
 from ui.jobs import ended_ui, job_ui
 from ui.models import gradcam_image, predictor
@@ -33,7 +34,9 @@ def missing_predictions_ui(run_id: str, split: str) -> None:
         ended_ui(jobs[0])
     st.info(t("eval.no_predictions", split=t(f"split.{split}")))
     if st.button(t("eval.compute"), type="primary", key="compute_predictions"):
-        job_ui(start_predictions(workspace(), run_id, (split,) if split == "train" else ("val", "test")), "predictions")
+        job_ui(
+            start_predictions(workspace(), run_id, (split,) if split == "train" else EVALUATED_SPLITS), "predictions"
+        )
 
 
 def headline_ui(figures: dict[str, float], run: runs.Run) -> None:

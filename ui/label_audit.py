@@ -11,7 +11,7 @@ from typing import Any
 import streamlit as st
 
 from core.audit import store as audit_store
-from core.audit.config import AuditConfig, audit_settings
+from core.audit.config import AuditConfig
 from core.audit.jobs import AUDIT, start_audit
 from core.audit.store import AuditImage, AuditReport
 from core.errors import LabelTuneError
@@ -34,7 +34,7 @@ def audit_ui(dataset: str) -> None:
         columns = st.columns(3)
         values = {f.name: setting_widget(columns[i % 3], f, prefix="audit_",
                                          texts=(t(f"audit.field_{f.name}"), t(f"audit.help_{f.name}")))
-                  for i, f in enumerate(audit_settings())}  # fmt: skip
+                  for i, f in enumerate(AuditConfig.user_fields())}  # fmt: skip
     live = find_live(ws, AUDIT.name, f"audit|{dataset}")
     if live is not None:
         job_ui(live.id, "audit")

@@ -11,6 +11,7 @@ from core.audit import store as audit_store
 from core.audit.store import AuditReport
 from core.datasets.catalog import load_dataset
 from core.errors import LabelTuneError
+from core.store.vocabulary import ImageStatus
 from ui.common import cell, plot_text, show_error, t, workspace
 from ui.label_views import exclude_with_undo, relabel_with_undo
 
@@ -28,7 +29,7 @@ def map_ui(dataset: str, found: AuditReport) -> None:
     by_label: dict[str, list[int]] = {}
     for n, image_id in enumerate(points["ids"]):
         image = found.images.get(image_id)
-        if image is not None and image.status == "active":
+        if image is not None and image.status == ImageStatus.ACTIVE:
             by_label.setdefault(image.label or t("label.unlabeled"), []).append(n)
     fig = go.Figure()
     for label, rows in sorted(by_label.items()):

@@ -21,7 +21,7 @@ from core.datasets.gallery import (
     matching_ids,
 )
 from core.errors import LabelTuneError
-from core.store.workspace import SPLITS
+from core.store.vocabulary import SPLITS, ImageStatus
 from ui.common import cell, md_text, show_error, t, workspace
 
 COLUMNS = 6
@@ -75,8 +75,8 @@ def filter_ui(classes: list[str], dataset: str) -> GalleryFilter:
     split = b.selectbox(t("label.filter_split"), [None, *SPLITS], format_func=_split_option, key="f_split")
     status = c.selectbox(
         t("label.filter_status"),
-        ["active", "excluded", "all"],
-        format_func=lambda s: t(f"label.status_{s}"),
+        [ImageStatus.ACTIVE, ImageStatus.EXCLUDED, None],
+        format_func=lambda s: t(f"label.status_{s or 'all'}"),
         key="f_status",
     )
     search = d.text_input(t("label.search"), key="f_search")

@@ -6,6 +6,7 @@ from typing import Any
 
 import streamlit as st
 
+from core.evaluation.gradcam import gradcam, overlay
 from core.prediction.predict import Predictor
 from core.runs import store as runs
 from core.store.workspace import Workspace
@@ -50,7 +51,6 @@ def predictor(run_id: str) -> Predictor:
 
 def gradcam_image(run_id: str, pixels: Any, class_index: int, alpha: float) -> Any:
     """The Grad-CAM overlay of model-input ``pixels`` for ``class_index``."""
-    from core.evaluation.gradcam import gradcam, overlay
 
     cam, _ = gradcam(predictor(run_id).model, pixels, class_index)
     return overlay(pixels, cam, alpha)

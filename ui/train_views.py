@@ -14,7 +14,7 @@ from core.errors import LabelTuneError
 from core.i18n import has_message
 from core.runs import store as runs
 from core.runs.backbones import BACKBONES
-from core.runs.config import TrainConfig, settings
+from core.runs.config import TrainConfig
 from ui.common import show_error, t, workspace
 from ui.guard import guarded
 
@@ -95,7 +95,7 @@ def _teacher_ui(dataset: str) -> str:
 
 def config_form(dataset: str) -> TrainConfig | None:
     """The new-run settings, one widget per field; the config, or None (with the reason shown) when invalid."""
-    by_name = {f.name: f for f in settings()}
+    by_name = {f.name: f for f in TrainConfig.user_fields()}
     backbone = setting_widget(st, by_name.pop("backbone"), lambda n: f"{BACKBONES[n].friendly} · {n}")
     st.caption(t(BACKBONES[backbone].description))
     values: dict[str, Any] = {"dataset": dataset, "backbone": backbone}

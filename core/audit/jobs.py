@@ -69,7 +69,7 @@ def _audit(ctx: JobContext, config: AuditConfig) -> dict[str, Any]:
         raise DatasetError("err.audit_too_few", dataset=config.dataset, count=len(images))
     ctx.progress(0, len(images), "job.audit_features")
     keras.utils.set_random_seed(config.seed)
-    base = [config.backbone, weights_identity(config.weights), config.image_size]
+    base = [config.backbone, weights_identity(config.weights), config.size]
     if config.weights == "none":
         base.append(config.seed)  # random weights: the seed decides the features
     pairs = [(im.content_hash, str(ws.path_of(im.path))) for im in images]
@@ -78,7 +78,9 @@ def _audit(ctx: JobContext, config: AuditConfig) -> dict[str, Any]:
         ctx.progress(done, total, "job.audit_features")
 
     def make_model() -> object:  # only when some image's vector is not cached yet
-        return build_model(config.backbone, 2, config.image_size, config.weights, 0.0, config.seed).model
+        return build_model(
+            config.backbone, n_classes=2, size=config.size, weights=config.weights, dropout=0.0, seed=config.seed
+        ).model
 
     x = image_vectors(ws, ds, make_model, json.dumps(base), pairs, progress)
     keras.backend.clear_session()

@@ -16,6 +16,7 @@ from typing import Any
 
 from core.audit.config import AuditConfig
 from core.datasets.catalog import dataset_id
+from core.store.vocabulary import ImageStatus
 from core.store.workspace import Workspace, id_chunks, utc_now
 
 
@@ -40,9 +41,9 @@ def audit_images(ws: Workspace, dataset: str, active_only: bool = True) -> tuple
         rows = conn.execute(
             "SELECT i.id, i.content_hash, i.stored_path, i.thumb_path, i.original_name, i.split, c.name, i.status"
             " FROM images i LEFT JOIN classes c ON c.id = i.class_id WHERE i.dataset_id = ?"
-            + (" AND i.status = 'active'" if active_only else "")
+            + (" AND i.status = ?" if active_only else "")
             + " ORDER BY i.id",
-            (ds,),
+            (ds, ImageStatus.ACTIVE) if active_only else (ds,),
         ).fetchall()
     return ds, version, [AuditImage(*r) for r in rows]
 
@@ -179,7 +180,7 @@ def report(ws: Workspace, dataset: str, audit: Audit | None = None) -> AuditRepo
     ds, version, now = audit_images(ws, dataset, active_only=False)
     seen = {int(i) for i in audit.result["map"]["ids"]}
     images = {im.id: im for im in now if im.id in seen}
-    active = {i for i, im in images.items() if im.status == "active"}
+    active = {i for i, im in images.items() if im.status == ImageStatus.ACTIVE}
     kept = _kept(ws, ds)
     out = AuditReport(audit, version, images=images)
     for found in audit.result["label_issues"]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from core.audit.config import AuditConfig, audit_settings, field_help
+from core.audit.config import AuditConfig, field_help
 from core.audit.jobs import AUDIT
 from core.audit.store import AuditReport, latest_audit, report
 from core.cli.jobs import add_detach_flag, job_json, run_here
@@ -25,7 +25,7 @@ def add_audit_verb(verbs: Any, common: argparse.ArgumentParser) -> None:
         "audit", parents=[common], help="find probable label errors, near-duplicates across splits, and outliers"
     )
     p.add_argument("dataset")
-    for f in audit_settings():
+    for f in AuditConfig.user_fields():
         add_field_flag(p, f, f.default, field_help(f.name, "en").replace("%", "%%") + " (default: %(default)s)",
                        [flag_name(f)])  # fmt: skip
     add_detach_flag(p)
@@ -33,7 +33,7 @@ def add_audit_verb(verbs: Any, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_audit(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
-    config = AuditConfig(args.dataset, **{f.name: getattr(args, f.name) for f in audit_settings()})
+    config = AuditConfig(args.dataset, **{f.name: getattr(args, f.name) for f in AuditConfig.user_fields()})
     lang = cli_language()
     job = run_here(ws, AUDIT, config, args, dedupe=f"audit|{config.dataset}")
     if job.status is not JobStatus.COMPLETED:

@@ -6,9 +6,15 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from core.datasets.catalog import list_datasets
+from core.cli.jobs import job_json, run_here
+from core.datasets.catalog import list_datasets, load_dataset
+from core.datasets.editing import labels_from_csv, relabel
+from core.datasets.export_zip import export_dataset
+from core.datasets.gallery import labels_of
 from core.datasets.jobs import IMPORT, ImportJob
+from core.datasets.sample import import_sample
 from core.datasets.splits import SplitConfig
+from core.errors import DatasetError
 from core.i18n import cli_language, render, tr
 from core.jobs.store import JobStatus
 from core.store.workspace import Workspace
@@ -54,7 +60,6 @@ def add_dataset_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_sample(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
-    from core.datasets.sample import import_sample
 
     result = import_sample(ws, args.name)
     if not args.json:
@@ -65,7 +70,6 @@ def cmd_sample(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
 
 def cmd_import(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
     """The same import job the Dataset page starts, run here (or, ``--detach``, by a worker)."""
-    from core.cli.jobs import job_json, run_here
 
     split = SplitConfig.held_out(args.val, args.test, args.seed)
     params = ImportJob(str(Path(args.zip).resolve()), Path(args.zip).name, args.name, args.into, split)
@@ -117,7 +121,6 @@ def cmd_datasets(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
 
 
 def cmd_classes(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
-    from core.datasets.catalog import load_dataset
 
     summary = load_dataset(ws, args.dataset)
     classes = [
@@ -136,10 +139,6 @@ def cmd_classes(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
 
 
 def cmd_relabel(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
-    from core.datasets.catalog import load_dataset
-    from core.datasets.editing import labels_from_csv, relabel
-    from core.datasets.gallery import labels_of
-    from core.errors import DatasetError
 
     groups: dict[str | None, list[int]] = labels_from_csv(ws, args.dataset, args.from_csv) if args.from_csv else {}
     if args.image:
@@ -159,7 +158,6 @@ def cmd_relabel(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
 
 
 def cmd_export_dataset(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
-    from core.datasets.export_zip import export_dataset
 
     counts = export_dataset(ws, args.dataset, args.out)
     if not args.json:

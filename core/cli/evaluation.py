@@ -9,10 +9,12 @@ from typing import Any
 
 from core.cli.jobs import add_detach_flag, run_here
 from core.errors import PredictionError
+from core.evaluation import metrics
 from core.evaluation.jobs import PREDICTIONS, PredictionsJob
 from core.i18n import cli_language, tr
-from core.prediction.predict import DEFAULT_THRESHOLD, DEFAULT_TOP_K
-from core.runs.predictions import UNLABELED
+from core.prediction.predict import DEFAULT_THRESHOLD, DEFAULT_TOP_K, Prediction, Predictor, is_zip, predict_zip
+from core.runs.predictions import UNLABELED, load_predictions, stored_splits
+from core.store.vocabulary import EVALUATED_SPLITS
 from core.store.workspace import SPLITS, Workspace
 
 
@@ -37,8 +39,6 @@ def add_evaluation_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
-    from core.evaluation import metrics
-    from core.runs.predictions import load_predictions, stored_splits
 
     if args.split not in stored_splits(ws, args.run):
         run_here(ws, PREDICTIONS, PredictionsJob(args.run, (args.split,)), args, run_id=args.run)
@@ -64,7 +64,6 @@ def cmd_evaluate(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
 
 
 def cmd_predict(args: argparse.Namespace, ws: Workspace) -> list[dict[str, Any]]:
-    from core.prediction.predict import Prediction, Predictor, is_zip, predict_zip
 
     predictor = Predictor.for_run(ws, args.run)
     lang = cli_language()
@@ -94,6 +93,6 @@ def cmd_predict(args: argparse.Namespace, ws: Workspace) -> list[dict[str, Any]]
 
 
 def cmd_predictions(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
-    splits = tuple(args.split or ("val", "test"))
+    splits = tuple(args.split or EVALUATED_SPLITS)
     job = run_here(ws, PREDICTIONS, PredictionsJob(args.run, splits), args, run_id=args.run)
     return {"run": args.run, "splits": list(splits), "job": job.id, "status": str(job.status)}

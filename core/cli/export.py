@@ -10,6 +10,7 @@ from typing import Any
 from core.cli.jobs import add_detach_flag, job_json, run_here
 from core.errors import DatasetError
 from core.export.config import FORMATS, QUANTIZE, VARIANTS, ExportConfig, variant_of
+from core.export.exporter import last_export
 from core.export.jobs import EXPORT
 from core.i18n import cli_language, render, tr
 from core.jobs.store import JobStatus
@@ -48,7 +49,6 @@ def export_target(out: Path, name: str) -> Path:
 
 
 def cmd_export(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any], int]:
-    from core.export.exporter import last_export
 
     config = ExportConfig(args.run, variants_from_args(args.format, args.quantize), parity_images=args.parity_images)
     lang = cli_language()

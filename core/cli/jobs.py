@@ -14,7 +14,8 @@ import sys
 from typing import Any
 
 from core.audit.jobs import AUDIT
-from core.datasets.jobs import IMPORT
+from core.cli.progress import ProgressBar
+from core.datasets.jobs import EXPORT_DATASET, IMPORT
 from core.errors import JobError
 from core.evaluation.jobs import PREDICTIONS
 from core.export.jobs import EXPORT
@@ -27,9 +28,10 @@ from core.runs import store as runs
 from core.store.workspace import Workspace
 from core.training import jobs as training_jobs
 from core.training.devices import fresh_keras_state, is_chief
+from core.training.tune import TUNE
 
 KINDS: dict[str, JobKind[Any]] = {
-    k.name: k for k in (*training_jobs.KINDS, PREDICTIONS, EXPORT, IMPORT, PREDICT_BATCH, AUDIT)
+    k.name: k for k in (*training_jobs.KINDS, TUNE, PREDICTIONS, EXPORT, IMPORT, PREDICT_BATCH, AUDIT, EXPORT_DATASET)
 }
 
 
@@ -172,7 +174,6 @@ def run_here(
     it waits), with a progress bar; a domain error is stored and raised (one line, its exit code). With
     ``--detach``, only queue it (or find the same job queued, by ``dedupe``): the scheduler's worker runs
     it, and the job is returned queued."""
-    from core.cli.progress import ProgressBar
 
     if getattr(args, "detach", False):
         return get_job(ws, kind.submit(ws, params, run_id=run_id, owned=owned, dedupe=dedupe))

@@ -10,14 +10,14 @@ import argparse
 from typing import Any
 
 from core.cli.jobs import add_detach_flag, run_here
+from core.cli.training import add_setting_flags, config_from_args
 from core.i18n import cli_language, tr
 from core.jobs.store import JobStatus
 from core.store.workspace import Workspace
-from core.training.jobs import ESTIMATE, LR_FIND, PREVIEW, PlanJob, plan_key
+from core.training.jobs import ESTIMATE, LR_FIND, PREVIEW, ConfigJob, plan_key
 
 
 def add_planning_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
-    from core.cli.training import add_setting_flags
 
     p = verbs.add_parser("estimate", parents=[common], help="how long a run with these settings will take here")
     add_setting_flags(p)
@@ -39,10 +39,9 @@ def add_planning_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
 
 def _run(ws: Workspace, kind: Any, args: argparse.Namespace, **options: Any) -> dict[str, Any] | None:
     """The job's result; None (the job said) when it was only queued (``--detach``) or did not complete."""
-    from core.cli.training import config_from_args
 
     config = config_from_args(args, ws)
-    job = run_here(ws, kind, PlanJob(config, **options), args, dedupe=plan_key(kind, ws, config))
+    job = run_here(ws, kind, ConfigJob(config, **options), args, dedupe=plan_key(kind, ws, config))
     if job.status is JobStatus.COMPLETED:
         return job.result
     if not args.json:

@@ -13,6 +13,8 @@ import time
 from dataclasses import fields
 from typing import Any
 
+import numpy as np
+
 from core.cli.jobs import add_detach_flag, execute_here
 from core.cli.progress import ProgressBar
 from core.errors import LabelTuneError
@@ -20,8 +22,9 @@ from core.i18n import cli_language, render, stored, tr
 from core.jobs import queue
 from core.jobs.runner import JobKind
 from core.jobs.store import JobStatus
+from core.prediction.predict import latency_ms
 from core.runs import store as runs
-from core.runs.config import TrainConfig, flag_name, settings
+from core.runs.config import TrainConfig, flag_name
 from core.store.workspace import Workspace
 from core.training import jobs as training_jobs
 from core.training.advice import ADVISED_FIELDS, advise_dataset
@@ -44,7 +47,7 @@ def add_setting_flags(parser: argparse.ArgumentParser, inherit: bool = False) ->
     None (the teacher run's value); ``--distill-alpha`` is also ``--alpha``."""
     if not inherit:
         parser.add_argument("--dataset", required=True, help=tr("help.dataset", "en"))
-    for f in settings():
+    for f in TrainConfig.user_fields():
         if inherit and f.name in TEACHER_FIXED:
             continue
         default = f.default
@@ -202,11 +205,11 @@ def _detached(ws: Workspace, run_id: str) -> dict[str, Any]:
 def cmd_train(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any], int]:
     config = config_from_args(args, ws)
     attached = not (args.create_only or args.detach)
-    run_id = training_jobs.create_run(ws, config, queued=not args.create_only, attached=attached)
-    if args.create_only:  # kept off the queue: its workers start it
+    run_id = training_jobs.create_run(ws, config, held=args.create_only, attached=attached)
+    if args.create_only:  # held for its workers, started by hand
         if not args.json:
             print(tr("cli.run_created", cli_language(), run=run_id))
-        return {"run": run_id, "status": str(JobStatus.CANCELLED)}, 0
+        return {"run": run_id, "status": str(JobStatus.QUEUED), "held": True}, 0
     if args.detach:
         return _detached(ws, run_id), 0
     if not args.json:
@@ -224,7 +227,7 @@ def cmd_resume(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any],
 
 def cmd_distill(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any], int]:
     teacher = runs.get_run(ws, args.run)
-    given = {f.name: getattr(args, f.name) for f in settings() if f.name not in TEACHER_FIXED}
+    given = {f.name: getattr(args, f.name) for f in TrainConfig.user_fields() if f.name not in TEACHER_FIXED}
     overrides = {k: v for k, v in given.items() if v is not None}
     config = TrainConfig.from_dict(
         {**teacher.config.to_dict(), **overrides, "backbone": args.student, "teacher": teacher.id}
@@ -246,9 +249,7 @@ def cmd_distill(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any]
 
 def _model_facts(ws: Workspace, run: runs.Run) -> dict[str, Any]:
     """Test accuracy, model size and one-image latency: what a student is compared with its teacher on."""
-    import numpy as np
 
-    from core.prediction.predict import latency_ms
     from core.training.model import load_run_model
 
     facts: dict[str, Any] = {"run": run.id, "backbone": run.config.backbone,

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from core.cli.jobs import add_detach_flag, run_here
+from core.cli.training import _execute
 from core.i18n import cli_language, render, tr
 from core.jobs.store import JobStatus
 from core.runs import store as runs
@@ -29,7 +30,6 @@ def add_tune_verb(verbs: Any, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_tune(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any], int]:
-    from core.cli.training import _execute
 
     started = time.perf_counter()
     params = TuneJob(args.dataset, parse_budget(args.budget), args.seed, attach_run=not args.detach)

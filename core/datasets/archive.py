@@ -17,6 +17,7 @@ from typing import IO, Any
 
 from core.datasets.images import IMAGE_EXTENSIONS, MAX_IMAGE_PIXELS
 from core.errors import ConfigError, DatasetRejected, LabelTuneError
+from core.i18n import render, stored
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -71,13 +72,11 @@ class Skipped:
     params: dict[str, Any] = field(default_factory=dict)
 
     def reason(self, lang: str = "en") -> str:
-        from core.i18n import render
 
         return render(self.to_stored(), lang)
 
     def to_stored(self) -> dict[str, Any]:
         """As stored (the quality report, the import log): the entry, and its reason as key and parameters."""
-        from core.i18n import stored
 
         return {"entry": self.entry, **stored(self.key, entry=self.entry, **self.params)}
 

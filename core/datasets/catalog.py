@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import DatasetError
+from core.store.vocabulary import ImageStatus
 from core.store.workspace import SPLITS, Workspace, id_chunks
 
 # Characters, after trimming; long enough for a descriptive Chinese or English name.
@@ -71,9 +72,8 @@ def read_dataset(conn: Any, name: str) -> DatasetSummary:
         "SELECT id, name, description FROM classes WHERE dataset_id = ? ORDER BY display_order, name", (row["id"],)
     ).fetchall()
     counts = conn.execute(
-        "SELECT class_id, split, COUNT(*) FROM images WHERE dataset_id = ? AND status = 'active'"
-        " GROUP BY class_id, split",
-        (row["id"],),
+        "SELECT class_id, split, COUNT(*) FROM images WHERE dataset_id = ? AND status = ? GROUP BY class_id, split",
+        (row["id"], ImageStatus.ACTIVE),
     ).fetchall()
     names = {c["id"]: c["name"] for c in classes}
     by_split: dict[str, dict[str, int]] = {c["name"]: dict.fromkeys(SPLITS, 0) for c in classes}
@@ -113,10 +113,10 @@ def sample_thumbnails(ws: Workspace, dataset_id: int, per_class: int = 8) -> dic
                 SELECT COALESCE(c.name, ?) AS name, i.thumb_path, c.display_order AS ord,
                        ROW_NUMBER() OVER (PARTITION BY i.class_id ORDER BY i.id) AS n
                 FROM images i LEFT JOIN classes c ON c.id = i.class_id
-                WHERE i.dataset_id = ? AND i.status = 'active'
+                WHERE i.dataset_id = ? AND i.status = ?
             ) WHERE n <= ? ORDER BY ord IS NULL, ord, n
             """,
-            (UNLABELED, dataset_id, per_class),
+            (UNLABELED, dataset_id, ImageStatus.ACTIVE, per_class),
         ).fetchall()
     out: dict[str, list[Path]] = {}
     for name, thumb in rows:
@@ -155,9 +155,9 @@ def split_images(ws: Workspace, dataset: str, split: str, limit: int | None = No
         ids = [
             r[0]
             for r in conn.execute(
-                "SELECT id FROM images WHERE dataset_id = ? AND split = ? AND status = 'active'"
+                "SELECT id FROM images WHERE dataset_id = ? AND split = ? AND status = ?"
                 " AND class_id IS NOT NULL ORDER BY id LIMIT ?",
-                (dataset_id(conn, dataset), split, -1 if limit is None else limit),
+                (dataset_id(conn, dataset), split, ImageStatus.ACTIVE, -1 if limit is None else limit),
             )
         ]
     found = images_by_id(ws, ids)

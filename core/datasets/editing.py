@@ -23,6 +23,7 @@ from core.datasets.layouts import FILENAME_COLUMNS, IMAGE_ID_COLUMNS, LABEL_COLU
 from core.datasets.splits import SplitConfig
 from core.errors import DatasetError
 from core.runs import store as runs
+from core.store.vocabulary import ImageStatus
 from core.store.workspace import SPLITS, Workspace, id_chunks, utc_now
 
 # Characters of a class name, after trimming: room for a descriptive Chinese or English name.
@@ -177,7 +178,7 @@ def set_split(ws: Workspace, dataset: str, image_ids: list[int], split: str) -> 
 
 def set_excluded(ws: Workspace, dataset: str, image_ids: list[int], excluded: bool) -> int:
     """Exclude images from training (kept, shown greyed) or restore them."""
-    status = "excluded" if excluded else "active"
+    status = ImageStatus.EXCLUDED if excluded else ImageStatus.ACTIVE
     with _edit(ws, dataset) as (conn, dataset_id):
         changed = _update_images(conn, dataset_id, image_ids, "status = ?", status)
         return log_change(conn, dataset_id, status, changed, ids=sorted(image_ids)[:1000])

@@ -15,19 +15,24 @@ import io
 import json
 import os
 import zipfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from core.datasets.catalog import load_dataset
 from core.errors import DatasetError
+from core.store.vocabulary import ImageStatus
 from core.store.workspace import Workspace
 
 LABELS_FILE = "labels.csv"
 CLASSES_FILE = "classes.csv"
 
 
-def export_dataset(ws: Workspace, dataset: str, out: str | os.PathLike[str]) -> dict[str, int]:
-    """Write the zip atomically (a temporary file, then rename); returns counts of what it holds."""
+def export_dataset(
+    ws: Workspace, dataset: str, out: str | os.PathLike[str], progress: Callable[[int, int], None] | None = None
+) -> dict[str, int]:
+    """Write the zip atomically (a temporary file, then rename); returns counts of what it holds.
+    ``progress(done, total)`` after each image (a job's report; it may end the export there)."""
     summary, rows = _active_images(ws, dataset)
     attributes = [json.loads(r[6]) for r in rows]
     columns = sorted({k for a in attributes for k in a})
@@ -46,6 +51,8 @@ def export_dataset(ws: Workspace, dataset: str, out: str | os.PathLike[str]) -> 
             name = _entry_name(original, stored, content_hash, split, label, taken)
             zf.write(ws.path_of(stored), name)
             writer.writerow([name, label or "", split if label else "", *(attrs.get(c, "") for c in columns)])
+            if progress is not None:
+                progress(len(taken), len(rows))
         zf.writestr(LABELS_FILE, labels.getvalue())
         classes = io.StringIO()
         csv.writer(classes).writerows([["name", "description"], *summary.descriptions.items()])
@@ -62,8 +69,8 @@ def _active_images(ws: Workspace, dataset: str) -> tuple[Any, list[Any]]:
         rows = conn.execute(
             "SELECT i.id, i.original_name, i.stored_path, i.content_hash, i.split, c.name, i.attributes_json"
             " FROM images i LEFT JOIN classes c ON c.id = i.class_id"
-            " WHERE i.dataset_id = ? AND i.status = 'active' ORDER BY i.id",
-            (summary.id,),
+            " WHERE i.dataset_id = ? AND i.status = ? ORDER BY i.id",
+            (summary.id, ImageStatus.ACTIVE),
         ).fetchall()
     return summary, rows
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from core.datasets.catalog import dataset_id, json_path
 from core.datasets.quality import SMALL_IMAGE_SIDE
+from core.store.vocabulary import ImageStatus
 from core.store.workspace import Workspace, id_chunks
 
 UNLABELED_FILTER = "\x00unlabeled"  # the class filter that selects images without a label
@@ -22,7 +23,7 @@ PAGE_SIZE = 60
 class GalleryFilter:
     label: str | None = None  # a class name, UNLABELED_FILTER, or None for all
     split: str | None = None
-    status: str = "active"  # "active", "excluded" or "all"
+    status: ImageStatus | None = ImageStatus.ACTIVE  # None: every image
     search: str = ""  # part of the original file name
     attribute: tuple[str, str] | None = None  # (name, value)
     flag: str | None = None  # one of FLAGS: the quality report's findings, live
@@ -55,7 +56,7 @@ def _where(dataset_id: int, f: GalleryFilter, class_ids: dict[str, int]) -> tupl
     if f.split:
         clauses.append("i.split = ?")
         args.append(f.split)
-    if f.status != "all":
+    if f.status is not None:
         clauses.append("i.status = ?")
         args.append(f.status)
     if f.search.strip():
@@ -100,7 +101,7 @@ def _scope(conn: Any, dataset: str, f: GalleryFilter) -> tuple[str, list[Any], d
 def _image(ws: Workspace, names: dict[int, str], r: Any) -> GalleryImage:
     """A row of ``_COLUMNS`` as a gallery image."""
     return GalleryImage(
-        r[0], r[1], ws.path_of(r[2]), ws.path_of(r[3]), names.get(r[4]), r[5], r[6] == "excluded", r[7], r[8],
+        r[0], r[1], ws.path_of(r[2]), ws.path_of(r[3]), names.get(r[4]), r[5], r[6] == ImageStatus.EXCLUDED, r[7], r[8],
         json.loads(r[9]), r[10],
     )  # fmt: skip
 

@@ -28,9 +28,10 @@ from typing import IO, Any
 
 from core.datasets import quality
 from core.datasets.archive import EntrySkipped, IngestLimits, Skipped, open_zip, read_entry, scan_archive
-from core.datasets.catalog import validate_dataset_name
+from core.datasets.catalog import dataset_id, validate_dataset_name
+from core.datasets.editing import log_change
 from core.datasets.images import normalise_image
-from core.datasets.layouts import Plan, Planned, plan_import
+from core.datasets.layouts import ArchiveLayout, Planned, plan_import
 from core.datasets.splits import SplitConfig, assign_splits
 from core.errors import DatasetError, DatasetRejected, ImageRejected
 from core.store.workspace import SPLITS, Workspace, utc_now
@@ -137,7 +138,7 @@ class _Stager:
 
 
 def _process_all(
-    zf: zipfile.ZipFile, plan: Plan, stager: _Stager, limits: IngestLimits, progress: Progress | None
+    zf: zipfile.ZipFile, plan: ArchiveLayout, stager: _Stager, limits: IngestLimits, progress: Progress | None
 ) -> tuple[list[StoredImage], list[Skipped]]:
     stored: list[StoredImage] = []
     skipped: list[Skipped] = []
@@ -184,7 +185,7 @@ class _Archive:
     name: str
     size: int
     entries: int
-    plan: Plan
+    plan: ArchiveLayout
     stored: list[StoredImage]
     skipped: list[Skipped]
 
@@ -336,7 +337,6 @@ def add_archive(
     New classes are created and existing ones grow; an image already in the dataset (same content) is
     reported and not added twice; new labelled images without a split in the archive are split with the
     dataset's seed, and no existing image moves. One new dataset version, logged as ``add_images``."""
-    from core.datasets.catalog import dataset_id
 
     started = time.perf_counter()
     archive_name = _archive_name(source, archive_name)
@@ -365,7 +365,6 @@ def add_archive(
 def _commit_addition(
     ws: Workspace, stager: _Stager, dataset: str, target: int, archive: _Archive, split: SplitConfig, started: float
 ) -> ImportResult:
-    from core.datasets.editing import log_change
 
     labels, splits = archive.labels_and_splits()
     to_split = [

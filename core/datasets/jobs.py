@@ -1,4 +1,6 @@
-"""The import job: a zip becomes a new dataset, or more images of one (add-images), in a worker process.
+"""The dataset's jobs. The import: a zip becomes a new dataset, or more images of one (add-images), in a
+worker process. The export: the dataset as a zip that the import accepts again (the Label page's
+download), built in its job's scratch folder and moved into the workspace's ``exports/`` when whole.
 
 An upload from the app is first written to the workspace's staging folder (``core.jobs.store.spool``) and the job owns that file: it is removed when the job ends, however it ends.
 The job stages the images in its scratch folder, so a killed import leaves nothing behind either; it
@@ -7,9 +9,13 @@ import)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
+from core.datasets.catalog import load_dataset
+from core.datasets.export_zip import export_dataset
 from core.datasets.ingest import add_archive, import_archive
 from core.datasets.splits import SplitConfig
 from core.jobs.runner import JobContext, JobKind
@@ -57,3 +63,41 @@ def start_import(ws: Workspace, upload: IO[bytes], archive_name: str, **options:
     path = spool(ws, upload)
     params = ImportJob(str(path), archive_name, **options)
     return IMPORT.submit(ws, params, owned=(str(path),))
+
+
+@dataclass(frozen=True)
+class DatasetExportJob:
+    dataset: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dataset": self.dataset}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DatasetExportJob:
+        return cls(data["dataset"])
+
+
+def dataset_export_path(ws: Workspace, dataset: str) -> Path:
+    """Where the dataset's last export lies (by its id: a name may be renamed, and holds any character)."""
+    return ws.root / "exports" / f"dataset-{load_dataset(ws, dataset).id}.zip"
+
+
+def _export_dataset(ctx: JobContext, params: DatasetExportJob) -> dict[str, Any]:
+    built = ctx.scratch / "dataset.zip"
+    progress = lambda done, total: ctx.progress(done, total, "job.export_dataset_images")  # noqa: E731
+    counts = export_dataset(ctx.ws, params.dataset, built, progress)
+    target = dataset_export_path(ctx.ws, params.dataset)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(built, target)  # whole, or the previous export as it was
+    return {**counts, "dataset": params.dataset, "path": str(target.relative_to(ctx.ws.root))}
+
+
+EXPORT_DATASET: JobKind[DatasetExportJob] = JobKind(
+    "export_dataset", Resource.LIGHT, DatasetExportJob.from_dict, _export_dataset
+)
+
+
+def start_dataset_export(ws: Workspace, dataset: str) -> int:
+    """Queue the export of ``dataset`` as a zip (or find the one already queued). Returns the job id."""
+    load_dataset(ws, dataset)  # an unknown dataset is refused here, with its name
+    return EXPORT_DATASET.submit(ws, DatasetExportJob(dataset), dedupe=dataset)

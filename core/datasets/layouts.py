@@ -72,7 +72,7 @@ class Planned:
 
 
 @dataclass
-class Plan:
+class ArchiveLayout:
     layout: str
     images: list[Planned]
     descriptions: dict[str, str]
@@ -240,7 +240,7 @@ def _manifest_plan(
     return planned, skipped
 
 
-def plan_import(zf: zipfile.ZipFile, entries: list[Entry], limits: IngestLimits) -> Plan:
+def plan_import(zf: zipfile.ZipFile, entries: list[Entry], limits: IngestLimits) -> ArchiveLayout:
     """Detect the layout and give every image its label and split."""
     entries, _wrapper = _strip_wrapper(entries)
     images = [e for e in entries if _is_image(e)]
@@ -263,7 +263,7 @@ def plan_import(zf: zipfile.ZipFile, entries: list[Entry], limits: IngestLimits)
         raise DatasetRejected("err.manifest_ambiguous", files=", ".join(str(m.path) for m in manifests))
     if manifests:
         planned, manifest_skips = _manifest_plan(zf, manifests[0], images, limits)
-        return Plan("manifest", planned, descriptions, skipped + manifest_skips)
+        return ArchiveLayout("manifest", planned, descriptions, skipped + manifest_skips)
 
     def labelled(entry: Entry, parts: tuple[str, ...], split: str | None) -> Planned:
         """``parts`` below the split folder: a class folder, ``unlabeled/``, or a loose file."""
@@ -283,7 +283,7 @@ def plan_import(zf: zipfile.ZipFile, entries: list[Entry], limits: IngestLimits)
                 planned.append(labelled(entry, parts, None))
             else:
                 skipped.append(Skipped(str(entry.path), "skip.outside_splits", {"folder": parts[0]}))
-        return Plan("splits", planned, descriptions, skipped)
+        return ArchiveLayout("splits", planned, descriptions, skipped)
     for entry in images:
         planned.append(labelled(entry, entry.path.parts, None))
-    return Plan("folders", planned, descriptions, skipped)
+    return ArchiveLayout("folders", planned, descriptions, skipped)

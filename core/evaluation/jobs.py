@@ -11,13 +11,15 @@ from core.errors import EvaluationError
 from core.jobs.runner import JobContext, JobKind
 from core.jobs.store import Resource
 from core.runs.predictions import UNLABELED
+from core.store.vocabulary import EVALUATED_SPLITS
 from core.store.workspace import SPLITS, Workspace
+from core.training.inference import predict_splits
 
 
 @dataclass(frozen=True)
 class PredictionsJob:
     run: str
-    splits: tuple[str, ...] = ("val", "test")
+    splits: tuple[str, ...] = EVALUATED_SPLITS
 
     def __post_init__(self) -> None:
         for split in self.splits:
@@ -29,11 +31,10 @@ class PredictionsJob:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PredictionsJob:
-        return cls(str(data["run"]), tuple(data.get("splits") or ("val", "test")))
+        return cls(str(data["run"]), tuple(data.get("splits") or EVALUATED_SPLITS))
 
 
 def _predict(ctx: JobContext, params: PredictionsJob) -> dict[str, Any]:
-    from core.training.inference import predict_splits
 
     def progress(split: str, done: int, total: int) -> None:
         ctx.progress(done, total, "job.predictions_split", split=split)

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn import metrics as skm
 
 from core.runs.predictions import SplitPredictions
 
@@ -23,6 +22,8 @@ TOP_K = 3
 
 def split_figures(p: SplitPredictions) -> dict[str, float]:
     """Headline figures: accuracy, macro F1, top-3 accuracy (more than 3 classes), log loss, ECE."""
+    from sklearn import metrics as skm  # about a second to import: not at the CLI's start
+
     n = len(p.classes)
     labels = np.arange(n)
     out: dict[str, float] = {"images": float(len(p))}
@@ -39,6 +40,8 @@ def split_figures(p: SplitPredictions) -> dict[str, float]:
 
 def per_class(p: SplitPredictions) -> list[dict[str, Any]]:
     """Precision, recall, F1 and support of each class, in the run's class order."""
+    from sklearn import metrics as skm  # about a second to import: not at the CLI's start
+
     labels = np.arange(len(p.classes))
     precision, recall, f1, support = skm.precision_recall_fscore_support(
         p.labels, p.predicted, labels=labels, zero_division=0
@@ -71,6 +74,8 @@ def fairness(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 def confusion(p: SplitPredictions, normalise: bool = False) -> np.ndarray:
     """Rows are true classes, columns predicted, both in the run's class order; normalised by true class."""
+    from sklearn import metrics as skm  # about a second to import: not at the CLI's start
+
     labels = np.arange(len(p.classes))
     return skm.confusion_matrix(p.labels, p.predicted, labels=labels, normalize="true" if normalise else None)
 
@@ -136,6 +141,8 @@ def calibration(p: SplitPredictions, bins: int = CALIBRATION_BINS) -> dict[str, 
 
 def binary_curves(p: SplitPredictions) -> dict[str, Any] | None:
     """ROC and precision-recall curves with their areas, for two classes (the second is positive)."""
+    from sklearn import metrics as skm  # about a second to import: not at the CLI's start
+
     if len(p.classes) != 2 or len(set(p.labels.tolist())) < 2:
         return None
     score = p.probs[:, 1]
@@ -185,6 +192,8 @@ def compare(a: SplitPredictions, b: SplitPredictions) -> dict[str, Any]:
 def by_attribute(p: SplitPredictions, values: dict[int, str]) -> list[dict[str, Any]]:
     """Accuracy and macro F1 per value of an image attribute (``values``: image id -> value; images
     without the attribute form the group ""): whether the model works as well for every camera, site, ..."""
+    from sklearn import metrics as skm  # about a second to import: not at the CLI's start
+
     groups: dict[str, list[int]] = {}
     for row, image_id in enumerate(p.ids.tolist()):
         groups.setdefault(values.get(image_id, ""), []).append(row)

@@ -9,7 +9,11 @@ from typing import Any
 
 import tomllib
 
+from core.datasets.catalog import load_dataset
+from core.errors import DatasetError, EvaluationError
+from core.evaluation.metrics import per_class, split_figures
 from core.runs import store as runs
+from core.runs.predictions import load_predictions
 from core.store.workspace import Workspace, utc_now
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,8 +31,6 @@ def _pct(value: float | None) -> str:
 
 
 def _dataset_lines(ws: Workspace, run: runs.Run) -> list[str]:
-    from core.datasets.catalog import load_dataset
-    from core.errors import DatasetError
 
     try:
         summary = load_dataset(ws, run.dataset_name)
@@ -44,9 +46,6 @@ def _dataset_lines(ws: Workspace, run: runs.Run) -> list[str]:
 
 
 def _evaluation_lines(ws: Workspace, run: runs.Run) -> list[str]:
-    from core.errors import EvaluationError
-    from core.evaluation.metrics import per_class, split_figures
-    from core.runs.predictions import load_predictions
 
     try:
         test = load_predictions(ws, run.id, "test")

@@ -23,31 +23,29 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from core.errors import ExportError
+from core.datasets.catalog import load_dataset
+from core.errors import DatasetError, ExportError
 from core.export.card import model_card
 from core.export.config import FLOAT_VARIANTS, ExportConfig
+from core.export.predict_template import invoke
 from core.i18n import stored
+from core.prediction.predict import latency_ms
 from core.runs import store as runs
 from core.runs.backbones import get_backbone
 from core.runs.folder import RunFolder, write_json_atomic
 from core.store.workspace import Workspace, utc_now
+from core.training.pipeline import load_pixels, load_training_data
 
 RESULT_FILE = "export.json"
 PREDICT_TEMPLATE = Path(__file__).with_name("predict_template.py")
 CALIBRATION_IMAGES = 100  # training images for int8's representative dataset
-FILES = {
-    "keras": "model.keras",
-    "savedmodel": "saved_model",
-    "tflite_float32": "model_float32.tflite",
-    "tflite_float16": "model_float16.tflite",
-    "tflite_int8": "model_int8.tflite",
-}
 
 
 @dataclass
@@ -131,8 +129,6 @@ def preprocessing_info(run: runs.Run) -> dict[str, Any]:
 
 
 def labels_info(ws: Workspace, run: runs.Run) -> dict[str, Any]:
-    from core.datasets.catalog import load_dataset
-    from core.errors import DatasetError
 
     try:
         descriptions = load_dataset(ws, run.dataset_name).descriptions
@@ -153,16 +149,12 @@ def _sample(data: Any, limit: int) -> tuple[list[str], np.ndarray]:
 def _pixels(paths: list[str], size: int, resize: str) -> np.ndarray:
     import tensorflow as tf
 
-    from core.training.pipeline import load_pixels
-
     return np.stack([load_pixels(tf.io.read_file(p), size, resize).numpy() for p in paths]).astype(np.float32)
 
 
 def _write_savedmodel(model: Any, run: runs.Run, size: int, resize: str, target: Path) -> None:
     import keras
     import tensorflow as tf
-
-    from core.training.pipeline import load_pixels
 
     classes = tf.constant(run.classes)
 
@@ -220,7 +212,6 @@ def tflite_interpreter(path: Path) -> Any:
 
 def tflite_predict(interpreter: Any, pixels: np.ndarray) -> np.ndarray:
     """Probabilities for 0-255 ``pixels`` (N, size, size, 3), one image per call, as predict.py runs it."""
-    from core.export.predict_template import invoke
 
     return np.asarray([invoke(interpreter, image) for image in pixels], dtype=np.float32)
 
@@ -257,9 +248,7 @@ def export_run(ws: Workspace, config: ExportConfig, on_step: Any = None, workdir
 
 
 def _export(ws: Workspace, config: ExportConfig, folder: Path, final: Path, on_step: Any) -> ExportResult:
-    from core.prediction.predict import latency_ms
     from core.training.model import load_run_model
-    from core.training.pipeline import load_training_data
 
     run = runs.get_run(ws, config.run)
     if not run.model_path:
@@ -289,36 +278,26 @@ def _export(ws: Workspace, config: ExportConfig, folder: Path, final: Path, on_s
         checked=[],
     )
     wanted = list(config.variants)
-    saved_model = folder / FILES["savedmodel"]
+    sources = Sources(model, run, size, resize, pixels, paths, folder / FORMATS["savedmodel"].file)
     step("savedmodel")
-    if any(v.startswith("tflite") or v == "savedmodel" for v in wanted):
-        _write_savedmodel(model, run, size, resize, saved_model)
-    calibration = np.zeros((0, size, size, 3), np.float32)
+    if any(FORMATS[v].needs_savedmodel for v in wanted):
+        _write_savedmodel(model, run, size, resize, sources.saved_model)
     if "tflite_int8" in wanted:
         train = data.train.paths
-        calibration = _pixels(train[:: max(len(train) // CALIBRATION_IMAGES, 1)][:CALIBRATION_IMAGES], size, resize)
+        sources.calibration = _pixels(
+            train[:: max(len(train) // CALIBRATION_IMAGES, 1)][:CALIBRATION_IMAGES], size, resize
+        )
     for variant in wanted:
         step(variant)
-        checked = Checked(variant, FILES[variant])
-        target = folder / FILES[variant]
-        if variant == "keras":
-            model.save(target)  # the run's model as loaded (no optimizer state: a third of the run's file)
-            shipped = _load_keras(target)  # the file as shipped, loaded back
-            probs = shipped.predict(pixels, verbose=0, batch_size=32)
-            check_fn = shipped.predict_on_batch
-        elif variant == "savedmodel":
-            probs, check_fn = _check_savedmodel(saved_model, paths)
-        else:
-            target.write_bytes(_convert_tflite(saved_model, variant.removeprefix("tflite_"), calibration))
-            interpreter = tflite_interpreter(target)
-            probs = tflite_predict(interpreter, pixels)
-            check_fn = lambda x, i=interpreter: tflite_predict(i, x)  # noqa: E731
-        checked.size_bytes = _size(target)
+        fmt = FORMATS[variant]
+        checked = Checked(variant, fmt.file)
+        probs, one_by_one = fmt.write_and_load(sources, folder / fmt.file)
+        checked.size_bytes = _size(folder / fmt.file)
         _check(checked, probs, reference, labels, config.min_agreement)
-        checked.latency_ms = latency_ms(check_fn, pixels if variant != "savedmodel" else np.asarray(paths))
+        checked.latency_ms = latency_ms(one_by_one, np.asarray(paths) if fmt.reads_files else pixels)
         result.checked.append(checked)
     if "savedmodel" not in wanted:
-        shutil.rmtree(saved_model, ignore_errors=True)
+        shutil.rmtree(sources.saved_model, ignore_errors=True)
     step("bundle")
     _write_bundle(ws, run, folder, result, info)
     result.predict_py = _try_predict_py(folder, result, paths[0], run.classes[int(reference[0])])
@@ -328,24 +307,75 @@ def _export(ws: Workspace, config: ExportConfig, folder: Path, final: Path, on_s
     return result
 
 
-def _load_keras(path: Path) -> Any:
+@dataclass
+class Sources:
+    """What every format's writer starts from: the run's model as loaded, and the parity sample."""
+
+    model: Any
+    run: runs.Run
+    size: int
+    resize: str
+    pixels: np.ndarray  # the sample's 0-255 pixels, as the app's model sees them
+    paths: list[str]  # the sample's image files
+    saved_model: Path  # written once for the SavedModel and every TFLite variant
+    calibration: np.ndarray | None = None  # training images' pixels for int8's representative dataset
+
+
+Predict = Callable[[Any], np.ndarray]  # a batch (pixels, or image files for the SavedModel) -> probabilities
+
+
+def _keras(src: Sources, target: Path) -> tuple[np.ndarray, Predict]:
+    """The run's model as loaded (no optimizer state: a third of the run's file), loaded back as shipped."""
     from core.training.model import load_model_file
 
-    return load_model_file(path)
+    src.model.save(target)
+    shipped = load_model_file(target)
+    return shipped.predict(src.pixels, verbose=0, batch_size=32), shipped.predict_on_batch
 
 
-def _check_savedmodel(saved_model: Path, paths: list[str]) -> tuple[np.ndarray, Any]:
-    """The SavedModel reloaded, fed the images' own bytes through its serving signature."""
+def _savedmodel(src: Sources, target: Path) -> tuple[np.ndarray, Predict]:
+    """The SavedModel (written before the variants) reloaded, fed the images' own bytes through its
+    serving signature."""
     import tensorflow as tf
 
-    serve = tf.saved_model.load(str(saved_model)).signatures["serving_default"]
+    serve = tf.saved_model.load(str(target)).signatures["serving_default"]
 
     def predict(batch: Any) -> np.ndarray:
         data = [Path(p).read_bytes() for p in np.atleast_1d(batch)]
         return serve(image_bytes=tf.constant(data))["probabilities"].numpy()
 
-    probs = np.concatenate([predict(paths[i : i + 32]) for i in range(0, len(paths), 32)])
-    return probs, predict
+    return np.concatenate([predict(src.paths[i : i + 32]) for i in range(0, len(src.paths), 32)]), predict
+
+
+def _tflite(quantize: str) -> Callable[[Sources, Path], tuple[np.ndarray, Predict]]:
+    def write(src: Sources, target: Path) -> tuple[np.ndarray, Predict]:
+        calibration = src.calibration if src.calibration is not None else np.zeros((0, src.size, src.size, 3))
+        target.write_bytes(_convert_tflite(src.saved_model, quantize, calibration))
+        interpreter = tflite_interpreter(target)
+        return tflite_predict(interpreter, src.pixels), lambda x: tflite_predict(interpreter, x)
+
+    return write
+
+
+@dataclass(frozen=True)
+class Format:
+    """One export format: its file (or folder) in the export, how it is written and loaded back for the
+    checks (the sample's probabilities, and a prediction function to time one image with)."""
+
+    file: str
+    write_and_load: Callable[[Sources, Path], tuple[np.ndarray, Predict]]
+    needs_savedmodel: bool = False  # converted from the SavedModel
+    reads_files: bool = False  # predicts from image files (their bytes), not from pixels
+
+
+# Every variant of ``core.export.config.VARIANTS``, in the same order (a test holds them together).
+FORMATS: dict[str, Format] = {
+    "keras": Format("model.keras", _keras),
+    "savedmodel": Format("saved_model", _savedmodel, needs_savedmodel=True, reads_files=True),
+    "tflite_float32": Format("model_float32.tflite", _tflite("float32"), needs_savedmodel=True),
+    "tflite_float16": Format("model_float16.tflite", _tflite("float16"), needs_savedmodel=True),
+    "tflite_int8": Format("model_int8.tflite", _tflite("int8"), needs_savedmodel=True),
+}
 
 
 def _write_bundle(ws: Workspace, run: runs.Run, folder: Path, result: ExportResult, info: dict[str, Any]) -> None:
@@ -360,7 +390,7 @@ def _try_predict_py(folder: Path, result: ExportResult, image: str, expected: st
     """Run the shipped ``predict.py`` once on a test image, with the SavedModel (or the float TFLite)."""
     offered = {c.variant for c in result.checked if c.offered}
     model = next(
-        (m for v, m in (("savedmodel", "saved_model"), ("tflite_float32", "model_float32.tflite")) if v in offered),
+        (FORMATS[v].file for v in ("savedmodel", "tflite_float32") if v in offered),
         None,
     )
     if model is None:

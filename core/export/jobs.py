@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from core.export.config import ExportConfig
+from core.export.exporter import export_run
 from core.jobs.runner import JobContext, JobKind
 from core.jobs.store import Resource
 from core.store.workspace import Workspace
 
 
 def _export(ctx: JobContext, config: ExportConfig) -> dict[str, Any]:
-    from core.export.exporter import export_run
 
     def step(name: str, done: int, total: int) -> None:
         ctx.progress(done, total, f"job.export_{name}")

@@ -20,6 +20,9 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
+from PIL import Image, ImageOps
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -33,8 +36,6 @@ def saved_model_probs(model: Path, images: list[Path]) -> list[list[float]]:
 
 def pixels(image: Path, size: int, resize: str):
     """0-255 RGB pixels as the model was trained on them (EXIF orientation applied, as at import)."""
-    import numpy as np
-    from PIL import Image, ImageOps
 
     with Image.open(image) as img:
         img = ImageOps.exif_transpose(img).convert("RGB")
@@ -71,7 +72,6 @@ def tflite_probs(model: Path, images: list[Path], size: int, resize: str) -> lis
 
 def invoke(interpreter, image) -> list[float]:
     """Probabilities for one image's 0-255 pixels (size, size, 3), quantising in and out for int8."""
-    import numpy as np
 
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     x = np.asarray(image, dtype=np.float32)[None]

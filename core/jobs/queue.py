@@ -30,10 +30,12 @@ from core.i18n import stored
 from core.jobs import launcher
 from core.jobs.processes import HOST, pid_alive, process_identity
 from core.jobs.store import (
+    LIVE,
     Job,
     JobStatus,
     Resource,
     cleanup,
+    end_job,
     forget_warm,
     hand_to_warm,
     insert,
@@ -96,23 +98,22 @@ def _sweep(conn: sqlite3.Connection, now: float) -> list[int]:
             if row["job_id"] is not None:
                 conn.execute(
                     "UPDATE jobs SET dispatched_at = NULL, host = NULL, pid = NULL, proc_start = NULL"
-                    " WHERE id = ? AND status = 'queued'",
-                    (row["job_id"],),
+                    " WHERE id = ? AND status = ?",
+                    (row["job_id"], JobStatus.QUEUED),
                 )
     for row in conn.execute(
-        "SELECT id, kind, host, pid, proc_start, heartbeat_at FROM jobs WHERE status = 'running'"
+        "SELECT id, kind, host, pid, proc_start, heartbeat_at FROM jobs WHERE status = ?", (JobStatus.RUNNING,)
     ).fetchall():
         fresh = row["heartbeat_at"] is not None and now - row["heartbeat_at"] <= STALE_S
         if fresh and _owner_alive(row["host"], row["pid"], row["proc_start"]):
             continue
-        error = stored("err.worker_died", job=row["id"], kind=row["kind"])
-        conn.execute(
-            "UPDATE jobs SET status = 'interrupted', error_json = ?, ended_at = ? WHERE id = ?",
-            (_text(error), utc_now(), row["id"]),
+        end_job(
+            conn, row["id"], JobStatus.INTERRUPTED, error=stored("err.worker_died", job=row["id"], kind=row["kind"])
         )
         marked.append(row["id"])
     for row in conn.execute(
-        "SELECT id, host, pid, proc_start, dispatched_at FROM jobs WHERE status = 'queued' AND dispatched_at IS NOT NULL"
+        "SELECT id, host, pid, proc_start, dispatched_at FROM jobs WHERE status = ? AND dispatched_at IS NOT NULL",
+        (JobStatus.QUEUED,),
     ).fetchall():
         local = row["pid"] is not None
         grace = START_GRACE_S if local else EXTERNAL_START_GRACE_S
@@ -121,10 +122,7 @@ def _sweep(conn: sqlite3.Connection, now: float) -> list[int]:
             continue
         # The process that was to run it ended (or hung) before claiming it: a crash at start, whose
         # reason is in its log, or a waiting command line that was killed.
-        conn.execute(
-            "UPDATE jobs SET status = 'failed', error_json = ?, ended_at = ?, dispatched_at = NULL WHERE id = ?",
-            (_text(stored("err.worker_never_started", job=row["id"])), utc_now(), row["id"]),
-        )
+        end_job(conn, row["id"], JobStatus.FAILED, error=stored("err.worker_never_started", job=row["id"]))
         marked.append(row["id"])
     return marked
 
@@ -197,9 +195,8 @@ def set_slots(ws: Workspace, resource: Resource, count: int) -> None:
 def _busy(conn: sqlite3.Connection, resource: Resource) -> int:
     """Jobs of ``resource`` running, or with a process on its way to claim them."""
     return conn.execute(
-        "SELECT COUNT(*) FROM jobs WHERE resource = ? AND (status = 'running'"
-        " OR (status = 'queued' AND dispatched_at IS NOT NULL))",
-        (str(resource),),
+        "SELECT COUNT(*) FROM jobs WHERE resource = ? AND (status = ? OR (status = ? AND dispatched_at IS NOT NULL))",
+        (resource, JobStatus.RUNNING, JobStatus.QUEUED),
     ).fetchone()[0]
 
 
@@ -217,20 +214,20 @@ def claim(ws: Workspace, job_id: int) -> bool:
         if job.status is not JobStatus.QUEUED:
             raise JobError("err.job_not_queued", job=job_id, status=str(job.status))
         running = conn.execute(
-            "SELECT COUNT(*) FROM jobs WHERE resource = ? AND status = 'running'", (str(job.resource),)
+            "SELECT COUNT(*) FROM jobs WHERE resource = ? AND status = ?", (job.resource, JobStatus.RUNNING)
         ).fetchone()[0]
         ahead = conn.execute(
-            "SELECT COUNT(*) FROM jobs WHERE id != ? AND resource = ? AND status = 'queued'"
+            "SELECT COUNT(*) FROM jobs WHERE id != ? AND resource = ? AND status = ?"
             " AND dispatched_at IS NOT NULL AND (queue_pos < ? OR (queue_pos = ? AND id < ?))",
-            (job_id, str(job.resource), job.queue_pos, job.queue_pos, job_id),
+            (job_id, job.resource, JobStatus.QUEUED, job.queue_pos, job.queue_pos, job_id),
         ).fetchone()[0]
         if running + ahead >= limits[job.resource]:
             return False
         pid = os.getpid()
         conn.execute(
-            "UPDATE jobs SET status = 'running', host = ?, pid = ?, proc_start = ?, heartbeat_at = ?,"
+            "UPDATE jobs SET status = ?, host = ?, pid = ?, proc_start = ?, heartbeat_at = ?,"
             " dispatched_at = NULL, started_at = ?, error_json = '' WHERE id = ?",
-            (HOST, pid, process_identity(pid), now, utc_now(), job_id),
+            (JobStatus.RUNNING, HOST, pid, process_identity(pid), now, utc_now(), job_id),
         )
     return True
 
@@ -240,8 +237,8 @@ def attach(ws: Workspace, job_id: int) -> None:
     pid = os.getpid()
     with ws.connect() as conn:
         conn.execute(
-            "UPDATE jobs SET host = ?, pid = ?, proc_start = ?, dispatched_at = ? WHERE id = ? AND status = 'queued'",
-            (HOST, pid, process_identity(pid), time.time(), job_id),
+            "UPDATE jobs SET host = ?, pid = ?, proc_start = ?, dispatched_at = ? WHERE id = ? AND status = ?",
+            (HOST, pid, process_identity(pid), time.time(), job_id, JobStatus.QUEUED),
         )
 
 
@@ -302,7 +299,7 @@ def schedule(ws: Workspace) -> list[int]:
     to a new process. Returns the jobs it started or handed over. Cheap enough to call on every look at the queue: with nothing queued or
     running it only reads (no write lock on every page load)."""
     with ws.connect() as conn:
-        if not conn.execute("SELECT 1 FROM jobs WHERE status IN ('queued', 'running') LIMIT 1").fetchone():
+        if not conn.execute("SELECT 1 FROM jobs WHERE status IN (?, ?) LIMIT 1", tuple(LIVE)).fetchone():
             return []
     limits, warm = slots(ws), warm_idle_s(ws) > 0  # no warm workers with a launcher, or when turned off
     with ws.connect() as conn:
@@ -317,9 +314,9 @@ def schedule(ws: Workspace) -> list[int]:
             if free <= 0:
                 continue
             rows = conn.execute(
-                "SELECT id FROM jobs WHERE status = 'queued' AND resource = ? AND dispatched_at IS NULL"
+                "SELECT id FROM jobs WHERE status = ? AND resource = ? AND dispatched_at IS NULL AND NOT held"
                 " ORDER BY queue_pos, id LIMIT ?",
-                (str(resource), free),
+                (JobStatus.QUEUED, resource, free),
             ).fetchall()
             chosen += [read_job(conn, row["id"]) for row in rows]
         idle = [row for row in warm_workers(conn) if row["job_id"] is None] if warm else []
@@ -343,8 +340,8 @@ def schedule(ws: Workspace) -> list[int]:
             with ws.connect() as conn:
                 conn.execute(
                     "UPDATE jobs SET host = ?, pid = ?, proc_start = COALESCE(proc_start, ?) WHERE id = ?"
-                    " AND status = 'queued'",
-                    (HOST, pid, process_identity(pid), job.id),
+                    " AND status = ?",
+                    (HOST, pid, process_identity(pid), job.id, JobStatus.QUEUED),
                 )
         started.append(job.id)
     return started
@@ -352,10 +349,7 @@ def schedule(ws: Workspace) -> list[int]:
 
 def _fail_launch(ws: Workspace, job_id: int, exc: JobError) -> None:
     with ws.connect() as conn:
-        conn.execute(
-            "UPDATE jobs SET status = 'failed', error_json = ?, ended_at = ?, dispatched_at = NULL WHERE id = ?",
-            (_text(exc.stored()), utc_now(), job_id),
-        )
+        end_job(conn, job_id, JobStatus.FAILED, error=exc.stored())
         owned = owned_paths(conn, job_id)
     cleanup(ws, job_id, owned)
 
@@ -367,10 +361,7 @@ def cancel(ws: Workspace, job_id: int) -> JobStatus:
         _immediate(conn)
         job = read_job(conn, job_id)
         if job.status is JobStatus.QUEUED:
-            conn.execute(
-                "UPDATE jobs SET status = 'cancelled', ended_at = ?, dispatched_at = NULL WHERE id = ?",
-                (utc_now(), job_id),
-            )
+            end_job(conn, job_id, JobStatus.CANCELLED)
             owned = owned_paths(conn, job_id)
         elif job.status is JobStatus.RUNNING:
             conn.execute("UPDATE jobs SET stop_requested = 1 WHERE id = ?", (job_id,))
@@ -392,7 +383,8 @@ def queue(ws: Workspace, resource: Resource = Resource.EXCLUSIVE) -> list[Job]:
     """The queued jobs of ``resource`` in the order they will start."""
     with ws.connect() as conn:
         rows = conn.execute(
-            "SELECT id FROM jobs WHERE status = 'queued' AND resource = ? ORDER BY queue_pos, id", (str(resource),)
+            "SELECT id FROM jobs WHERE status = ? AND resource = ? AND NOT held ORDER BY queue_pos, id",
+            (JobStatus.QUEUED, resource),
         ).fetchall()
         return [read_job(conn, r[0]) for r in rows]
 
@@ -421,8 +413,8 @@ def move_up(ws: Workspace, job_id: int) -> None:
     with ws.connect() as conn:
         job = _queued_job(conn, job_id)
         rows = conn.execute(
-            "SELECT id, queue_pos FROM jobs WHERE status = 'queued' AND resource = ? ORDER BY queue_pos, id",
-            (str(job.resource),),
+            "SELECT id, queue_pos FROM jobs WHERE status = ? AND resource = ? ORDER BY queue_pos, id",
+            (JobStatus.QUEUED, job.resource),
         ).fetchall()
         i = [r["id"] for r in rows].index(job_id)
         if i == 0:
@@ -438,6 +430,6 @@ def to_front(ws: Workspace, job_id: int) -> None:
     with ws.connect() as conn:
         job = _queued_job(conn, job_id)
         first = conn.execute(
-            "SELECT MIN(queue_pos) FROM jobs WHERE status = 'queued' AND resource = ?", (str(job.resource),)
+            "SELECT MIN(queue_pos) FROM jobs WHERE status = ? AND resource = ?", (JobStatus.QUEUED, job.resource)
         ).fetchone()[0]
         conn.execute("UPDATE jobs SET queue_pos = ? WHERE id = ?", ((first or 0) - 1, job_id))

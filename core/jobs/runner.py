@@ -33,6 +33,7 @@ from core.jobs.store import (
     Job,
     JobStatus,
     Resource,
+    beat,
     cleanup,
     finish,
     get_job,
@@ -169,12 +170,10 @@ class Heartbeat:
     def _beat(self) -> None:
         while not self._done.wait(self.period):
             try:
-                with self.ws.connect() as conn:
-                    conn.execute("UPDATE jobs SET heartbeat_at = ? WHERE id = ?", (time.time(), self.job_id))
-                    row = conn.execute("SELECT stop_requested FROM jobs WHERE id = ?", (self.job_id,)).fetchone()
+                stop = beat(self.ws, self.job_id)
             except (sqlite3.Error, LabelTuneError):
                 continue  # a locked database now and then: the next beat will do
-            if self.ctx is not None and row is not None and row[0]:
+            if self.ctx is not None and stop:
                 self.ctx.request_stop()
 
     def __enter__(self) -> Heartbeat:

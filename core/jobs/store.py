@@ -40,7 +40,7 @@ class JobStatus(str, Enum):
         return self.value
 
 
-LIVE = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
+LIVE = (JobStatus.QUEUED, JobStatus.RUNNING)  # the statuses of a job that has not ended
 
 
 class Resource(str, Enum):
@@ -69,6 +69,7 @@ class Job:
     proc_start: str | None = None  # that process's start time: a reused pid is told apart
     heartbeat_at: float | None = None  # epoch seconds of the worker's last sign of life
     dispatched_at: float | None = None  # queued: when a process was started (or attached) to run it
+    held: bool = False  # queued for processes started by hand (a cluster's workers), not for the scheduler
     stop_requested: bool = False
     done: int = 0
     total: int = 0
@@ -111,6 +112,7 @@ def row_to_job(row: sqlite3.Row) -> Job:
         params=json.loads(row["params_json"]),
         status=JobStatus(row["status"]),
         stop_requested=bool(row["stop_requested"]),
+        held=bool(row["held"]),
         phase=_message(row["phase_json"]),
         result=json.loads(row["result_json"]),
         error=_message(row["error_json"]),
@@ -126,29 +128,31 @@ def insert(
     run_id: str | None = None,
     dedupe: str | None = None,
     owned: tuple[str, ...] = (),
-    status: JobStatus = JobStatus.QUEUED,
     attached: bool = False,
+    held: bool = False,
 ) -> int:
-    """A new job at the back of the queue (on ``conn``, in the caller's transaction); returns its id.
+    """A new queued job at the back of the queue (on ``conn``, in the caller's transaction); returns its id.
 
     ``owned``: files the job owns (an uploaded archive): removed when it ends, however it ends.
-    ``attached``: this process will run it (it waits for its turn itself; the scheduler starts no worker)."""
+    ``attached``: this process will run it (it waits for its turn itself; the scheduler starts no worker).
+    ``held``: processes started by hand will run it (the scheduler starts none, and it is not in the
+    queue's order until one claims it)."""
     pid = os.getpid() if attached else None
     cursor = conn.execute(
         "INSERT INTO jobs (kind, resource, params_json, run_id, dedupe, status, queue_pos, owned_json, created_at,"
-        " ended_at, host, pid, proc_start, dispatched_at)"
+        " held, host, pid, proc_start, dispatched_at)"
         " VALUES (?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(queue_pos), 0) + 1 FROM jobs), ?, ?, ?, ?, ?, ?, ?)",
-        (kind, str(resource), json.dumps(params, ensure_ascii=False), run_id, dedupe, str(status),
-         json.dumps(list(owned)), utc_now(), None if status in LIVE else utc_now(),
-         HOST if attached else None, pid, process_identity(pid) if pid else None, time.time() if attached else None),
+        (kind, resource, json.dumps(params, ensure_ascii=False), run_id, dedupe, JobStatus.QUEUED,
+         json.dumps(list(owned)), utc_now(), held, HOST if attached else None, pid,
+         process_identity(pid) if pid else None, time.time() if attached else None),
     )  # fmt: skip
     return int(cursor.lastrowid)
 
 
 def live_duplicate(conn: sqlite3.Connection, kind: str, dedupe: str) -> int | None:
     row = conn.execute(
-        "SELECT id FROM jobs WHERE kind = ? AND dedupe = ? AND status IN ('queued', 'running') ORDER BY id LIMIT 1",
-        (kind, dedupe),
+        "SELECT id FROM jobs WHERE kind = ? AND dedupe = ? AND status IN (?, ?) ORDER BY id LIMIT 1",
+        (kind, dedupe, *LIVE),
     ).fetchone()
     return None if row is None else int(row[0])
 
@@ -183,7 +187,8 @@ def list_jobs(
         where.append("run_id = ?")
         args.append(run_id)
     if live_only:
-        where.append("status IN ('queued', 'running')")
+        where.append("status IN (?, ?)")
+        args += list(LIVE)
     with ws.connect() as conn:
         rows = conn.execute(
             f"SELECT * FROM jobs WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?", (*args, limit)
@@ -195,7 +200,7 @@ def live_jobs(ws: Workspace) -> list[Job]:
     """Running jobs first, then the queue in the order it will start."""
     with ws.connect() as conn:
         rows = conn.execute(
-            "SELECT * FROM jobs WHERE status IN ('queued', 'running') ORDER BY status = 'queued', queue_pos, id"
+            "SELECT * FROM jobs WHERE status IN (?, ?) ORDER BY status = ?, queue_pos, id", (*LIVE, JobStatus.QUEUED)
         ).fetchall()
     return [row_to_job(r) for r in rows]
 
@@ -225,14 +230,35 @@ def finish(
 ) -> None:
     """Record how the job ended (by its own worker: a live worker's word beats an earlier sweep's guess)."""
     with ws.connect() as conn:
-        # A completed job did all its work, whatever its last report said (early stopping, a sweep that
-        # diverged before its last step): its progress says so.
-        conn.execute(
-            "UPDATE jobs SET status = ?, result_json = ?, error_json = ?, ended_at = ?, dispatched_at = NULL,"
-            " done = CASE WHEN ? = 'completed' AND total > 0 THEN total ELSE done END WHERE id = ?",
-            (str(status), json.dumps(result or {}, ensure_ascii=False),
-             json.dumps(error, ensure_ascii=False) if error else "", utc_now(), str(status), job_id),
-        )  # fmt: skip
+        end_job(conn, job_id, status, result=result, error=error)
+
+
+def end_job(
+    conn: sqlite3.Connection,
+    job_id: int,
+    status: JobStatus,
+    *,
+    result: dict[str, Any] | None = None,
+    error: dict[str, Any] | None = None,
+) -> None:
+    """The one write of a job's end, whoever records it (its worker, the sweep, a failed launch, a cancel
+    while queued), in the caller's connection or transaction. A completed job did all its work, whatever
+    its last report said (early stopping, a sweep that diverged before its last step): its progress says
+    so."""
+    conn.execute(
+        "UPDATE jobs SET status = ?, result_json = ?, error_json = ?, ended_at = ?, dispatched_at = NULL,"
+        " done = CASE WHEN ? AND total > 0 THEN total ELSE done END WHERE id = ?",
+        (status, json.dumps(result or {}, ensure_ascii=False), json.dumps(error, ensure_ascii=False) if error else "",
+         utc_now(), status is JobStatus.COMPLETED, job_id),
+    )  # fmt: skip
+
+
+def beat(ws: Workspace, job_id: int) -> bool:
+    """A running job's heartbeat: its time now, and whether it was asked to stop."""
+    with ws.connect() as conn:
+        conn.execute("UPDATE jobs SET heartbeat_at = ? WHERE id = ?", (time.time(), job_id))
+        row = conn.execute("SELECT stop_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    return bool(row and row[0])
 
 
 def owned_paths(conn: sqlite3.Connection, job_id: int) -> list[str]:

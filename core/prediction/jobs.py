@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from core.datasets.catalog import split_images
 from core.errors import PredictionError
 from core.jobs.runner import JobContext, JobKind
 from core.jobs.store import Job, Resource, spool
-from core.prediction.predict import DEFAULT_THRESHOLD, DEFAULT_TOP_K, Prediction
+from core.prediction.predict import DEFAULT_THRESHOLD, DEFAULT_TOP_K, Prediction, Predictor, predict_zip
+from core.runs import store as runs
 from core.store.workspace import SPLITS, Workspace
 
 
@@ -46,9 +48,6 @@ def results_path(ws: Workspace, job_id: int) -> Path:
 
 
 def _predict(ctx: JobContext, params: BatchJob) -> dict[str, Any]:
-    from core.datasets.catalog import split_images
-    from core.prediction.predict import Predictor, predict_zip
-    from core.runs import store as runs
 
     predictor = Predictor.for_run(ctx.ws, params.run)
     if params.archive is not None:

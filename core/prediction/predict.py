@@ -22,12 +22,13 @@ from typing import IO, Any
 
 import numpy as np
 
-from core.datasets.archive import IngestLimits, open_zip, read_entry, scan_archive
+from core.datasets.archive import EntrySkipped, IngestLimits, open_zip, read_entry, scan_archive
 from core.datasets.images import IMAGE_EXTENSIONS, normalise_image, stored_as_is
 from core.errors import ImageRejected, LabelTuneError
 from core.i18n import render, stored
 from core.runs import store as runs
 from core.store.workspace import Workspace
+from core.training.pipeline import load_pixels, pixels_from_bytes
 
 # Below this top probability an image is flagged "not sure" unless the user sets another threshold.
 DEFAULT_THRESHOLD = 0.5
@@ -89,8 +90,6 @@ def model_pixels(data: bytes, name: str, size: int, resize: str) -> np.ndarray:
     """The model input of an image given as file bytes: normalised as at import, decoded as in training."""
     import tensorflow as tf
 
-    from core.training.pipeline import pixels_from_bytes
-
     try:
         return pixels_from_bytes(stored_bytes(data, name), size, resize)
     except tf.errors.InvalidArgumentError as exc:  # a JPEG whose body is broken
@@ -138,8 +137,6 @@ class Predictor:
         import tensorflow as tf
 
         if self._decode is None:
-            from core.training.pipeline import load_pixels
-
             self._decode = tf.function(
                 lambda b: tf.map_fn(lambda x: load_pixels(x, self.size, self.resize), b, fn_output_signature=tf.uint8),
                 reduce_retracing=True,
@@ -215,7 +212,6 @@ def zip_images(
     """The images of a zip, read with the import's safety rules and limits: ``(name, bytes, None)`` or
     ``(name, None, error)`` for an entry that is skipped. The archive itself may be rejected
     (:class:`DatasetRejected`)."""
-    from core.datasets.archive import EntrySkipped
 
     limits = limits or IngestLimits()
     zf, _ = open_zip(source, archive_name, limits)

@@ -25,7 +25,7 @@ from core.errors import ConfigError
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Backbone:
     name: str
     friendly: str
@@ -81,37 +81,98 @@ def _efficientnet(index: int, default_size: int) -> Backbone:
 
 
 _ALL: tuple[Backbone, ...] = (
-    Backbone("resnet50", "ResNet50", "ResNet50", "caffe", 224, 32, "backbone.resnet50", 4.1),
-    Backbone("resnet50_v2", "ResNet50 V2", "ResNet50V2", "tf", 224, 32, "backbone.resnet50_v2", 4.1),
-    Backbone("resnet101", "ResNet101", "ResNet101", "caffe", 224, 32, "backbone.resnet101", 7.8),
-    *(_mobilenet_v2(a) for a in (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)),
     Backbone(
-        "mobilenet_v3_small",
-        "MobileNetV3 Small",
-        "MobileNetV3Small",
-        "none",
-        224,
-        32,
-        "backbone.mobilenet_v3_small",
-        0.056,
+        name="resnet50",
+        friendly="ResNet50",
+        keras_class="ResNet50",
+        preprocess="caffe",
+        default_size=224,
+        min_size=32,
+        description="backbone.resnet50",
+        gmacs=4.1,
     ),
     Backbone(
-        "mobilenet_v3_large",
-        "MobileNetV3 Large",
-        "MobileNetV3Large",
-        "none",
-        224,
-        32,
-        "backbone.mobilenet_v3_large",
-        0.217,
+        name="resnet50_v2",
+        friendly="ResNet50 V2",
+        keras_class="ResNet50V2",
+        preprocess="tf",
+        default_size=224,
+        min_size=32,
+        description="backbone.resnet50_v2",
+        gmacs=4.1,
+    ),
+    Backbone(
+        name="resnet101",
+        friendly="ResNet101",
+        keras_class="ResNet101",
+        preprocess="caffe",
+        default_size=224,
+        min_size=32,
+        description="backbone.resnet101",
+        gmacs=7.8,
+    ),
+    *(_mobilenet_v2(a) for a in (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)),
+    Backbone(
+        name="mobilenet_v3_small",
+        friendly="MobileNetV3 Small",
+        keras_class="MobileNetV3Small",
+        preprocess="none",
+        default_size=224,
+        min_size=32,
+        description="backbone.mobilenet_v3_small",
+        gmacs=0.056,
+    ),
+    Backbone(
+        name="mobilenet_v3_large",
+        friendly="MobileNetV3 Large",
+        keras_class="MobileNetV3Large",
+        preprocess="none",
+        default_size=224,
+        min_size=32,
+        description="backbone.mobilenet_v3_large",
+        gmacs=0.217,
     ),
     *(_efficientnet(i, s) for i, s in ((0, 224), (1, 240), (2, 260), (3, 300))),
     Backbone(
-        "efficientnet_v2_b0", "EfficientNetV2-B0", "EfficientNetV2B0", "none", 224, 32, "backbone.efficientnet_v2", 0.72
+        name="efficientnet_v2_b0",
+        friendly="EfficientNetV2-B0",
+        keras_class="EfficientNetV2B0",
+        preprocess="none",
+        default_size=224,
+        min_size=32,
+        description="backbone.efficientnet_v2",
+        gmacs=0.72,
     ),
-    Backbone("inception_v3", "Inception V3", "InceptionV3", "tf", 299, 75, "backbone.inception_v3", 5.7),
-    Backbone("vgg16", "VGG16", "VGG16", "caffe", 224, 32, "backbone.vgg16", 15.5),
-    Backbone("convnext_tiny", "ConvNeXt Tiny", "ConvNeXtTiny", "none", 224, 32, "backbone.convnext_tiny", 4.5),
+    Backbone(
+        name="inception_v3",
+        friendly="Inception V3",
+        keras_class="InceptionV3",
+        preprocess="tf",
+        default_size=299,
+        min_size=75,
+        description="backbone.inception_v3",
+        gmacs=5.7,
+    ),
+    Backbone(
+        name="vgg16",
+        friendly="VGG16",
+        keras_class="VGG16",
+        preprocess="caffe",
+        default_size=224,
+        min_size=32,
+        description="backbone.vgg16",
+        gmacs=15.5,
+    ),
+    Backbone(
+        name="convnext_tiny",
+        friendly="ConvNeXt Tiny",
+        keras_class="ConvNeXtTiny",
+        preprocess="none",
+        default_size=224,
+        min_size=32,
+        description="backbone.convnext_tiny",
+        gmacs=4.5,
+    ),
 )
 BACKBONES: dict[str, Backbone] = {b.name: b for b in _ALL}
 DEFAULT_BACKBONE = "resnet50"

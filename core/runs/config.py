@@ -63,7 +63,7 @@ class AugmentConfig:
         return asdict(self)
 
 
-def setting(
+def config_field(
     default: Any,
     *,
     choices: tuple[str, ...] | None = None,
@@ -73,7 +73,7 @@ def setting(
     flag: str | None = None,
     basic: bool = False,
 ) -> Any:
-    """A ``TrainConfig`` field with everything the CLI and the form need, said once.
+    """A config field (``TrainConfig``, ``AuditConfig``) with everything the CLI and the form need, said once.
 
     Its label is the translation key ``setting.<name>``, its help ``help.<name>``; ``choices`` or
     ``low``/``high`` are its allowed values (checked in ``__post_init__``); ``flag`` renames its CLI
@@ -83,7 +83,7 @@ def setting(
     return field(default=default, metadata=meta)
 
 
-def check_settings(config: Any) -> None:
+def check_fields(config: Any) -> None:
     """Every :func:`setting` field of a config dataclass within its choices and range: the one check
     each config's ``__post_init__`` starts with."""
     for name in ("dataset", "weights"):  # the two a config cannot do without
@@ -103,7 +103,7 @@ def check_weights_file(weights: str) -> None:
         raise ConfigError("err.weights_missing", path=weights)
 
 
-class Settings:
+class ConfigBase:
     """What every config dataclass of :func:`setting` fields shares: stored as a dict, read back from one
     (keys it no longer has are dropped), and its fields a user sets (all but the dataset, chosen apart)."""
 
@@ -116,12 +116,18 @@ class Settings:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     @classmethod
-    def user_settings(cls) -> tuple[Field, ...]:
+    def user_fields(cls) -> tuple[Field, ...]:
         return tuple(f for f in fields(cls) if f.name != "dataset")  # type: ignore[arg-type]
 
 
+# Fine-tuning's rate is this many times below the head's (the keras-io guide says about 100; 10 measured
+# better on clothing-small: BENCHMARKS.md). The default and the settings search both follow it.
+FINE_TUNE_RATE_RATIO = 10
+DEFAULT_LR = 1e-3
+
+
 @dataclass(frozen=True)
-class TrainConfig(Settings):
+class TrainConfig(ConfigBase):
     """A run's full recipe. Defaults follow the keras-io transfer-learning guide and fastai's
     ``fine_tune``: train the head with the base frozen, then unfreeze with a 10x lower rate.
 
@@ -129,43 +135,43 @@ class TrainConfig(Settings):
     Train form's widgets: a new setting is one field here plus its label and help in the locales.
     """
 
-    dataset: str = setting("", basic=True)
-    backbone: str = setting(DEFAULT_BACKBONE, choices=tuple(BACKBONES), basic=True)
-    weights: str = setting("imagenet", basic=True)  # "imagenet", "none" (from scratch) or a path to a weights file
-    image_size: int = setting(0, low=0, high=1024, step=32, basic=True)  # 0: the backbone's default
-    head_epochs: int = setting(15, low=0, high=1000, basic=True)  # cheap on cached features
-    fine_tune_epochs: int = setting(10, low=0, high=1000, basic=True)  # measured better than 5 on clothing-small
-    augment: str = setting("standard", choices=AUGMENT_PRESETS, basic=True)
-    batch_size: int = setting(32, low=1, high=4096)
-    lr: float = setting(1e-3, low=1e-8, high=10.0, step=1e-4)
-    fine_tune_lr: float = setting(1e-4, low=1e-8, high=10.0, step=1e-5)  # 10x below lr: measured better than 100x
-    unfreeze: str = setting("all")  # "all" or a number of layers from the top of the base
-    early_stopping: int = setting(3, low=0, high=1000)  # patience in epochs on validation loss; 0 switches it off
-    label_smoothing: float = setting(0.1, low=0.0, high=0.5, step=0.05)
-    dropout: float = setting(0.2, low=0.0, high=0.9, step=0.05)
-    weight_decay: float = setting(0.0, low=0.0, high=0.5, step=1e-4)  # decoupled (AdamW); 0: plain Adam
-    class_weights: str = setting("auto", choices=CLASS_WEIGHTS)  # auto: inverse frequency
-    feature_cache: bool = setting(True)  # frozen phase trains the head on cached base features
-    feature_views: int = setting(1, low=1, high=32)  # augmented views per image in the feature cache
-    seed: int = setting(42, low=0, high=2**31 - 1)
-    resize: str = setting("crop", choices=RESIZE_MODES)  # aspect-preserving centre crop, pad, or stretch
-    schedule: str = setting("cosine", choices=SCHEDULES)  # linear warm-up then cosine decay, per phase
-    warmup: float = setting(0.1, low=0.0, high=0.5, step=0.05)  # fraction of each phase's steps
-    mixed_precision: str = setting("auto", choices=AUTO_ON_OFF)  # auto: on for GPUs
-    jit_compile: str = setting("auto", choices=AUTO_ON_OFF, flag="xla")  # auto: on for GPUs (slower on CPUs)
-    cache: str = setting("auto", choices=CACHE_MODES)  # decoded images in memory when they fit
-    steps_per_epoch: int = setting(0, low=0, high=10**7)  # 0: the whole training split each epoch
-    max_minutes: float = setting(0.0, low=0.0, high=10**5, step=1.0)  # training time limit; 0: none
-    tensorboard: bool = setting(False)
+    dataset: str = config_field("", basic=True)
+    backbone: str = config_field(DEFAULT_BACKBONE, choices=tuple(BACKBONES), basic=True)
+    weights: str = config_field("imagenet", basic=True)  # "imagenet", "none" (from scratch) or a path to a weights file
+    image_size: int = config_field(0, low=0, high=1024, step=32, basic=True)  # 0: the backbone's default
+    head_epochs: int = config_field(15, low=0, high=1000, basic=True)  # cheap on cached features
+    fine_tune_epochs: int = config_field(10, low=0, high=1000, basic=True)  # measured better than 5 on clothing-small
+    augment: str = config_field("standard", choices=AUGMENT_PRESETS, basic=True)
+    batch_size: int = config_field(32, low=1, high=4096)
+    lr: float = config_field(DEFAULT_LR, low=1e-8, high=10.0, step=1e-4)
+    fine_tune_lr: float = config_field(DEFAULT_LR / FINE_TUNE_RATE_RATIO, low=1e-8, high=10.0, step=1e-5)
+    unfreeze: str = config_field("all")  # "all" or a number of layers from the top of the base
+    early_stopping: int = config_field(3, low=0, high=1000)  # patience in epochs on validation loss; 0 switches it off
+    label_smoothing: float = config_field(0.1, low=0.0, high=0.5, step=0.05)
+    dropout: float = config_field(0.2, low=0.0, high=0.9, step=0.05)
+    weight_decay: float = config_field(0.0, low=0.0, high=0.5, step=1e-4)  # decoupled (AdamW); 0: plain Adam
+    class_weights: str = config_field("auto", choices=CLASS_WEIGHTS)  # auto: inverse frequency
+    feature_cache: bool = config_field(True)  # frozen phase trains the head on cached base features
+    feature_views: int = config_field(1, low=1, high=32)  # augmented views per image in the feature cache
+    seed: int = config_field(42, low=0, high=2**31 - 1)
+    resize: str = config_field("crop", choices=RESIZE_MODES)  # aspect-preserving centre crop, pad, or stretch
+    schedule: str = config_field("cosine", choices=SCHEDULES)  # linear warm-up then cosine decay, per phase
+    warmup: float = config_field(0.1, low=0.0, high=0.5, step=0.05)  # fraction of each phase's steps
+    mixed_precision: str = config_field("auto", choices=AUTO_ON_OFF)  # auto: on for GPUs
+    jit_compile: str = config_field("auto", choices=AUTO_ON_OFF, flag="xla")  # auto: on for GPUs (slower on CPUs)
+    cache: str = config_field("auto", choices=CACHE_MODES)  # decoded images in memory when they fit
+    steps_per_epoch: int = config_field(0, low=0, high=10**7)  # 0: the whole training split each epoch
+    max_minutes: float = config_field(0.0, low=0.0, high=10**5, step=1.0)  # training time limit; 0: none
+    tensorboard: bool = config_field(False)
     # Knowledge distillation (Hinton et al. 2015): a completed run of the same dataset as the teacher;
     # the loss mixes the true labels (weight distill_alpha) and the teacher's probabilities softened at
     # the temperature (the rest, times temperature², as in the paper). Empty: plain training.
-    teacher: str = setting("")
-    temperature: float = setting(4.0, low=1.0, high=20.0, step=0.5)
-    distill_alpha: float = setting(0.3, low=0.0, high=1.0, step=0.1)
+    teacher: str = config_field("")
+    temperature: float = config_field(4.0, low=1.0, high=20.0, step=0.5)
+    distill_alpha: float = config_field(0.3, low=0.0, high=1.0, step=0.1)
 
     def __post_init__(self) -> None:
-        check_settings(self)
+        check_fields(self)
         if self.image_size:
             get_backbone(self.backbone).check_size(self.image_size)
         if self.head_epochs + self.fine_tune_epochs == 0:
@@ -189,11 +195,6 @@ class TrainConfig(Settings):
     @property
     def augment_config(self) -> AugmentConfig:
         return AugmentConfig.preset(self.augment)
-
-
-def settings() -> tuple[Field, ...]:
-    """The fields a user sets, in form order (the dataset is chosen apart)."""
-    return TrainConfig.user_settings()
 
 
 def flag_name(f: Field) -> str:

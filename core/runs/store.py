@@ -29,7 +29,26 @@ from core.runs.config import TrainConfig
 from core.runs.folder import RunFolder, write_json_atomic
 from core.store.workspace import Workspace, utc_now
 
-TRAIN_KIND = "train"  # the kind of the job that trains a run (``core.training.jobs.TRAIN``)
+# The job that trains a run: its kind, resource and parameters, declared here once (the run store inserts
+# it with the run); ``core.training.jobs.TRAIN`` adds its handler.
+TRAIN_KIND = "train"
+TRAIN_RESOURCE = Resource.EXCLUSIVE
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """Train (or resume) one run."""
+
+    run: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run": self.run}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunJob:
+        return cls(str(data["run"]))
+
+
 RESUMABLE = frozenset({JobStatus.STOPPED, JobStatus.FAILED, JobStatus.INTERRUPTED, JobStatus.CANCELLED})
 WITH_MODEL = frozenset({JobStatus.COMPLETED, JobStatus.STOPPED})  # ended with a saved model to show
 
@@ -102,13 +121,12 @@ def insert_run(
     version: int,
     classes: list[str],
     config: TrainConfig,
-    queued: bool = True,
     attached: bool = False,
+    held: bool = False,
     estimate: dict[str, Any] | None = None,
 ) -> str:
-    """Record a run and its training job (queued, or with ``queued=False`` recorded as cancelled: kept off
-    the queue until a worker is started for it by hand) in one transaction; returns the run's id.
-    ``attached``: this process will train it (``core.jobs.store.insert``)."""
+    """Record a run and its queued training job in one transaction; returns the run's id. ``attached``:
+    this process will train it; ``held``: processes started by hand will (``core.jobs.store.insert``)."""
     run_id = new_run_id()
     folder = RunFolder.of(ws, run_id)
     folder.path.mkdir(parents=True)
@@ -120,15 +138,14 @@ def insert_run(
             (run_id, dataset_id, config.dataset, version, json.dumps(classes, ensure_ascii=False),
              json.dumps(config.to_dict(), ensure_ascii=False), utc_now(), json.dumps(estimate or {})),
         )  # fmt: skip
-        _insert_job(conn, run_id, JobStatus.QUEUED if queued else JobStatus.CANCELLED, attached)
+        _insert_job(conn, run_id, attached=attached, held=held)
     return run_id
 
 
-def _insert_job(
-    conn: sqlite3.Connection, run_id: str, status: JobStatus = JobStatus.QUEUED, attached: bool = False
-) -> int:
+def _insert_job(conn: sqlite3.Connection, run_id: str, *, attached: bool = False, held: bool = False) -> int:
+    """The run's training job, as its kind is declared above (``core.training.jobs.TRAIN`` runs it)."""
     return insert(
-        conn, TRAIN_KIND, Resource.EXCLUSIVE, {"run": run_id}, run_id=run_id, status=status, attached=attached
+        conn, TRAIN_KIND, TRAIN_RESOURCE, RunJob(run_id).to_dict(), run_id=run_id, attached=attached, held=held
     )
 
 
@@ -326,8 +343,8 @@ def live_on_dataset(conn: sqlite3.Connection, dataset_id: int) -> list[str]:
         r[0]
         for r in conn.execute(
             "SELECT r.id FROM runs r JOIN jobs j ON j.run_id = r.id AND j.kind = ? WHERE r.dataset_id = ?"
-            " AND j.status IN ('queued', 'running') ORDER BY r.created_at",
-            (TRAIN_KIND, dataset_id),
+            " AND j.status IN (?, ?) ORDER BY r.created_at",
+            (TRAIN_KIND, dataset_id, *LIVE),
         )
     ]
 

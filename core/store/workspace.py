@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import WorkspaceError
+from core.store.vocabulary import SPLITS  # noqa: F401 - the name other modules import from here
 
 ENV_VAR = "LABELTUNE_HOME"
 DEFAULT_DIR = "workspace"
@@ -314,10 +315,18 @@ MIGRATIONS: tuple[tuple[int, str | Callable[[sqlite3.Connection], None]], ...] =
         )
         """,
     ),
+    (
+        11,
+        # A queued job that waits for processes started by hand (``python -m core train --create-only``: a
+        # cluster's workers under TF_CONFIG), not for the scheduler; it was stored as cancelled before.
+        """
+        ALTER TABLE jobs ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+        UPDATE jobs SET held = 1, status = 'queued', ended_at = NULL
+            WHERE kind = 'train' AND status = 'cancelled' AND started_at IS NULL
+            AND NOT EXISTS (SELECT 1 FROM run_metrics m WHERE m.run_id = jobs.run_id)
+        """,
+    ),
 )
-
-# Splits an image can be in (the images table checks it); every list of splits is this one.
-SPLITS: tuple[str, ...] = ("train", "val", "test")
 
 
 # Ids bound in one SQL statement's IN (...): well below SQLite's limit on variables (32,766 in

@@ -20,9 +20,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from core.runs.backbones import BACKBONES
+from core.runs.backbones import BACKBONES, keras_models_dir
 from core.runs.config import TrainConfig
+from core.store.vocabulary import ImageStatus
 from core.store.workspace import Workspace
+from core.training.estimate import device_signature, has_gpu, usable_cpus
+from core.training.pipeline import load_training_data
 
 # Training multiply-adds per second per CPU core, in billions: a ResNet50 step at 224 px, batch 16
 # (3 x 4.1 GMACs forward-and-backward per image) takes about 13 s on this project's 2-core machine.
@@ -59,7 +62,6 @@ ADVISED_FIELDS = ("backbone", "image_size", "weights", "head_epochs", "fine_tune
 def measured_rate(ws: Workspace, backbone: str) -> float | None:
     """This machine's training speed for ``backbone`` in GMACs per second, from the steps the estimates
     timed here (per backbone: a depthwise MobileNet does far fewer multiply-adds a second than VGG)."""
-    from core.training.estimate import device_signature
 
     rates, here = [], device_signature()
     with ws.connect() as conn:
@@ -87,7 +89,6 @@ def run_minutes(backbone: str, size: int, n_train: int, n_val: int, rate: float)
 
 
 def advise(ws: Workspace, n_train: int, n_val: int, median_side: int, gpu: bool) -> Advice:
-    from core.training.estimate import usable_cpus
 
     cores = usable_cpus()
     default = GPU_GMACS if gpu else CPU_GMACS_PER_CORE * cores
@@ -117,7 +118,6 @@ def advise(ws: Workspace, n_train: int, n_val: int, median_side: int, gpu: bool)
 
 def has_imagenet_file(alpha: float, size: int) -> bool:
     """Whether Keras has MobileNetV2 ×``alpha``'s no-top ImageNet file for ``size`` px on this machine."""
-    from core.runs.backbones import keras_models_dir
 
     return (keras_models_dir() / f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_{size}_no_top.h5").is_file()
 
@@ -127,7 +127,8 @@ def median_short_side(ws: Workspace, dataset_id: int) -> int:
         sides = sorted(
             r[0]
             for r in conn.execute(
-                "SELECT MIN(width, height) FROM images WHERE dataset_id = ? AND status = 'active'", (dataset_id,)
+                "SELECT MIN(width, height) FROM images WHERE dataset_id = ? AND status = ?",
+                (dataset_id, ImageStatus.ACTIVE),
             )
         )
     return sides[len(sides) // 2] if sides else 0
@@ -135,8 +136,6 @@ def median_short_side(ws: Workspace, dataset_id: int) -> int:
 
 def advise_dataset(ws: Workspace, dataset: str, data: Any = None) -> Advice:
     """:func:`advise` for a dataset as it is now (``data``, if the caller loaded it), on this machine."""
-    from core.training.estimate import has_gpu
-    from core.training.pipeline import load_training_data
 
     data = data or load_training_data(ws, dataset)
     return advise(ws, len(data.train), len(data.val), median_short_side(ws, data.dataset_id), has_gpu())

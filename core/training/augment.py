@@ -6,9 +6,13 @@ import math
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
+from PIL import Image
 
 from core.runs.config import AugmentConfig
+from core.training.pipeline import load_pixels, load_training_data
+from core.training.preview import ROWS, VIEWS, preview_path
 
 
 def build_augmenter(config: AugmentConfig) -> Any:
@@ -113,9 +117,6 @@ def _affine_warp(images: Any, affine: Any) -> Any:
 def preview(paths: list[str], config: AugmentConfig, size: int, resize: str, views: int = 4, seed: int = 0) -> Any:
     """``views`` augmented versions of each image, as uint8 arrays ``(len(paths), views, size, size, 3)``:
     what the model will see in training, for the user to judge the strength."""
-    import numpy as np
-
-    from core.training.pipeline import load_pixels
 
     images = tf.stack([tf.cast(load_pixels(tf.io.read_file(p), size, resize), tf.float32) for p in paths])
     augmenter = build_augmenter(config)
@@ -126,11 +127,6 @@ def preview(paths: list[str], config: AugmentConfig, size: int, resize: str, vie
 def write_preview(ws: Any, config: Any, progress: Any = None) -> Any:
     """Draw the grid (each row: the image as the model sees it, then ``VIEWS`` augmented views);
     ``progress(done, total)`` after each of its three steps."""
-    import numpy as np
-    from PIL import Image
-
-    from core.training.pipeline import load_training_data
-    from core.training.preview import ROWS, VIEWS, preview_path
 
     data = load_training_data(ws, config.dataset)
     paths = []

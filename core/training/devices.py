@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -14,7 +15,7 @@ from typing import Any
 
 
 @dataclass(frozen=True)
-class DevicePlan:
+class Devices:
     strategy: str  # "default", "mirrored", "multi_worker"
     replicas: int
     gpus: int
@@ -80,7 +81,7 @@ def make_strategy() -> Any:
     return tf.distribute.get_strategy()
 
 
-def plan(strategy: Any, mixed_precision: str, jit_compile: str) -> DevicePlan:
+def plan(strategy: Any, mixed_precision: str, jit_compile: str) -> Devices:
     import tensorflow as tf
 
     gpus = len(tf.config.list_logical_devices("GPU"))
@@ -90,7 +91,7 @@ def plan(strategy: Any, mixed_precision: str, jit_compile: str) -> DevicePlan:
         kind = "mirrored"
     else:
         kind = "default"
-    return DevicePlan(
+    return Devices(
         strategy=kind,
         replicas=int(strategy.num_replicas_in_sync),
         gpus=gpus,
@@ -99,7 +100,7 @@ def plan(strategy: Any, mixed_precision: str, jit_compile: str) -> DevicePlan:
     )
 
 
-def apply_precision(device_plan: DevicePlan) -> None:
+def apply_precision(device_plan: Devices) -> None:
     import keras
 
     keras.mixed_precision.set_global_policy("mixed_float16" if device_plan.mixed_precision else "float32")
@@ -110,7 +111,6 @@ def fresh_keras_state() -> None:
     no models or layer names left from the last job, the float32 policy. Seeds are each job's own (every job
     that draws random numbers sets ``keras.utils.set_random_seed`` from its config). Nothing to do where
     Keras was never loaded."""
-    import sys
 
     if "keras" not in sys.modules:
         return

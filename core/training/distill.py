@@ -22,6 +22,7 @@ from keras import ops
 from core.runs import store as runs
 from core.runs.folder import RunFolder
 from core.store.workspace import Workspace
+from core.training.inference import predict_split
 
 EPSILON = 1e-7
 
@@ -65,7 +66,6 @@ def soften(probs: np.ndarray, temperature: float) -> np.ndarray:
 
 def teacher_targets(ws: Workspace, config: Any, data: Any) -> tuple[np.ndarray, np.ndarray]:
     """The teacher's softened probabilities for ``data``'s training and validation images (cached)."""
-    from core.training.inference import predict_split
     from core.training.model import load_run_model
 
     teacher = runs.get_run(ws, config.teacher)

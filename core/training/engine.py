@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from core.errors import TrainingError
 from core.jobs import queue
 from core.jobs.runner import JobContext, JobResult
@@ -27,10 +29,13 @@ from core.jobs.store import JobStatus
 from core.runs import store as runs
 from core.runs.config import TrainConfig
 from core.runs.folder import RunFolder
+from core.store.vocabulary import EVALUATED_SPLITS
 from core.store.workspace import Workspace
 from core.training.callbacks import BestCheckpoint, Deadline, NanGuard, RunReporter, StopFlag, save_atomic
+from core.training.devices import cluster_task
 from core.training.head import compile_model, fit_head_on_vectors, schedule
-from core.training.pipeline import TrainingData, load_training_data, make_dataset, use_memory_cache
+from core.training.inference import predict_splits, save_split_probs
+from core.training.pipeline import TrainingData, load_training_data, make_dataset
 from core.training.plan import plan_run
 
 # Keras versions the multi-worker workarounds below were written for and tested with.
@@ -55,7 +60,7 @@ class Session:
     config: TrainConfig
     data: TrainingData
     strategy: Any
-    plan: Any  # devices.DevicePlan
+    plan: Any  # devices.Devices
     memory_cache: bool
     built: Any  # model.Built: the classifier, its base and the weights it really started from
     make_pipelines: Callable[[], Pipelines]  # built on first use: a head-only run on cached features needs none
@@ -91,7 +96,6 @@ class Session:
         reads synchronised variables, a collective every worker joins)."""
         if self.chief:
             return self.folder
-        from core.training.devices import cluster_task
 
         own = self.folder.backup / f"worker-{cluster_task()[1]}"  # type: ignore[index]
         own.mkdir(parents=True, exist_ok=True)
@@ -116,8 +120,6 @@ class Session:
 
 def _callbacks(ctx: Session, phase: str, steps: int, epochs: int, offset: int) -> list[Any]:
     import keras
-
-    from core.training.devices import cluster_task
 
     folder = ctx.folder
     backup = folder.backup / phase
@@ -328,27 +330,17 @@ def prepare(
     chief: bool = True,
 ) -> Session:
     """The data as the run recorded it, the devices, the model and the input pipelines."""
-    import keras
 
-    from core.training import devices
     from core.training.augment import build_augmenter
-    from core.training.model import build_model
+    from core.training.model import prepare_model
 
     config.check_files()  # e.g. its weights file was moved since the run was created
     run = runs.get_run(ws, run_id)
     data = load_training_data(ws, config.dataset)
     if data.classes != run.classes or data.version != run.dataset_version:
         raise TrainingError("err.dataset_changed", run=run_id, dataset=config.dataset)
-    keras.utils.set_random_seed(config.seed)
-    devices.enable_memory_growth()
-    strategy = devices.make_strategy()
-    plan = devices.plan(strategy, config.mixed_precision, config.jit_compile)
-    devices.apply_precision(plan)
-    memory_cache = use_memory_cache(config.cache, len(data.train) + len(data.val), config.size)
-    with strategy.scope():
-        built = build_model(
-            config.backbone, len(data.classes), config.size, config.weights, config.dropout, config.seed
-        )
+    prepared = prepare_model(config, data)
+    strategy, plan, built, memory_cache = prepared.strategy, prepared.device_plan, prepared.built, prepared.memory_cache
     common = {
         "n_classes": len(data.classes),
         "size": config.size,
@@ -357,7 +349,7 @@ def prepare(
         "seed": config.seed,
         "cache": memory_cache,
     }
-    weights = data.class_weights() if config.class_weights == "auto" else None
+    weights = prepared.class_weights
     augmenter = build_augmenter(config.augment_config)
     soft_train = soft_val = None
     if config.teacher:  # distillation: the teacher's soft targets beside the labels
@@ -442,7 +434,6 @@ def finish(s: Session) -> bool:
     When that model is the frozen base with the head trained here on cached features, the predictions
     come from the cached vectors through that head: the same probabilities, without decoding the images
     and running the base again. Returns whether the run was stopped before its planned end."""
-    from core.training.inference import predict_splits, save_split_probs
 
     if s.nan.where:
         epoch, batch = s.nan.where
@@ -456,7 +447,7 @@ def finish(s: Session) -> bool:
     else:
         from core.training.model import load_model_file
 
-        found = predict_splits(s.ws, s.run_id, ("val", "test"), model=load_model_file(path), data=s.data)
+        found = predict_splits(s.ws, s.run_id, EVALUATED_SPLITS, model=load_model_file(path), data=s.data)
     final = {}
     for split, predictions in found.items():
         if len(predictions):
@@ -468,13 +459,12 @@ def finish(s: Session) -> bool:
 
 def _head_probabilities(s: Session) -> dict[str, Any]:
     """Validation and test probabilities of the saved model, from the cached vectors through its head."""
-    import numpy as np
 
     from core.training.model import HEAD_LAYER
 
     s.feature_head.get_layer(HEAD_LAYER).set_weights(s.best_head)
     out = {}
-    for split in ("val", "test"):
+    for split in EVALUATED_SPLITS:
         x, _ = s.features.split(split)
         out[split] = np.asarray(s.feature_head(x, training=False), dtype=np.float32)
     return out

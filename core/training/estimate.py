@@ -31,6 +31,7 @@ from typing import Any
 
 from core.runs.config import TrainConfig
 from core.store.workspace import Workspace, utc_now
+from core.training.devices import cluster_task
 from core.training.pipeline import use_memory_cache
 from core.training.plan import plan_run
 
@@ -117,7 +118,6 @@ def gpu_count() -> int:
 def expected_replicas() -> int:
     """Replicas the engine's strategy will have here: one per GPU when there are several, else one (a
     ``TF_CONFIG`` cluster counts as several: its replicas are not known before it starts)."""
-    from core.training.devices import cluster_task
 
     return 2 if cluster_task() is not None else max(gpu_count(), 1)
 

@@ -8,6 +8,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from core.runs.config import TrainConfig
 
 
@@ -60,7 +62,6 @@ def fit_head_on_vectors(
     epochs by default), validating on the validation vectors; returns the head-only model. ``on_built``
     sees the model before it trains (the engine's best-checkpoint callback reads its weights)."""
     import keras
-    import numpy as np
 
     from core.training.model import head_layers
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from core.runs import store as runs
 from core.runs.predictions import UNLABELED, SplitPredictions, save_predictions
+from core.store.vocabulary import EVALUATED_SPLITS, ImageStatus
 from core.store.workspace import Workspace
 from core.training.pipeline import Split, TrainingData, load_training_data, make_dataset
 
@@ -55,7 +56,7 @@ def predict_split(
 def predict_splits(
     ws: Workspace,
     run_id: str,
-    splits: tuple[str, ...] = ("val", "test"),
+    splits: tuple[str, ...] = EVALUATED_SPLITS,
     model: Any = None,
     progress: Callable[[str, int, int], None] | None = None,
     data: TrainingData | None = None,
@@ -116,7 +117,7 @@ def _unlabeled(ws: Workspace, dataset: str) -> Split:
     with ws.connect() as conn:
         rows = conn.execute(
             "SELECT i.id, i.stored_path FROM images i JOIN datasets d ON d.id = i.dataset_id"
-            " WHERE d.name = ? AND i.class_id IS NULL AND i.status = 'active' ORDER BY i.id",
-            (dataset,),
+            " WHERE d.name = ? AND i.class_id IS NULL AND i.status = ? ORDER BY i.id",
+            (dataset, ImageStatus.ACTIVE),
         ).fetchall()
     return Split([str(ws.path_of(p)) for _, p in rows], [-1] * len(rows), [i for i, _ in rows])

@@ -16,28 +16,15 @@ from core.jobs.runner import JobContext, JobKind, JobResult
 from core.jobs.store import JobStatus, Resource, live_jobs
 from core.runs import store as runs
 from core.runs.config import TrainConfig
+from core.runs.store import RunJob
 from core.store.workspace import Workspace
-from core.training import estimate, lr_sweeps, preview
+from core.training import estimate, lr_sweeps, preview, step_timer
+from core.training.lr_finder import find_lr
 from core.training.pipeline import TrainingData, load_training_data
-from core.training.tune import TUNE
 
 
 @dataclass(frozen=True)
-class RunJob:
-    """Train (or resume) one run."""
-
-    run: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"run": self.run}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunJob:
-        return cls(str(data["run"]))
-
-
-@dataclass(frozen=True)
-class PlanJob:
+class ConfigJob:
     """A job about a config before any run of it: estimate (``remeasure``), preview, LR sweep (``steps``)."""
 
     config: TrainConfig
@@ -48,7 +35,7 @@ class PlanJob:
         return {"config": self.config.to_dict(), "remeasure": self.remeasure, "steps": self.steps}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PlanJob:
+    def from_dict(cls, data: dict[str, Any]) -> ConfigJob:
         return cls(TrainConfig.from_dict(data["config"]), bool(data.get("remeasure")), int(data.get("steps", 100)))
 
 
@@ -58,8 +45,7 @@ def _train(ctx: JobContext, params: RunJob, extra_callbacks: list[Any] | None = 
     return execute(ctx, params.run, extra_callbacks)
 
 
-def _estimate(ctx: JobContext, params: PlanJob) -> dict[str, Any]:
-    from core.training import step_timer
+def _estimate(ctx: JobContext, params: ConfigJob) -> dict[str, Any]:
 
     config = params.config
     data = load_training_data(ctx.ws, config.dataset)
@@ -72,7 +58,7 @@ def _estimate(ctx: JobContext, params: PlanJob) -> dict[str, Any]:
     return {**found.to_dict(), "measured_now": False}
 
 
-def _preview(ctx: JobContext, params: PlanJob) -> dict[str, Any]:
+def _preview(ctx: JobContext, params: ConfigJob) -> dict[str, Any]:
     config = params.config
     path = preview.preview_path(ctx.ws, config)
     if not path.exists():
@@ -82,8 +68,7 @@ def _preview(ctx: JobContext, params: PlanJob) -> dict[str, Any]:
     return {"path": str(path)}
 
 
-def _lr_find(ctx: JobContext, params: PlanJob) -> dict[str, Any]:
-    from core.training.lr_finder import find_lr
+def _lr_find(ctx: JobContext, params: ConfigJob) -> dict[str, Any]:
 
     config = params.config
     report = lambda done, total: ctx.progress(done, total, "job.lr_step")  # noqa: E731
@@ -92,11 +77,11 @@ def _lr_find(ctx: JobContext, params: PlanJob) -> dict[str, Any]:
     return {"suggestion": sweep.suggestion, "rates": sweep.rates, "losses": sweep.losses, "path": str(path)}
 
 
-TRAIN: JobKind[RunJob] = JobKind(runs.TRAIN_KIND, Resource.EXCLUSIVE, RunJob.from_dict, _train)
-ESTIMATE: JobKind[PlanJob] = JobKind("estimate", Resource.LIGHT, PlanJob.from_dict, _estimate)
-PREVIEW: JobKind[PlanJob] = JobKind("preview", Resource.LIGHT, PlanJob.from_dict, _preview)
-LR_FIND: JobKind[PlanJob] = JobKind("lr_find", Resource.LIGHT, PlanJob.from_dict, _lr_find)
-KINDS = (TRAIN, ESTIMATE, PREVIEW, LR_FIND, TUNE)
+TRAIN: JobKind[RunJob] = JobKind(runs.TRAIN_KIND, runs.TRAIN_RESOURCE, RunJob.from_dict, _train)
+ESTIMATE: JobKind[ConfigJob] = JobKind("estimate", Resource.LIGHT, ConfigJob.from_dict, _estimate)
+PREVIEW: JobKind[ConfigJob] = JobKind("preview", Resource.LIGHT, ConfigJob.from_dict, _preview)
+LR_FIND: JobKind[ConfigJob] = JobKind("lr_find", Resource.LIGHT, ConfigJob.from_dict, _lr_find)
+KINDS = (TRAIN, ESTIMATE, PREVIEW, LR_FIND)  # the settings search's job: core.training.tune.TUNE
 
 
 def plan_key(kind: JobKind[Any], ws: Workspace, config: TrainConfig, data: TrainingData | None = None) -> str:
@@ -110,15 +95,16 @@ def plan_key(kind: JobKind[Any], ws: Workspace, config: TrainConfig, data: Train
 
 
 def start_plan_job(
-    ws: Workspace, kind: JobKind[PlanJob], config: TrainConfig, data: TrainingData | None = None, **options: Any
+    ws: Workspace, kind: JobKind[ConfigJob], config: TrainConfig, data: TrainingData | None = None, **options: Any
 ) -> int:
     """Queue an estimate, preview or LR sweep of ``config`` (or find the same one already queued)."""
-    return kind.submit(ws, PlanJob(config, **options), dedupe=plan_key(kind, ws, config, data))
+    return kind.submit(ws, ConfigJob(config, **options), dedupe=plan_key(kind, ws, config, data))
 
 
-def create_run(ws: Workspace, config: TrainConfig, *, queued: bool = True, attached: bool = False) -> str:
-    """Check the dataset can train and record a run with its training job (queued, or kept off the queue),
-    with its time estimate when this machine has timed the config's shape before; returns its id."""
+def create_run(ws: Workspace, config: TrainConfig, *, attached: bool = False, held: bool = False) -> str:
+    """Check the dataset can train and record a run with its queued training job, with its time estimate
+    when this machine has timed the config's shape before; returns its id. ``attached``: this process
+    trains it; ``held``: processes started by hand do (a cluster's workers): no worker is started for it."""
     config.check_files()
     data = load_training_data(ws, config.dataset)
     if config.teacher:
@@ -132,8 +118,8 @@ def create_run(ws: Workspace, config: TrainConfig, *, queued: bool = True, attac
         version=data.version,
         classes=data.classes,
         config=config,
-        queued=queued,
         attached=attached,
+        held=held,
         estimate=guess.to_dict() if guess else None,
     )
 

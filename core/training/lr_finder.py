@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from core.store.workspace import Workspace
+from core.training.head import compile_model
 from core.training.lr_sweeps import DIVERGENCE_FACTOR, SMOOTHING, LrSweep, suggest
+from core.training.pipeline import load_training_data
 
 
 def find_lr(
@@ -20,22 +23,23 @@ def find_lr(
     import keras
 
     from core.training import features
-    from core.training.model import build_model, head_layers
-    from core.training.pipeline import load_training_data, use_memory_cache
+    from core.training.model import head_layers, prepare_model
 
-    keras.utils.set_random_seed(config.seed)
     data = load_training_data(ws, config.dataset)
     n = len(data.classes)
-    built = build_model(config.backbone, n, config.size, config.weights, config.dropout, config.seed)
-    cache = use_memory_cache(config.cache, len(data.train) + len(data.val), config.size)
-    feats = features.load_or_build(ws, config, data, built.model, cache)
+    prepared = prepare_model(config, data)
+    feats = features.load_or_build(ws, config, data, prepared.built.model, prepared.memory_cache)
     report = progress or (lambda done, total: None)
     report(1, steps + 1)
     inputs = keras.Input((feats.train_x.shape[1],))
     head = keras.Model(inputs, head_layers(n, config.dropout, config.seed)(inputs))
-    optimizer = keras.optimizers.Adam(learning_rate=start)
-    head.compile(optimizer=optimizer, loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing))
+    # Compiled as the run's head phase compiles it (optimizer, weight decay, label smoothing), with the
+    # labels' own loss: a distilled run's teacher targets do not change which rate the head can take.
+    compile_model(head, start, replace(config, teacher=""), jit=False)
+    optimizer = head.optimizer
     y = np.eye(n, dtype=np.float32)[feats.train_y]
+    weights = prepared.class_weights
+    sample_weight = None if weights is None else np.asarray([weights[i] for i in feats.train_y], np.float32)
     rng = np.random.default_rng(config.seed)
     factor = (end / start) ** (1 / max(steps - 1, 1))
     rates: list[float] = []
@@ -45,7 +49,10 @@ def find_lr(
         rate = start * factor**step
         optimizer.learning_rate.assign(rate)
         idx = rng.choice(len(y), size=min(config.batch_size, len(y)), replace=False)
-        loss = float(head.train_on_batch(feats.train_x[idx], y[idx]))
+        batch_weight = None if sample_weight is None else sample_weight[idx]
+        loss = float(
+            head.train_on_batch(feats.train_x[idx], y[idx], sample_weight=batch_weight, return_dict=True)["loss"]
+        )
         report(step + 2, steps + 1)
         smoothed = SMOOTHING * smoothed + (1 - SMOOTHING) * loss
         value = smoothed / (1 - SMOOTHING ** (step + 1))

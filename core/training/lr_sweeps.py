@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from core.store.workspace import Workspace
+from core.training.pipeline import load_training_data
 
 # The sweep stops once the smoothed loss exceeds the best seen by this factor.
 DIVERGENCE_FACTOR = 4.0
@@ -36,7 +37,6 @@ class LrSweep:
 def sweep_path(ws: Workspace, config: Any, data: Any = None) -> Path:
     """Where the sweep for ``config`` (its dataset's current version, and what shapes the head) is cached
     (``data``: the dataset as already loaded, if the caller has it)."""
-    from core.training.pipeline import load_training_data
 
     data = data or load_training_data(ws, config.dataset)
     shape = {k: getattr(config, k) for k in ("backbone", "weights", "image_size", "resize", "batch_size",

@@ -21,7 +21,11 @@ import numpy as np
 from core.errors import TrainingError
 from core.runs import store as runs
 from core.runs.backbones import CAFFE_MEAN_BGR, Backbone, get_backbone, keras_models_dir
+from core.runs.config import TrainConfig
 from core.store.workspace import Workspace
+from core.training import devices
+from core.training.devices import Devices
+from core.training.pipeline import TrainingData, use_memory_cache
 
 HEAD_LAYER = "head"
 # ImageNet weights shipped with the project for offline first runs (README.md there says what and whence).
@@ -141,7 +145,7 @@ def build_base(backbone: Backbone, size: int, weights: str) -> tuple[Any, str]:
     return base, weights_identity(weights)
 
 
-def build_model(backbone_name: str, n_classes: int, size: int, weights: str, dropout: float, seed: int) -> Built:
+def build_model(backbone_name: str, *, n_classes: int, size: int, weights: str, dropout: float, seed: int) -> Built:
     """The full classifier with its base frozen. Call inside the strategy's scope."""
     backbone = get_backbone(backbone_name)
     base, used = build_base(backbone, size, weights)
@@ -152,6 +156,41 @@ def build_model(backbone_name: str, n_classes: int, size: int, weights: str, dro
     x = keras.layers.GlobalAveragePooling2D(name=POOL_LAYER)(x)
     outputs = head_layers(n_classes, dropout, seed)(x)
     return Built(keras.Model(inputs, outputs, name=f"labeltune_{backbone.name}"), base, used)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What every piece of training work starts from (:func:`prepare_model`)."""
+
+    strategy: Any  # tf.distribute strategy: build and train inside its scope
+    device_plan: Devices
+    built: Built
+    memory_cache: bool  # decoded images kept in memory (core.training.pipeline.use_memory_cache)
+    class_weights: dict[int, float] | None  # the config's "auto" class weights, else None
+
+
+def prepare_model(config: TrainConfig, data: TrainingData, *, weights: str | None = None) -> Prepared:
+    """The TensorFlow set-up a run, the settings search, the time estimate and the LR finder share: the
+    config's seed, the devices (strategy, mixed precision and XLA as the config asks; the caller sets the
+    float32 policy back when done), the classifier built in the strategy's scope (``weights`` overrides the
+    config's: the estimate times random weights), the memory-cache choice and the class weights."""
+    keras.utils.set_random_seed(config.seed)
+    devices.enable_memory_growth()
+    strategy = devices.make_strategy()
+    device_plan = devices.plan(strategy, config.mixed_precision, config.jit_compile)
+    devices.apply_precision(device_plan)
+    with strategy.scope():
+        built = build_model(
+            config.backbone, n_classes=len(data.classes), size=config.size, weights=weights or config.weights,
+            dropout=config.dropout, seed=config.seed,
+        )  # fmt: skip
+    return Prepared(
+        strategy=strategy,
+        device_plan=device_plan,
+        built=built,
+        memory_cache=use_memory_cache(config.cache, len(data.train) + len(data.val), config.size),
+        class_weights=data.class_weights() if config.class_weights == "auto" else None,
+    )
 
 
 def head_layers(n_classes: int, dropout: float, seed: int) -> Any:

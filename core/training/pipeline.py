@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from core.datasets.catalog import read_dataset
 from core.errors import TrainingError
+from core.store.vocabulary import ImageStatus
 from core.store.workspace import Workspace
 
 # Decoded images are cached in RAM only while they fit in this many bytes (uint8 pixels):
@@ -57,7 +59,6 @@ class TrainingData:
 
 def load_training_data(ws: Workspace, dataset: str) -> TrainingData:
     """The labelled, active images of ``dataset`` by split; refuses what cannot train."""
-    from core.datasets.catalog import read_dataset
 
     with ws.connect() as conn:
         # One read transaction: the version and the labels come from one snapshot (WAL), so a relabel
@@ -66,8 +67,8 @@ def load_training_data(ws: Workspace, dataset: str) -> TrainingData:
         summary = read_dataset(conn, dataset)
         rows = conn.execute(
             "SELECT i.id, i.stored_path, c.name, i.split FROM images i JOIN classes c ON c.id = i.class_id"
-            " WHERE i.dataset_id = ? AND i.status = 'active' AND i.split IS NOT NULL ORDER BY i.id",
-            (summary.id,),
+            " WHERE i.dataset_id = ? AND i.status = ? AND i.split IS NOT NULL ORDER BY i.id",
+            (summary.id, ImageStatus.ACTIVE),
         ).fetchall()
     populated = [name for name, count in summary.classes.items() if count > 0]
     if len(populated) < 2:

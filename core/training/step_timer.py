@@ -9,10 +9,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from core.runs.config import TrainConfig
 from core.store.workspace import Workspace, utc_now
 from core.training.estimate import TIMED_STEPS, Estimate, StepTimes, estimate, measured_batch, store_times
-from core.training.pipeline import TrainingData
+from core.training.head import compile_model
+from core.training.pipeline import TrainingData, load_pixels
 
 DECODE_SAMPLE = 16  # images timed for the decoding cost
 
@@ -20,28 +23,22 @@ DECODE_SAMPLE = 16  # images timed for the decoding cost
 PARTS = 6  # build, head steps, forward, fine-tuning steps, save, decode: what progress counts
 
 
-def measure(
-    config: TrainConfig, n_classes: int, sample_paths: tuple[str, ...] | list[str] = (), progress: Any = None
-) -> StepTimes:
-    """Time the backbone at ``config``'s size on this machine (TensorFlow; seconds to a minute or two);
-    ``progress(done, PARTS)`` after each part."""
+def measure(config: TrainConfig, data: TrainingData, progress: Any = None) -> StepTimes:
+    """Time the backbone at ``config``'s size on this machine (TensorFlow; seconds to a minute or two), on
+    random pixels, and the decoding of a sample of ``data``'s images; ``progress(done, PARTS)`` after each
+    part."""
     import keras
-    import numpy as np
 
-    from core.training import devices
     from core.training.callbacks import save_atomic
-    from core.training.head import compile_model
-    from core.training.model import build_model, set_unfrozen
+    from core.training.model import prepare_model, set_unfrozen
 
     report = progress or (lambda done, total: None)
     batch = measured_batch(config)
-    keras.utils.set_random_seed(config.seed)
-    devices.enable_memory_growth()
-    plan = devices.plan(devices.make_strategy(), config.mixed_precision, config.jit_compile)
-    devices.apply_precision(plan)
+    n_classes = len(data.classes)
     try:
         started = time.perf_counter()
-        built = build_model(config.backbone, n_classes, config.size, "none", config.dropout, config.seed)
+        prepared = prepare_model(config, data, weights="none")  # timing needs no real weights
+        built, plan = prepared.built, prepared.device_plan
         build_s = time.perf_counter() - started
         report(1, PARTS)
         model = built.model
@@ -80,7 +77,7 @@ def measure(
     finally:
         keras.mixed_precision.set_global_policy("float32")
     head_trace, fine_trace = max(head_first - head_step, 0.0), max(fine_first - fine_step, 0.0)
-    decode_s = _decode_seconds(list(sample_paths), config)
+    decode_s = _decode_seconds(data.train.paths[:DECODE_SAMPLE], config)
     report(6, PARTS)
     return StepTimes(batch, build_s, head_trace, fine_trace, head_step, fine_step, forward_s, save_s, decode_s)
 
@@ -88,8 +85,6 @@ def measure(
 def _decode_seconds(paths: list[str], config: TrainConfig) -> float:
     """Seconds to read, decode and resize one image, over a sample of the dataset's own images."""
     import tensorflow as tf
-
-    from core.training.pipeline import load_pixels
 
     if not paths:
         return 0.0
@@ -105,7 +100,7 @@ def measure_and_store(
 ) -> Estimate:
     """Time ``config``'s shape here, cache the timings, and return the estimate for ``data``.
     ``contended``: a training run was using the machine meanwhile (the timings are then pessimistic)."""
-    times = measure(config, len(data.classes), data.train.paths[:DECODE_SAMPLE], progress)
+    times = measure(config, data, progress)
     times = replace(times, contended=contended)
     store_times(ws, config, times)
     return estimate(config, data.counts(), times, utc_now())

@@ -31,13 +31,23 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from core.errors import ConfigError, TrainingError
 from core.i18n import stored
 from core.jobs import queue
 from core.jobs.runner import JobContext, JobKind
 from core.jobs.store import Resource
-from core.runs.config import TrainConfig
+from core.runs import store as runs
+from core.runs.config import FINE_TUNE_RATE_RATIO, TrainConfig
 from core.store.workspace import Workspace
+from core.training import estimate
+from core.training.advice import advise_dataset
+from core.training.estimate import VECTOR_STEP_S
+from core.training.head import fit_head_on_vectors
+from core.training.jobs import create_run
+from core.training.pipeline import load_training_data
+from core.training.presets import preset_values
 
 # Of the time left once the features are extracted (less the final run's overhead), the share the search
 # gets; the rest fine-tunes the best candidate (measured on clothing-small: BENCHMARKS.md, bench_tune).
@@ -96,8 +106,6 @@ def parse_budget(text: str) -> float:
 
 def base_config(ws: Workspace, dataset: str, seed: int = 0, data: Any = None) -> TrainConfig:
     """The balanced recipe as advised for the dataset on this machine: what the search starts from."""
-    from core.training.advice import advise_dataset
-    from core.training.presets import preset_values
 
     values = preset_values("balanced", advise_dataset(ws, dataset, data).values())
     return TrainConfig(**{**values, "dataset": dataset, "seed": seed})
@@ -154,7 +162,6 @@ class TrialFailed(ValueError):
 
 def _score(head: Any, feats: Any) -> tuple[float, float]:
     """Plain log loss and accuracy of ``head`` on the validation vectors."""
-    import numpy as np
 
     probs = np.asarray(head(feats.val_x, training=False), dtype=np.float64)
     if not np.isfinite(probs).all():
@@ -167,11 +174,9 @@ def _search(ctx: JobContext, params: TuneJob) -> dict[str, Any]:
     import keras
     import optuna
 
-    from core.training import devices, features
+    from core.training import features
     from core.training.callbacks import Deadline, NanGuard
-    from core.training.head import fit_head_on_vectors
-    from core.training.model import build_model
-    from core.training.pipeline import load_training_data, use_memory_cache
+    from core.training.model import prepare_model
 
     started = time.monotonic()
     deadline = started + params.budget_s
@@ -179,11 +184,9 @@ def _search(ctx: JobContext, params: TuneJob) -> dict[str, Any]:
     data = load_training_data(ws, params.dataset)
     config = base_config(ws, params.dataset, params.seed, data)
     ctx.progress(0, int(params.budget_s), "job.tune_features")
-    keras.utils.set_random_seed(config.seed)
-    plan = devices.plan(devices.make_strategy(), config.mixed_precision, config.jit_compile)
-    built = build_model(config.backbone, len(data.classes), config.size, config.weights, config.dropout, config.seed)
-    memory = use_memory_cache(config.cache, len(data.train) + len(data.val), config.size)
-    feats = features.load_or_build(ws, config, data, built.model, memory)
+    prepared = prepare_model(config, data)
+    plan, built = prepared.device_plan, prepared.built
+    feats = features.load_or_build(ws, config, data, built.model, prepared.memory_cache)
     epoch_s = _fine_tune_epoch_s(ws, config, data, _forward_s(built.model))
     search_s = max(SEARCH_SHARE * (deadline - time.monotonic() - FINAL_OVERHEAD_S), 0.0)
     search_end = time.monotonic() + search_s
@@ -238,7 +241,6 @@ def _search(ctx: JobContext, params: TuneJob) -> dict[str, Any]:
 def _forward_s(model: Any) -> float:
     """The base's forward pass per image, timed on batches of blank images: the model's own cost (the
     feature pass's wall time is mostly decoding, which a fine-tuning epoch reads from memory)."""
-    import numpy as np
 
     from core.training.features import extractor_of
 
@@ -258,7 +260,6 @@ def _fine_tune_epoch_s(ws: Workspace, config: TrainConfig, data: Any, forward_s:
     """Seconds per fine-tuning epoch: from the time estimate's timings when this machine measured this
     shape, else three forward passes per training image (forward and backward) and one per validation
     image, plus decoding."""
-    from core.training import estimate
 
     one = TrainConfig(**{**config.to_dict(), "fine_tune_epochs": 1})
     timed = estimate.cached_times(ws, one)
@@ -275,21 +276,18 @@ def _final_config(
 ) -> TrainConfig:
     """The recipe with the best head settings, fine-tuning epochs that fit ``left_s`` and a time limit."""
     train_s = max(left_s - FINAL_OVERHEAD_S, 0.0)
-    from core.training.estimate import VECTOR_STEP_S
 
     head_s = best["head_epochs"] * math.ceil(n_train / config.batch_size) * VECTOR_STEP_S
     epochs = int(max(train_s - head_s, 0.0) // max(epoch_s, 1e-3))
     epochs = min(epochs, MAX_FINE_TUNE_EPOCHS)
     values = {name: best[name] for name in TUNED}
-    values["fine_tune_lr"] = best["lr"] / 10  # the recipe's ratio: ten times below the head's rate
+    values["fine_tune_lr"] = best["lr"] / FINE_TUNE_RATE_RATIO  # the recipe's ratio
     return TrainConfig(**{**config.to_dict(), **values, "fine_tune_epochs": epochs,
                           "max_minutes": max(train_s / 60, 0.25)})  # fmt: skip
 
 
 def _record_run(ws: Workspace, params: TuneJob, final: TrainConfig, best: Any, trials: int, epoch_s: float,
                 seconds: float) -> dict[str, Any]:  # fmt: skip
-    from core.runs import store as runs
-    from core.training.jobs import create_run
 
     run_id = create_run(ws, final, attached=params.attach_run)
     if not params.attach_run:

@@ -227,5 +227,9 @@ def test_the_whole_flow_in_a_browser(server, browser, tmp_path):
         me.go(name)
         if name == "评估":  # back on Evaluate: the test split again, not the train split
             me.text("混淆矩阵")
+        if name == "标注":  # the gallery's filters speak Chinese too (they read "(all)", "in use" once)
+            me.text("使用中")
+            assert not me.page.get_by_text("(all)", exact=True).count()
+            assert not me.page.get_by_text("in use", exact=True).count()
         me.check(f"zh-{name}")
     context.close()

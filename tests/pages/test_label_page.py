@@ -1,5 +1,6 @@
 """The Label page, driven through its widgets against a real workspace."""
 
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -8,8 +9,10 @@ from streamlit.testing.v1 import AppTest
 from core.datasets import editing
 from core.datasets.catalog import load_dataset
 from core.i18n import tr
+from core.jobs.store import JobStatus, list_jobs
 from core.store.workspace import Workspace
 from tests.core.datasets.test_editing import manifest_dataset
+from tests.jobs import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,8 +75,14 @@ def test_rename_merge_describe_and_export(ws):
     at.text_area(key="desc_兔").input("长耳朵，不含野兔").run()
     at.button(key="save_description").click().run()
     assert load_dataset(ws, "宠物").descriptions["兔"] == "长耳朵，不含野兔"
-    show(at, "export").button(key="export").click().run()
+    show(at, "export").button(key="export").click().run()  # a job builds the zip; the page returns at once
+    assert not at.exception and not at.get("download_button")
+    job = list_jobs(ws, kinds=("export_dataset",))[0]
+    assert wait_for(ws, job.id, lambda j: not j.live).status is JobStatus.COMPLETED
+    at.run()
     assert not at.exception and at.get("download_button")
+    with zipfile.ZipFile(ws.root / wait_for(ws, job.id, lambda j: not j.live).result["path"]) as zf:
+        assert "labels.csv" in zf.namelist() and "classes.csv" in zf.namelist()
 
 
 def test_label_three_unlabeled_images_by_their_buttons_then_undo(ws):

@@ -17,7 +17,7 @@ from core.runs.folder import RunFolder
 from core.store.workspace import Workspace
 from core.training.jobs import create_run, resume_here
 from tests.builders import class_folders, make_zip, separable
-from tests.jobs import wait_for
+from tests.jobs import cancelled, wait_for
 from ui.common import md_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,7 +78,7 @@ def test_start_queue_a_second_run_compare_them_and_delete_one(ws):
     at = train_page()
     assert at.selectbox(key="train_dataset").value == "颜色"
     assert at.info[-1].value == tr("train.no_runs", "en")
-    tiny_form(at, head=2, fine=1)
+    tiny_form(at, head=12, fine=1)  # long enough to be still training when the second run is started
     at.button(key="start").click().run()
     assert not at.exception, at.exception
     first = at.session_state["run"]
@@ -88,6 +88,7 @@ def test_start_queue_a_second_run_compare_them_and_delete_one(ws):
     at.run()  # the worker needs seconds just to import TensorFlow: the run is still live here
     assert not at.button(key="start").disabled
     assert tr("train.will_queue", "en", count=1) in [i.value for i in at.info]
+    at.number_input(key="tr_head_epochs").set_value(2)
     at.number_input(key="tr_lr").set_value(0.02).run()
     at.button(key="start").click().run()
     second = at.session_state["run"]
@@ -109,7 +110,7 @@ def test_start_queue_a_second_run_compare_them_and_delete_one(ws):
     assert not at.exception, at.exception
     table = at.dataframe[0].value
     row = table[table["Run"] == first].iloc[0]
-    assert row["Status"] == "completed" and row["Weights used"] == "none" and row["Epochs"] == 3
+    assert row["Status"] == "completed" and row["Weights used"] == "none" and row["Epochs"] == 13
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Epochs run"] == "3" and metrics["Test accuracy"].endswith("%")
     # A finished run can teach (knowledge distillation): it is offered in the form and the form accepts it.
@@ -121,7 +122,7 @@ def test_start_queue_a_second_run_compare_them_and_delete_one(ws):
     charts = {c.proto.id: c.proto.spec for c in at.get("plotly_chart")}
     compare = next(spec for spec in charts.values() if "Validation accuracy" in spec)
     assert first in compare and second in compare
-    assert tr("train.compare_differing", "en", count=1) in [c.value for c in at.caption]
+    assert tr("train.compare_differing", "en", count=2) in [c.value for c in at.caption]  # head epochs, lr
     # Delete the selected run: confirm, then its row and its folder are gone.
     chosen = at.selectbox(key="run").value
     assert at.button(key="delete_run").disabled
@@ -253,7 +254,6 @@ def test_invalid_settings_and_untrainable_datasets_are_explained(ws, tmp_path):
 
 def test_every_status_phase_weight_choice_and_setting_choice_has_a_label():
     from core.i18n import catalog
-    from core.runs.config import settings
     from ui.train_views import WEIGHT_CHOICES
 
     keys = [f"status.{s}" for s in JobStatus] + ["train.phase_head", "train.phase_fine_tune"]
@@ -261,7 +261,7 @@ def test_every_status_phase_weight_choice_and_setting_choice_has_a_label():
     assert [k for k in keys if k not in catalog("en") or k not in catalog("zh")] == []
     unlabelled = [
         (f.name, value)
-        for f in settings()
+        for f in TrainConfig.user_fields()
         if f.metadata["choices"] and f.name != "backbone"  # backbones show their own friendly names
         for value in f.metadata["choices"]
         if f"choice.{f.name}_{value}" not in catalog("zh") and f"choice.{value}" not in catalog("zh")
@@ -272,13 +272,13 @@ def test_every_status_phase_weight_choice_and_setting_choice_has_a_label():
 def test_the_form_has_one_widget_per_setting_with_the_fields_help_and_default(ws):
     """The form is generated from TrainConfig: every field is there, with its help text and its default (the
     advice's value for the fields the advice sets)."""
-    from core.runs.config import TrainConfig, settings
+    from core.runs.config import TrainConfig
     from core.training.advice import advise_dataset
 
     at = train_page()
     widgets = {w.key: w for w in at.main if getattr(w, "key", None)}
     defaults = TrainConfig(dataset="颜色", **advise_dataset(ws, "颜色").values())
-    for f in settings():
+    for f in TrainConfig.user_fields():
         widget = widgets[f"tr_{f.name}"]
         assert widget.help == tr(f"help.{f.name}", "en"), f.name
         if f.name != "weights":
@@ -294,8 +294,9 @@ def test_the_form_has_one_widget_per_setting_with_the_fields_help_and_default(ws
 def test_a_run_says_when_its_dataset_changed_since(ws):
     from core.datasets import editing
 
-    # kept off the queue: this test is about the page, not training
-    run_id = create_run(ws, TrainConfig(dataset="颜色", backbone="vgg16", weights="none", image_size=32), queued=False)
+    # never trains: this test is about the page, not training
+    config = TrainConfig(dataset="颜色", backbone="vgg16", weights="none", image_size=32)
+    run_id = cancelled(ws, create_run(ws, config, attached=True))
     at = train_page()
     assert at.selectbox(key="run").value == run_id
     assert not any("has changed since" in c.value for c in at.caption)
@@ -330,7 +331,8 @@ def test_the_tune_form_starts_a_search_shows_its_trials_live_and_then_the_run_it
 
 
 def test_a_run_title_shows_as_typed_not_as_markdown(ws):
-    run_id = create_run(ws, TrainConfig(dataset="颜色", backbone="vgg16", weights="none", image_size=32), queued=False)
+    config = TrainConfig(dataset="颜色", backbone="vgg16", weights="none", image_size=32)
+    run_id = cancelled(ws, create_run(ws, config, attached=True))
     runs.annotate_run(ws, run_id, title="**粗体** :red[x]")
     at = train_page()
     from ui.common import md_text

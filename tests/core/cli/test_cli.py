@@ -97,7 +97,7 @@ def test_train_flags_come_from_the_config_fields(capsys, tmp_path):
     from core.cli.main import build_parser
     from core.cli.training import config_from_args
     from core.i18n import tr
-    from core.runs.config import TrainConfig, settings
+    from core.runs.config import TrainConfig
 
     with pytest.raises(SystemExit):
         main(["train", "--help"])
@@ -106,10 +106,10 @@ def test_train_flags_come_from_the_config_fields(capsys, tmp_path):
                 "distill_alpha": "--distill-alpha", "feature_cache": "--feature-cache [on|off]"}  # fmt: skip
     for name, flag in expected.items():
         assert flag in text, name
-    for f in settings():  # every setting's help text, said once in the config, reaches the command line
+    for f in TrainConfig.user_fields():  # every setting's help text, said once in the config, reaches the command line
         assert " ".join(tr(f"help.{f.name}", "en").split()) in text, f.name
     assert "--jit-compile" not in text  # renamed by its field's metadata
-    assert text.count("(default:") == len(settings()) + 1  # and --workspace
+    assert text.count("(default:") == len(TrainConfig.user_fields()) + 1  # and --workspace
     args_list = ["train", "--dataset", "猫", "--feature-cache", "off", "--xla", "on", "--tensorboard"]
     advised = [
         "--backbone",
@@ -128,7 +128,10 @@ def test_train_flags_come_from_the_config_fields(capsys, tmp_path):
     assert (config.feature_cache, config.jit_compile, config.tensorboard) == (False, "on", True)
     defaults = config_from_args(build_parser().parse_args(["train", "--dataset", "猫", *advised]), ws)
     given = {"backbone": "vgg16", "weights": "none", "image_size": 32, "head_epochs": 2, "fine_tune_epochs": 1}
-    assert defaults == TrainConfig(dataset="猫", **given) and len(fields(TrainConfig)) == len(settings()) + 1
+    assert (
+        defaults == TrainConfig(dataset="猫", **given)
+        and len(fields(TrainConfig)) == len(TrainConfig.user_fields()) + 1
+    )
     with pytest.raises(LabelTuneError) as info:  # the advice needs the dataset: a missing one is named
         config_from_args(build_parser().parse_args(["train", "--dataset", "猫"]), ws)
     assert "猫" in info.value.message("en")

@@ -12,6 +12,7 @@ from core.datasets.ingest import import_archive
 from core.errors import DatasetError, DatasetRejected
 from tests.builders import jpeg, make_zip
 from tests.core.cli.test_cli import run_cli
+from tests.jobs import cancelled
 
 
 def manifest_dataset(ws, tmp_path, name="宠物"):
@@ -162,8 +163,16 @@ def test_rename_and_delete_a_dataset_with_its_files_caches_and_runs(ws, tmp_path
     shared = make_zip(tmp_path / "other.zip", class_folders({"a": 3, "b": 3}))
     import_archive(ws, shared, name="other")
     summary = load_dataset(ws, "宠物")
-    run_id = runs.insert_run(  # a run that ended: the dataset may change under it
-        ws, dataset_id=summary.id, version=1, classes=["狗", "猫"], config=TrainConfig(dataset="宠物"), queued=False
+    run_id = cancelled(
+        ws,
+        runs.insert_run(  # a run that ended: the dataset may change under it
+            ws,
+            dataset_id=summary.id,
+            version=1,
+            classes=["狗", "猫"],
+            config=TrainConfig(dataset="宠物"),
+            attached=True,
+        ),
     )
     editing.rename_dataset(ws, "宠物", "宠物照片")
     assert "宠物照片" in dataset_names(ws) and runs.get_run(ws, run_id).config.dataset == "宠物照片"
@@ -193,8 +202,11 @@ def test_deleting_with_runs_removes_their_folders_and_shared_images_stay(ws, tmp
     import_archive(ws, make_zip(tmp_path / "one.zip", entries), name="one")
     import_archive(ws, make_zip(tmp_path / "two.zip", entries), name="two")  # the same images
     summary = load_dataset(ws, "one")
-    run_id = runs.insert_run(
-        ws, dataset_id=summary.id, version=1, classes=["a", "b"], config=TrainConfig(dataset="one"), queued=False
+    run_id = cancelled(
+        ws,
+        runs.insert_run(
+            ws, dataset_id=summary.id, version=1, classes=["a", "b"], config=TrainConfig(dataset="one"), attached=True
+        ),
     )
     assert editing.delete_dataset(ws, "one", delete_runs=True) == {"images": 0, "runs": 1}
     assert not RunFolder.of(ws, run_id).path.exists() and runs.list_runs(ws) == []

@@ -1,12 +1,15 @@
-"""The import job (core.datasets.jobs) through real worker processes: killed, cancelled, completed."""
+"""The dataset's jobs (core.datasets.jobs): an import and an export, each killed, cancelled and completed
+through the worker's runner (tests.jobs.lifecycle_here)."""
 
 import pytest
 
 from core.datasets.catalog import dataset_names
-from core.datasets.jobs import start_import
+from core.datasets.ingest import import_archive
+from core.datasets.jobs import EXPORT_DATASET, DatasetExportJob, dataset_export_path, start_dataset_export, start_import
+from core.errors import DatasetError
 from core.jobs.store import JobStatus
 from tests.builders import make_zip, separable, snapshot
-from tests.jobs import lifecycle_here
+from tests.jobs import lifecycle_here, run_job
 
 pytestmark = pytest.mark.slow  # worker processes
 
@@ -30,3 +33,26 @@ def test_an_import_killed_or_cancelled_mid_way_leaves_the_workspace_as_it_was(ws
     assert [p for p in ws.jobs_dir.iterdir() if p.is_dir()] == []  # and every job's scratch folder
     assert len(snapshot(ws.root / "images")) > len(before)
     assert done.status is JobStatus.COMPLETED
+
+
+def test_a_dataset_export_killed_or_cancelled_keeps_the_previous_zip(ws, tmp_path, monkeypatch):
+    import_archive(
+        ws, make_zip(tmp_path / "c.zip", separable({"红": (200, 60, 60), "蓝": (60, 60, 200)}, 6)), name="色"
+    )
+    first = run_job(ws, EXPORT_DATASET, DatasetExportJob("色"))
+    assert first.status is JobStatus.COMPLETED and first.result["images"] == 12
+    built = ws.root / first.result["path"]
+    before = built.read_bytes()
+    assert built == dataset_export_path(ws, "色")
+
+    def start(n: int) -> int:
+        if n:  # the export before was killed or cancelled mid-way: the zip before it is whole, and the same
+            assert built.read_bytes() == before
+        return start_dataset_export(ws, "色")
+
+    done = lifecycle_here(ws, start, monkeypatch)
+    assert done.result["images"] == 12 and [p for p in ws.jobs_dir.iterdir() if p.is_dir()] == []
+    again = import_archive(ws, built, name="再导入")  # the import accepts the export again
+    assert again.classes == {"红": 6, "蓝": 6}
+    with pytest.raises(DatasetError):
+        start_dataset_export(ws, "没有")

@@ -35,7 +35,7 @@ def test_every_family_gives_a_finite_varying_map_of_the_feature_maps_shape(backb
     # here, or they depend on the tests this process ran before (under xdist, inception_v3's 3x3 map
     # came out all zero once).
     keras.utils.set_random_seed(1)
-    built = build_model(backbone, 3, size, "none", 0.0, seed=1)
+    built = build_model(backbone, n_classes=3, size=size, weights="none", dropout=0.0, seed=1)
     fmap_shape = tuple(built.base.output.shape[1:3])
     a, b = two_images(size)
     cam_a, class_a = gradcam(built.model, a)  # the predicted class: its score is the highest

@@ -15,12 +15,18 @@ from PIL import Image
 from core.datasets.editing import describe_class
 from core.errors import ConfigError
 from core.export.config import VARIANTS, ExportConfig, variant_of
-from core.export.exporter import Checked, _check, export_folder, export_run, last_export
+from core.export.exporter import FORMATS, Checked, _check, export_folder, export_run, last_export
 from core.store.workspace import Workspace
 from tests.builders import image_bytes, trained_colour_run
 
 ROOT = Path(__file__).resolve().parents[3]
 COLOURS = {"红": (200, 60, 60), "蓝": (60, 60, 200), "绿": (60, 200, 60)}
+
+
+def test_every_variant_has_one_format_with_its_own_file():
+    assert tuple(FORMATS) == VARIANTS  # the exporter's table and the config's vocabulary, in one order
+    files = [f.file for f in FORMATS.values()]
+    assert len(set(files)) == len(files) and FORMATS["keras"].file == "model.keras"
 
 
 def test_formats_and_quantisation_name_variants_and_bad_ones_are_refused():

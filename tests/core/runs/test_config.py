@@ -7,7 +7,7 @@ import pytest
 
 from core.errors import ConfigError
 from core.i18n import tr
-from core.runs.config import TrainConfig, settings
+from core.runs.config import TrainConfig
 
 
 def test_defaults_are_valid_and_round_trip():
@@ -25,7 +25,7 @@ def test_every_setting_has_a_label_and_help_in_both_languages():
 def test_declared_ranges_and_choices_are_enforced_for_every_field():
     """The checks come from the fields' metadata: one value past each bound, one unknown choice."""
     checked = 0
-    for f in settings():
+    for f in TrainConfig.user_fields():
         meta = f.metadata
         bad = []
         if meta["choices"] is not None:

@@ -141,7 +141,8 @@ def test_train_create_only_records_a_run_off_the_queue(ws, capsys):
     assert main(["train", *flags, "--create-only", "--workspace", str(ws.root), "--json"]) == 0
     run_id = json.loads(capsys.readouterr().out)["run"]
     run = runs.get_run(ws, run_id)
-    assert run.status is JobStatus.CANCELLED and queue.queue(ws) == [] and run.config.image_size == 32
+    assert run.status is JobStatus.QUEUED and run.job.held and run.config.image_size == 32
+    assert queue.queue(ws) == [] and queue.position(ws, run.job.id) is None  # not in the scheduler's queue
     assert queue.schedule(ws) == []  # nothing for the scheduler to start: its workers will
 
 

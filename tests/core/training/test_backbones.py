@@ -27,7 +27,7 @@ def test_the_resnet50_model_feeds_its_base_caffe_pixels_not_scaled_ones():
     """What LabelTune builds for ResNet50 (the default backbone) hands its base exactly what Keras'
     ResNet50 preprocessing makes of 0-255 RGB (BGR, minus the ImageNet means, never /255)."""
     assert get_backbone("resnet50").default_size == 224
-    model = build_model("resnet50", 3, 32, "none", 0.2, seed=0).model
+    model = build_model("resnet50", n_classes=3, size=32, weights="none", dropout=0.2, seed=0).model
     base_input = keras.Model(model.inputs, model.get_layer("preprocess").output)
     x = np.random.default_rng(1).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
     fed = keras.ops.convert_to_numpy(base_input(x))
@@ -49,7 +49,7 @@ def test_names_and_unknown_backbone():
 def test_every_backbone_builds_and_trains_one_step(name):
     backbone = BACKBONES[name]
     size = backbone.min_size
-    built = build_model(name, 3, size, "none", 0.2, seed=0)
+    built = build_model(name, n_classes=3, size=size, weights="none", dropout=0.2, seed=0)
     model = built.model
     assert model.input_shape == (None, size, size, 3) and model.output_shape == (None, 3)
     assert built.weights_used == "none" and not built.base.trainable

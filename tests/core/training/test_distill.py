@@ -19,6 +19,7 @@ from core.training.distill import soften
 from core.training.jobs import create_run, train_here
 from core.training.pipeline import load_training_data
 from tests.builders import jpeg, make_zip
+from tests.jobs import cancelled
 
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.slow
@@ -108,7 +109,7 @@ def test_a_teacher_must_be_a_run_of_the_same_dataset_with_a_model(relabelled):
     with pytest.raises(TrainingError) as info:
         create_run(ws, TrainConfig(**{**base, "teacher": "20990101-000000-beef"}))
     assert info.value.key == "err.run_unknown"
-    queued = create_run(ws, TrainConfig(**base), queued=False)  # no model yet
+    queued = cancelled(ws, create_run(ws, TrainConfig(**base), attached=True))  # no model yet
     with pytest.raises(TrainingError) as info:
         create_run(ws, TrainConfig(**{**base, "teacher": queued}))
     assert info.value.key == "err.teacher_unusable"

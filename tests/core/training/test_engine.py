@@ -416,7 +416,7 @@ def test_two_workers_train_one_run_together_with_multi_worker_mirrored_strategy(
     )  # fmt: skip (VGG16 has no BatchNorm to differ per worker)
     alone = train_here(ws, config)
     assert alone.status == "completed"
-    run_id = create_run(ws, config)
+    run_id = create_run(ws, config, held=True)  # as `train --create-only`: for workers started by hand
     cluster = {"worker": [f"localhost:{_free_port()}", f"localhost:{_free_port()}"]}
     procs = []
     for index in range(2):

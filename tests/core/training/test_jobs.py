@@ -10,7 +10,7 @@ from core.runs import store as runs
 from core.runs.config import TrainConfig
 from core.store.workspace import Workspace
 from core.training import estimate, lr_sweeps, preview
-from core.training.jobs import ESTIMATE, LR_FIND, PREVIEW, create_run, resume_run, start_plan_job, start_run
+from core.training.jobs import ESTIMATE, LR_FIND, PREVIEW, resume_run, start_plan_job, start_run
 from tests.builders import make_zip, separable
 from tests.jobs import lifecycle, lifecycle_here, wait_for
 
@@ -68,8 +68,3 @@ def test_the_estimate_preview_and_lr_finder_jobs(ws, monkeypatch):
         done = lifecycle_here(ws, start, monkeypatch)
         assert check(configs[2], done.result), kind.name  # the completed one's result is cached for the page
         assert not check(configs[1], None), kind.name  # the cancelled one left nothing half-made
-
-
-def test_a_run_created_off_the_queue_is_not_started(ws):
-    run_id = create_run(ws, tiny(), queued=False)
-    assert runs.get_run(ws, run_id).status is JobStatus.CANCELLED

@@ -16,7 +16,7 @@ def trainable_count(model) -> int:
 
 @pytest.fixture(scope="module")
 def mobilenet():
-    return build_model("mobilenet_v2_0.35", 4, 32, "none", 0.0, seed=1)
+    return build_model("mobilenet_v2_0.35", n_classes=4, size=32, weights="none", dropout=0.0, seed=1)
 
 
 def test_base_is_frozen_and_only_the_head_trains(mobilenet):
@@ -45,7 +45,7 @@ def test_unfreezing_top_layers_keeps_batchnorm_frozen(mobilenet):
 
 
 def test_batchnorm_statistics_do_not_move_while_fine_tuning():
-    built = build_model("mobilenet_v2_0.35", 2, 32, "none", 0.0, seed=1)
+    built = build_model("mobilenet_v2_0.35", n_classes=2, size=32, weights="none", dropout=0.0, seed=1)
     set_unfrozen(built.base, "all")
     bn = next(layer for layer in built.base.layers if isinstance(layer, keras.layers.BatchNormalization))
     before = [w.copy() for w in bn.get_weights()]
@@ -57,10 +57,10 @@ def test_batchnorm_statistics_do_not_move_while_fine_tuning():
 
 
 def test_local_weights_file_is_loaded_and_identified(tmp_path):
-    source = build_model("mobilenet_v2_0.35", 2, 32, "none", 0.0, seed=3).base
+    source = build_model("mobilenet_v2_0.35", n_classes=2, size=32, weights="none", dropout=0.0, seed=3).base
     path = tmp_path / "my_base.weights.h5"
     source.save_weights(path)
-    built = build_model("mobilenet_v2_0.35", 2, 32, str(path), 0.0, seed=9)
+    built = build_model("mobilenet_v2_0.35", n_classes=2, size=32, weights=str(path), dropout=0.0, seed=9)
     for a, b in zip(source.get_weights(), built.base.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert built.weights_used.startswith("file:my_base.weights.h5#") and built.weights_used == weights_identity(
@@ -70,17 +70,17 @@ def test_local_weights_file_is_loaded_and_identified(tmp_path):
 
 def test_wrong_and_missing_weights_files(tmp_path):
     path = tmp_path / "vgg.weights.h5"
-    build_model("vgg16", 2, 32, "none", 0.0, seed=0).base.save_weights(path)
+    build_model("vgg16", n_classes=2, size=32, weights="none", dropout=0.0, seed=0).base.save_weights(path)
     with pytest.raises(TrainingError) as info:
-        build_model("mobilenet_v2_0.35", 2, 32, str(path), 0.0, seed=0)
+        build_model("mobilenet_v2_0.35", n_classes=2, size=32, weights=str(path), dropout=0.0, seed=0)
     assert info.value.key == "err.weights_mismatch" and "vgg.weights.h5" in str(info.value)
     with pytest.raises(TrainingError, match="does not exist"):
-        build_model("mobilenet_v2_0.35", 2, 32, str(tmp_path / "nope.h5"), 0.0, seed=0)
+        build_model("mobilenet_v2_0.35", n_classes=2, size=32, weights=str(tmp_path / "nope.h5"), dropout=0.0, seed=0)
 
 
 def test_imagenet_offline_names_the_file_and_the_alternatives(offline):
     with pytest.raises(TrainingError) as info:
-        build_model("resnet50", 2, 32, "imagenet", 0.0, seed=0)
+        build_model("resnet50", n_classes=2, size=32, weights="imagenet", dropout=0.0, seed=0)
     message = str(info.value)
     assert info.value.key == "err.weights_offline"
     assert "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5" in message
@@ -92,10 +92,10 @@ def test_offline_the_bundled_mobilenet_weights_serve_every_input_size(tmp_path, 
     loaded at 96 px (every no-top weight's shape is size-free), and the run says so."""
     from core.training.model import BUNDLED_WEIGHTS
 
-    built = build_model("mobilenet_v2_0.35", 2, 96, "imagenet", 0.0, seed=0)
+    built = build_model("mobilenet_v2_0.35", n_classes=2, size=96, weights="imagenet", dropout=0.0, seed=0)
     assert built.weights_used.startswith("imagenet (bundled mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224")
     assert built.weights_used.endswith(", at 96 px)")
-    at_224 = build_model("mobilenet_v2_0.35", 2, 224, "imagenet", 0.0, seed=0)
+    at_224 = build_model("mobilenet_v2_0.35", n_classes=2, size=224, weights="imagenet", dropout=0.0, seed=0)
     assert "at 224 px" not in at_224.weights_used
     # The very weights of the file, at the other size.
     file = next(BUNDLED_WEIGHTS.glob("*_0.35_224_no_top.h5"))

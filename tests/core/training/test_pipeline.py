@@ -2,8 +2,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core.datasets import catalog, editing
 from core.datasets.images import normalise_image
 from core.datasets.ingest import import_archive
+from core.training import pipeline
 from core.training.pipeline import Split, load_training_data, make_dataset, pixels_from_bytes, use_memory_cache
 from tests.builders import class_folders, image_bytes, make_zip
 
@@ -51,8 +53,6 @@ def test_class_weights_and_cache_choice(ws, tmp_path):
 
 
 def test_a_relabel_racing_the_data_load_gives_one_consistent_version(ws, tmp_path, monkeypatch):
-    from core.datasets import catalog, editing
-
     import_archive(ws, make_zip(tmp_path / "r.zip", class_folders({"a": 8, "b": 8})), name="r")
     moved = editing.class_images(ws, "r", "a")[:3]
     original = catalog.read_dataset
@@ -62,11 +62,11 @@ def test_a_relabel_racing_the_data_load_gives_one_consistent_version(ws, tmp_pat
         editing.relabel(ws, name, moved, "b")  # another editor writes between the two reads
         return summary
 
-    monkeypatch.setattr(catalog, "read_dataset", racing)
+    monkeypatch.setattr(pipeline, "read_dataset", racing)  # the name the pipeline reads it by
     data = load_training_data(ws, "r")
     labels = data.train.labels + data.val.labels + data.test.labels
     assert labels.count(data.classes.index("b")) == 8  # the labels of the version it recorded
-    monkeypatch.setattr(catalog, "read_dataset", original)
+    monkeypatch.setattr(pipeline, "read_dataset", original)
     after = load_training_data(ws, "r")
     assert after.version == data.version + 1
     assert (after.train.labels + after.val.labels + after.test.labels).count(after.classes.index("b")) == 11

@@ -14,10 +14,10 @@ from core.cli.main import build_parser
 from core.cli.training import config_from_args
 from core.datasets.ingest import import_archive
 from core.jobs.store import JobStatus
-from core.runs.config import TrainConfig, flag_name, settings
+from core.runs.config import TrainConfig, flag_name
 from core.store.workspace import Workspace
 from core.training import estimate, lr_sweeps, preview, step_timer
-from core.training.jobs import ESTIMATE, LR_FIND, PREVIEW, PlanJob
+from core.training.jobs import ESTIMATE, LR_FIND, PREVIEW, ConfigJob
 from core.training.plan import plan_run
 from core.training.presets import PRESETS, matching_preset, preset_values
 from tests.builders import make_zip, separable
@@ -104,7 +104,7 @@ def test_the_suggested_rate_is_where_the_loss_falls_fastest_not_the_noisy_start(
 def cli_flags(config: TrainConfig) -> list[str]:
     """``config`` as ``train`` flags: each setting's flag and value."""
     out = ["--dataset", config.dataset]
-    for f in settings():
+    for f in TrainConfig.user_fields():
         value = getattr(config, f.name)
         out += [flag_name(f), ("on" if value else "off") if isinstance(value, bool) else str(value)]
     return out
@@ -120,7 +120,7 @@ def test_config_flags_round_trip_through_the_cli_parser(ws):
 def test_a_failing_planning_job_says_why_in_the_readers_language(ws):
     from core.i18n import render
 
-    job = run_job(ws, ESTIMATE, PlanJob(tiny(dataset="nope")))
+    job = run_job(ws, ESTIMATE, ConfigJob(tiny(dataset="nope")))
     assert job.status is JobStatus.FAILED and job.error["key"] == "err.dataset_unknown"
     assert "nope" in render(job.error, "en") and "nope" in render(job.error, "zh")
 
@@ -148,7 +148,7 @@ def test_estimates_are_of_the_order_of_the_real_run(ws):
 @pytest.mark.slow
 def test_preview_and_lr_sweep_are_made_by_jobs_and_cached(ws):
     config = tiny(augment="strong")
-    shown = run_job(ws, PREVIEW, PlanJob(config)).result
+    shown = run_job(ws, PREVIEW, ConfigJob(config)).result
     path = Path(shown["path"])
     assert path == preview.preview_path(ws, config) and path.exists()
     with Image.open(path) as img:
@@ -157,7 +157,7 @@ def test_preview_and_lr_sweep_are_made_by_jobs_and_cached(ws):
     row = grid[:32]
     views = [row[:, x : x + 32] for x in (44, 80, 116, 152)]
     assert any(not np.array_equal(views[0], v) for v in views[1:])  # augmented differently
-    swept = run_job(ws, LR_FIND, PlanJob(config, steps=40)).result
+    swept = run_job(ws, LR_FIND, ConfigJob(config, steps=40)).result
     cached = lr_sweeps.cached_sweep(ws, config)
     assert cached is not None and cached.suggestion == swept["suggestion"]
     assert cached.rates[0] <= cached.suggestion <= cached.rates[-1] and len(cached.rates) >= 10

@@ -42,9 +42,7 @@ def test_a_tune_ends_within_its_budget_with_an_ordinary_run_and_survives_a_faile
 
     import numpy as np
 
-    from core.training import head
-
-    fit = head.fit_head_on_vectors
+    fit = tune.fit_head_on_vectors
     calls = []
 
     def second_trial_diverges(feats, *args, **kwargs):
@@ -56,7 +54,7 @@ def test_a_tune_ends_within_its_budget_with_an_ordinary_run_and_survives_a_faile
             feats = dataclasses.replace(feats, train_x=np.full_like(feats.train_x, np.nan))
         return fit(feats, *args, **kwargs)
 
-    monkeypatch.setattr(head, "fit_head_on_vectors", second_trial_diverges)
+    monkeypatch.setattr(tune, "fit_head_on_vectors", second_trial_diverges)  # as the search calls it
     budget = 90.0
     job = run_job(ws, tune.TUNE, tune.TuneJob("颜色", budget, seed=1, attach_run=True))
     assert job.status is JobStatus.COMPLETED, job.error
