@@ -120,30 +120,24 @@ def _mid_way(act: Callable[[], None]) -> Callable[[int, int, dict | None], None]
     return hook
 
 
-def lifecycle_here(
-    ws: Workspace,
-    start: Callable[[int], int],
-    monkeypatch: Any,
-    *,
-    when_cancelled: JobStatus = JobStatus.CANCELLED,
-) -> Job:
+def lifecycle_here(ws: Workspace, start: Callable[[int], int], monkeypatch: Any) -> Job:
     """Three jobs of one kind, queued as the app queues them (``start(n)`` returns the n-th job's id), each
     run in this process through the runner the worker uses (``core.jobs.runner.execute``); the scheduler
     hands them to a launcher that starts nothing, as a cluster's would.
 
     1. Its process dies mid-way (:class:`Killed` from a progress report; then its pid is a dead one): the
        sweep marks it interrupted with the reason, and nothing it owned is left behind.
-    2. Cancelled mid-way: it ends ``when_cancelled`` at its next step.
+    2. Cancelled mid-way: it ends cancelled at its next step, having made nothing.
     3. Left alone: it completes. Returned, for the caller to check its result (and that 1 and 2 left
        nothing half-made: the kind's own part)."""
     from core.cli.jobs import KINDS  # the table the worker looks a job's handler up in
 
     with monkeypatch.context() as patched:  # for these three jobs only
         patched.setenv(launcher.ENV_VAR, "true")  # "handed over": no worker process starts
-        return _three_here(ws, start, KINDS, when_cancelled)
+        return _three_here(ws, start, KINDS)
 
 
-def _three_here(ws: Workspace, start: Callable[[int], int], kinds: dict, when_cancelled: JobStatus) -> Job:
+def _three_here(ws: Workspace, start: Callable[[int], int], kinds: dict) -> Job:
     first = start(0)
     kind = kinds[get_job(ws, first).kind]
     try:
@@ -167,7 +161,7 @@ def _three_here(ws: Workspace, start: Callable[[int], int], kinds: dict, when_ca
         time.sleep(runner.STOP_POLL_S + 0.05)  # past the runner's next look at the stop request
 
     cancelled = runner.execute(ws, second, kind, on_progress=_mid_way(cancel))
-    assert cancelled.status is when_cancelled, cancelled
+    assert cancelled.status is JobStatus.CANCELLED, cancelled
 
     done = runner.execute(ws, start(2), kind)
     assert done.status is JobStatus.COMPLETED, done

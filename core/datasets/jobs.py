@@ -18,7 +18,7 @@ from core.datasets.catalog import load_dataset
 from core.datasets.export_zip import export_dataset
 from core.datasets.ingest import add_archive, import_archive
 from core.datasets.splits import SplitConfig
-from core.jobs.runner import JobContext, JobKind
+from core.jobs.runner import FlatParams, JobContext, JobKind
 from core.jobs.store import Resource, spool
 from core.store.workspace import Workspace
 
@@ -66,15 +66,8 @@ def start_import(ws: Workspace, upload: IO[bytes], archive_name: str, **options:
 
 
 @dataclass(frozen=True)
-class DatasetExportJob:
+class DatasetExportJob(FlatParams):
     dataset: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"dataset": self.dataset}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DatasetExportJob:
-        return cls(data["dataset"])
 
 
 def dataset_export_path(ws: Workspace, dataset: str) -> Path:

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -70,6 +70,18 @@ class Params(Protocol):
 
 
 P = TypeVar("P", bound=Params)
+
+
+class FlatParams:
+    """For a job's parameters that are a frozen dataclass of plain JSON values: stored as its fields, and
+    read back from them."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

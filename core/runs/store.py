@@ -24,6 +24,7 @@ from typing import Any
 
 from core.errors import PredictionError, TrainingError
 from core.jobs import queue
+from core.jobs.runner import FlatParams
 from core.jobs.store import LIVE, Job, JobStatus, Resource, insert, row_to_job
 from core.runs.config import TrainConfig
 from core.runs.folder import RunFolder, write_json_atomic
@@ -36,17 +37,10 @@ TRAIN_RESOURCE = Resource.EXCLUSIVE
 
 
 @dataclass(frozen=True)
-class RunJob:
+class RunJob(FlatParams):
     """Train (or resume) one run."""
 
     run: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"run": self.run}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunJob:
-        return cls(str(data["run"]))
 
 
 RESUMABLE = frozenset({JobStatus.STOPPED, JobStatus.FAILED, JobStatus.INTERRUPTED, JobStatus.CANCELLED})

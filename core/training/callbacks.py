@@ -146,21 +146,32 @@ class BestCheckpoint(keras.callbacks.Callback):
     record that epoch's figures as the run's. The saved model is the one the app evaluates, serves and
     exports, so the figures shown for a run are always that model's.
 
-    ``save`` and ``phase``/``epoch_offset`` are set by the engine for each phase. In the feature-cache
+    One per phase, made by the engine with what it needs: the run's best loss so far, ``record`` (stores
+    figures as the run's), the phase and its first epoch in the run, and ``save``. In the feature-cache
     phase the fitted model is the head alone: ``save`` keeps the head's weights in memory and ``hold`` is
-    set, so the figures wait in ``held`` until the engine has written the full model at the phase's end
-    and records them.
+    set, so the figures wait in ``held`` until the engine has written the full model at the phase's end and
+    records them. Afterwards the engine reads ``best`` (the run's best loss now), ``saved`` and ``held``.
     """
 
-    def __init__(self, best: float, record: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(
+        self,
+        best: float,
+        record: Callable[[dict[str, Any]], None],
+        *,
+        phase: str,
+        epoch_offset: int,
+        save: Callable[[], None],
+        hold: bool = False,
+    ) -> None:
         super().__init__()
         self.best = best
         self.record = record
-        self.save: Callable[[], None] = lambda: None
-        self.phase = "head"
-        self.epoch_offset = 0
-        self.hold = False
+        self.save = save
+        self.phase = phase
+        self.epoch_offset = epoch_offset
+        self.hold = hold
         self.held: dict[str, Any] | None = None
+        self.saved = False  # a model was written (hold: only kept in memory) in this phase
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
@@ -169,6 +180,7 @@ class BestCheckpoint(keras.callbacks.Callback):
             return
         self.best = float(val_loss)
         self.save()
+        self.saved = not self.hold
         # ``val_objective``: the loss the run minimises (label smoothing or distillation included), not the
         # plain log loss the run's final figures report (``val_log_loss``); see ``core.runs.store.Run``.
         figures: dict[str, Any] = {"val_objective": self.best}
