@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 from PIL import Image, ImageOps
+from streamlit.errors import StreamlitAPIException
 from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.runtime.uploaded_file_manager import UploadedFile
@@ -104,8 +105,17 @@ def t(key: str, **params: Any) -> str:
 
 
 def save_language() -> None:
+    """The language switch's callback. Streamlit's browser side keeps showing a keyed widget's value as it
+    was labelled (a filter read "(all)" and "in use" in Chinese): each widget's value is set again, so the
+    next run sends it with its label in the new language. Buttons and uploads cannot be set, nor need it."""
     st.session_state[LANG_KEY] = st.session_state[LANG_CHOICE_KEY]
     workspace().set_setting(LANG_SETTING, st.session_state[LANG_KEY])
+    for key in list(st.session_state):
+        if key != LANG_CHOICE_KEY:
+            try:
+                st.session_state[key] = st.session_state[key]
+            except StreamlitAPIException:
+                continue  # a button, an upload or a data editor: no value to relabel
 
 
 def language_ui() -> str:

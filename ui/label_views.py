@@ -69,43 +69,41 @@ def undo(dataset: str) -> int:
 
 
 def filter_ui(classes: list[str], dataset: str) -> GalleryFilter:
+    """The gallery's filters. "All" is the option ``ALL``, not None: the language switch sets every widget's
+    value again (``ui.common.save_language``), and Streamlit shows a selectbox set to None as empty."""
     a, b, c, d = st.columns(4)
-    options = [None, UNLABELED_FILTER, *classes]
-    label = a.selectbox(t("label.filter_class"), options, format_func=_class_option, key="f_class")
-    split = b.selectbox(t("label.filter_split"), [None, *SPLITS], format_func=_split_option, key="f_split")
+    label = a.selectbox(t("label.filter_class"), [ALL, UNLABELED_FILTER, *classes], format_func=_class, key="f_class")
+    split = b.selectbox(t("label.filter_split"), [ALL, *SPLITS], format_func=_split, key="f_split")
     status = c.selectbox(
-        t("label.filter_status"),
-        [ImageStatus.ACTIVE, ImageStatus.EXCLUDED, None],
-        format_func=lambda s: t(f"label.status_{s or 'all'}"),
-        key="f_status",
-    )
+        t("label.filter_status"), [*ImageStatus, ALL], format_func=lambda s: t(f"label.status_{s or 'all'}"), key="f_status"
+    )  # fmt: skip
     search = d.text_input(t("label.search"), key="f_search")
     left, right = st.columns(2)
-    flag = left.selectbox(
-        t("label.filter_flag"),
-        [None, *FLAGS],
-        format_func=lambda f: t("label.all") if f is None else t(f"label.flag_{f}"),
-        key="f_flag",
-    )
-    attributes = attribute_values(workspace(), dataset)
-    pairs = [None, *((k, v) for k, values in attributes.items() for v in values)]
-    attribute = None
+    flag = left.selectbox(t("label.filter_flag"), [ALL, *FLAGS], format_func=_flag, key="f_flag")
+    pairs = [ALL, *((k, v) for k, values in attribute_values(workspace(), dataset).items() for v in values)]
+    attribute = ALL
     if len(pairs) > 1:
         attribute = right.selectbox(
-            t("label.filter_attribute"),
-            pairs,
-            format_func=lambda p: t("label.all") if p is None else f"{p[0]} = {p[1]}",
+            t("label.filter_attribute"), pairs, format_func=lambda p: t("label.all") if p == ALL else f"{p[0]} = {p[1]}",
             key="f_attr",
-        )
-    return GalleryFilter(label, split, status, search, attribute, flag)
+        )  # fmt: skip
+    return GalleryFilter(*(None if v == ALL else v for v in (label, split, status)), search,
+                         None if attribute == ALL else attribute, None if flag == ALL else flag)  # fmt: skip
 
 
-def _class_option(value: str | None) -> str:
-    return t("label.all") if value is None else t("label.unlabeled") if value == UNLABELED_FILTER else value
+ALL = ""  # the "(all)" option of a filter: no class, split or flag is named ""
 
 
-def _split_option(value: str | None) -> str:
-    return t("label.all") if value is None else t(f"split.{value}")
+def _class(value: str) -> str:
+    return t("label.all") if value == ALL else t("label.unlabeled") if value == UNLABELED_FILTER else value
+
+
+def _split(value: str) -> str:
+    return t("label.all") if value == ALL else t(f"split.{value}")
+
+
+def _flag(value: str) -> str:
+    return t("label.all") if value == ALL else t(f"label.flag_{value}")
 
 
 def gallery_ui(dataset: str, f: GalleryFilter) -> list[int]:
@@ -172,9 +170,9 @@ def open_image_ui(dataset: str, descriptions: dict[str, str]) -> None:
     if not images:
         return
     chosen = st.selectbox(
-        t("label.open"), [None, *images], format_func=lambda i: "–" if i is None else images[i].name, key="open"
+        t("label.open"), [ALL, *images], format_func=lambda i: images[i].name if i else "–", key="open"
     )
-    if chosen is None:
+    if chosen == ALL:
         return
     image = images[chosen]
     left, right = st.columns([2, 1])

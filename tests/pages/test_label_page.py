@@ -57,7 +57,7 @@ def test_filter_open_relabel_a_selection_and_undo(ws):
     at.button(key="undo").click().run()
     assert load_dataset(ws, "宠物").classes["老虎"] == 0 and load_dataset(ws, "宠物").classes["猫"] == 6
     at.text_input(key="f_search").input("兔子_1").run()
-    at.selectbox(key="f_class").set_value(None).run()
+    at.selectbox(key="f_class").set_value("").run()  # (all)
     assert len([c for c in at.checkbox if c.key.startswith("sel_")]) == 3  # 兔子_11, 兔子_14, 兔子_17
 
 
@@ -127,7 +127,7 @@ def test_flag_filter_examples_and_class_order(ws):
     assert len([c for c in at.checkbox if c.key.startswith("sel_")]) == 21  # every image here is 36 px high
     at.selectbox(key="f_flag").set_value("duplicate").run()
     assert [c for c in at.checkbox if c.key.startswith("sel_")] == []
-    at.selectbox(key="f_flag").set_value(None).run()
+    at.selectbox(key="f_flag").set_value("").run()  # (all)
     cats = editing.class_images(ws, "宠物", "猫")
     at.checkbox(key=f"sel_{cats[0]}").check()
     at.checkbox(key=f"sel_{cats[1]}").check().run()
