@@ -2,7 +2,8 @@
 
     python bench/bench_warm.py [--data ../shared/data/clothing-small] [--rounds 10] [--kind estimate]
 
-A light job (by default "Estimate the time" of the advised run, measured anew each time) is started as
+A light job (by default "Estimate the time" of the advised run, measured anew each time; the preview and
+the LR sweep with a new seed each time, so that none is found cached) is started as
 the Train page starts it (queued, then the scheduler) on an idle machine, ``--rounds`` times in each mode:
 
 - cold: every light job starts its own worker process (``LABELTUNE_WARM_IDLE_S=0``: how every light job
@@ -25,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,8 +45,12 @@ from core.training.advice import advise_dataset  # noqa: E402
 KINDS = {"estimate": training_jobs.ESTIMATE, "preview": training_jobs.PREVIEW, "lr_find": training_jobs.LR_FIND}
 
 
+SEEDS = iter(range(1, 10_000))  # a new seed each time: a preview or a sweep is never found cached
+
+
 def one(ws: Workspace, kind, config: TrainConfig) -> tuple[float, float, int]:
     """Seconds to the first progress report and to the end, and the worker's pid."""
+    config = replace(config, seed=next(SEEDS))
     started = time.perf_counter()
     job_id = training_jobs.start_plan_job(ws, kind, config, remeasure=True)
     first = None
