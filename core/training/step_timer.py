@@ -13,6 +13,7 @@ import numpy as np
 
 from core.runs.config import TrainConfig
 from core.store.workspace import Workspace, utc_now
+from core.training import devices
 from core.training.estimate import TIMED_STEPS, Estimate, StepTimes, estimate, measured_batch, store_times
 from core.training.head import compile_model
 from core.training.pipeline import TrainingData, load_pixels
@@ -35,6 +36,8 @@ def measure(config: TrainConfig, data: TrainingData, progress: Any = None) -> St
     report = progress or (lambda done, total: None)
     batch = measured_batch(config)
     n_classes = len(data.classes)
+    devices.enable_memory_growth()
+    devices.make_strategy()  # TensorFlow's devices start up here, outside the build's timing (as a run's)
     try:
         started = time.perf_counter()
         prepared = prepare_model(config, data, weights="none")  # timing needs no real weights
