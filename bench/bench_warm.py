@@ -1,6 +1,7 @@
 """How soon a light job shows progress, and how soon it ends, with and without a warm worker.
 
     python bench/bench_warm.py [--data ../shared/data/clothing-small] [--rounds 10] [--kind estimate]
+    python bench/bench_warm.py --parts      # where the estimate's time goes, part by part, in this process
 
 A light job (by default "Estimate the time" of the advised run, measured anew each time; the preview and
 the LR sweep with a new seed each time, so that none is found cached) is started as
@@ -66,17 +67,41 @@ def one(ws: Workspace, kind, config: TrainConfig) -> tuple[float, float, int]:
     return first or time.perf_counter() - started, time.perf_counter() - started, job.pid
 
 
+def parts(ws: Workspace, config: TrainConfig) -> None:
+    """The estimate's timing, part by part: TensorFlow's import, then each part ``step_timer.measure``
+    reports (build, frozen-base steps, inference, fine-tuning steps, save, decoding)."""
+    started = time.perf_counter()
+    import tensorflow  # noqa: F401 - its import is the first part timed
+
+    imported = time.perf_counter() - started
+    from core.training import step_timer
+    from core.training.pipeline import load_training_data
+
+    data = load_training_data(ws, config.dataset)
+    stamps: list[float] = []
+    began = time.perf_counter()
+    times = step_timer.measure(config, data, lambda done, total: stamps.append(time.perf_counter() - began))
+    names = ("build", "frozen-base steps", "inference", "fine-tuning steps", "save", "decoding")
+    gaps = [b - a for a, b in zip([0.0, *stamps], stamps, strict=False)]
+    print(json.dumps({"import_tensorflow_s": round(imported, 2),
+                      **{f"{n}_s": round(g, 2) for n, g in zip(names, gaps, strict=True)},
+                      "timing_total_s": round(stamps[-1], 2), "step_times": times.to_dict()}, indent=2))  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--kind", choices=sorted(KINDS), default="estimate")
+    parser.add_argument("--parts", action="store_true", help="time the estimate part by part, in this process")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-warm-"))
     ws = Workspace.open(tmp / "ws")
     import_archive(ws, zip_of(args.data, tmp / "data.zip"), name="d")
     advice = advise_dataset(ws, "d")
     config = TrainConfig(dataset="d", **advice.values())
+    if args.parts:
+        return parts(ws, config)
     print(f"{args.kind} of {config.backbone} at {config.size} px, {args.rounds} rounds per mode", flush=True)
     figures: dict[str, list[tuple[float, float]]] = {"cold": [], "warm": []}
     warm_pid = None
