@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from core.runs import store as runs
 from core.store.workspace import Workspace
+from tests.builders import COLOURS, trained_colour_run
 
 # Keep TensorFlow quiet and single-machine friendly in every test process.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -35,3 +38,28 @@ def offline(tmp_path, monkeypatch) -> Path:
     urllib.request.install_opener(None)
     yield keras_home
     urllib.request.install_opener(None)
+
+
+@pytest.fixture(scope="session")
+def trained_once(tmp_path_factory) -> tuple[Path, str]:
+    """One tiny trained run for the whole session (once per test process): dataset 颜色, the three
+    ``COLOURS`` with 14 images each, VGG16 from scratch at 32 px (``tests.builders.trained_colour_run``).
+    Tests take a copy (:func:`trained_copy`), never this workspace itself. Returns its folder and the run."""
+    root = tmp_path_factory.mktemp("trained")
+    run = trained_colour_run(Workspace.open(root / "ws"), root, COLOURS, 14, "颜色")
+    return root / "ws", run.id
+
+
+def copy_of_trained(trained_once: tuple[Path, str], target: Path) -> tuple[Workspace, runs.Run]:
+    """The session's trained workspace copied to ``target`` (its files and its store, whole: nothing writes
+    to it while it is copied), and its run."""
+    source, run_id = trained_once
+    shutil.copytree(source, target)
+    ws = Workspace.open(target)
+    return ws, runs.get_run(ws, run_id)
+
+
+@pytest.fixture
+def trained_copy(trained_once, tmp_path) -> tuple[Workspace, runs.Run]:
+    """A test's own copy of the session's trained workspace: (workspace, run)."""
+    return copy_of_trained(trained_once, tmp_path / "ws")

@@ -123,8 +123,11 @@ def server(tmp_path) -> Iterator[Server]:
     running.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
+    """One Chromium for every browser test of a test process; each test opens its own context or page.
+    (Each keeps its own server: the deep links need a freshly started one, the restart stops its own, the
+    flow imports and trains in its workspace, the sharing test starts one with the app's own address.)"""
     if sync_api is None or not Path(CHROMIUM).exists():
         pytest.skip("needs Chromium (Debian's chromium) and playwright (pip)")
     with sync_api.sync_playwright() as p:

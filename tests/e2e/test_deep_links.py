@@ -27,3 +27,4 @@ def test_a_deep_link_first_opens_its_page_through_the_app(server, browser):
         page.wait_for_timeout(1_000)  # the not-found dialog comes with the navigation message
         assert not page.get_by_text("Page not found").count(), path
         assert not page.locator("[data-testid=stException]").count()
+    page.close()

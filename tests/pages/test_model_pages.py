@@ -10,21 +10,20 @@ from core.i18n import tr
 from core.jobs.store import JobStatus, list_jobs
 from core.runs.predictions import stored_splits
 from core.store.workspace import Workspace
-from tests.builders import make_zip, separable, trained_colour_run
+from tests.builders import COLOURS, make_zip, separable, trained_colour_run
+from tests.conftest import copy_of_trained
 from tests.jobs import wait_for
 from ui.common import md_text
 
 pytestmark = pytest.mark.slow  # trains a tiny model and loads it in the app
 
 ROOT = Path(__file__).resolve().parents[2]
-COLOURS = {"红": (200, 60, 60), "蓝": (60, 60, 200), "绿": (60, 200, 60)}
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("model_pages")
-    ws = Workspace.open(root / "ws")
-    return ws, trained_colour_run(ws, root, COLOURS, 14, "颜色")
+def trained(trained_once, tmp_path_factory):
+    """The module's copy of the session's trained workspace (its tests follow one another on it)."""
+    return copy_of_trained(trained_once, tmp_path_factory.mktemp("model_pages") / "ws")
 
 
 @pytest.fixture

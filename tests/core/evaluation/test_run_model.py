@@ -11,11 +11,9 @@ from core.store.workspace import Workspace
 from core.training.inference import predict_splits
 from core.training.model import load_run_model
 from core.training.pipeline import load_training_data
-from tests.builders import trained_colour_run
+from tests.builders import COLOURS, trained_colour_run
 
 pytestmark = pytest.mark.slow  # trains real (tiny) models
-
-COLOURS = {"红": (200, 60, 60), "蓝": (60, 60, 200), "绿": (60, 200, 60)}
 
 
 @pytest.fixture(scope="module")

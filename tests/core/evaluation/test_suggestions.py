@@ -12,19 +12,18 @@ from core.evaluation.suggestions import confident, most_uncertain_first, suggest
 from core.runs.predictions import UNLABELED
 from core.store.workspace import Workspace
 from core.training.inference import predict_splits
-from tests.builders import make_zip, separable, trained_colour_run
+from tests.builders import TWO_COLOURS, make_zip, separable, trained_colour_run
 
 pytestmark = pytest.mark.slow  # trains a tiny model
 
 ROOT = Path(__file__).resolve().parents[3]
-COLOURS = {"红": (200, 60, 60), "蓝": (60, 60, 200)}
 
 
 @pytest.fixture
 def labelled(tmp_path, monkeypatch):
     ws = Workspace.open(tmp_path / "ws")
-    run = trained_colour_run(ws, tmp_path, COLOURS, 12, "颜色")
-    new = dict(separable(COLOURS, 16))
+    run = trained_colour_run(ws, tmp_path, TWO_COLOURS, 12, "颜色")
+    new = dict(separable(TWO_COLOURS, 16))
     loose = [(f"{name.replace('/', '_')}", data) for name, data in new.items() if int(name.split("/")[1][:-4]) >= 12]
     add_archive(ws, make_zip(tmp_path / "loose.zip", loose), "颜色")  # loose files: unlabeled
     monkeypatch.setenv("LABELTUNE_HOME", str(ws.root))

@@ -16,11 +16,10 @@ from core.datasets.editing import describe_class
 from core.errors import ConfigError
 from core.export.config import VARIANTS, ExportConfig, variant_of
 from core.export.exporter import FORMATS, Checked, _check, export_folder, export_run, last_export
-from core.store.workspace import Workspace
-from tests.builders import image_bytes, trained_colour_run
+from tests.builders import image_bytes
+from tests.conftest import copy_of_trained
 
 ROOT = Path(__file__).resolve().parents[3]
-COLOURS = {"红": (200, 60, 60), "蓝": (60, 60, 200), "绿": (60, 200, 60)}
 
 
 def test_every_variant_has_one_format_with_its_own_file():
@@ -58,10 +57,8 @@ def test_a_float_format_under_the_bar_is_not_offered_and_int8_always_shows_its_f
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    root = tmp_path_factory.mktemp("export")
-    ws = Workspace.open(root / "ws")
-    run = trained_colour_run(ws, root, COLOURS, 12, "颜色")
+def exported(trained_once, tmp_path_factory):
+    ws, run = copy_of_trained(trained_once, tmp_path_factory.mktemp("export") / "ws")
     describe_class(ws, "颜色", "红", "红色的衣服，包括粉红")
     return ws, run, export_run(ws, ExportConfig(run.id))
 

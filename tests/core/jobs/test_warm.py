@@ -17,12 +17,10 @@ from core.jobs.store import JobStatus, log_path, warm_workers
 from core.runs.config import TrainConfig
 from core.store.workspace import Workspace
 from core.training.jobs import LR_FIND, start_plan_job
-from tests.builders import make_zip, separable
+from tests.builders import TWO_COLOURS, make_zip, separable
 from tests.jobs import wait_for
 
 pytestmark = pytest.mark.slow  # real worker processes with TensorFlow
-
-COLOURS = {"红": (200, 60, 60), "蓝": (60, 60, 200)}
 
 
 def sweep_of(ws: Workspace, **settings) -> tuple[int, int, dict]:
@@ -53,7 +51,7 @@ def test_light_jobs_share_a_warm_worker_and_get_what_fresh_workers_get(tmp_path,
     worker idle past its time exits and leaves no row behind."""
     monkeypatch.setenv(queue.WARM_IDLE_ENV, "60")
     warm = Workspace.open(tmp_path / "warm")
-    import_archive(warm, make_zip(tmp_path / "c.zip", separable(COLOURS, 10)), name="c")
+    import_archive(warm, make_zip(tmp_path / "c.zip", separable(TWO_COLOURS, 10)), name="c")
     shutil.copytree(warm.root, tmp_path / "fresh")  # the same dataset, nothing cached yet
 
     _, first_pid, first = sweep_of(warm, seed=1, batch_size=8, dropout=0.2)

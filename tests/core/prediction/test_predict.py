@@ -15,19 +15,17 @@ from core.runs.folder import RunFolder
 from core.store.workspace import Workspace
 from core.training.model import load_run_model
 from core.training.pipeline import Split, load_training_data, make_dataset
-from tests.builders import image_bytes, make_zip, separable, trained_colour_run
+from tests.builders import TWO_COLOURS, image_bytes, make_zip, separable, trained_colour_run
 from tests.core.datasets.test_odd_archives import png_header_only
 
 pytestmark = pytest.mark.slow  # trains a tiny model
-
-COLOURS = {"红": (200, 60, 60), "蓝": (60, 60, 200)}
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("predict")
     ws = Workspace.open(root / "ws")
-    run = trained_colour_run(ws, root, COLOURS, 12, "colours")
+    run = trained_colour_run(ws, root, TWO_COLOURS, 12, "colours")
     assert run.final["val_accuracy"] == 1.0, run.final
     return ws, run, Predictor.for_run(ws, run.id)
 
@@ -46,7 +44,7 @@ def test_an_upload_gets_exactly_the_pixels_training_used(trained, tmp_path):
     ds = make_dataset(split, n_classes=2, size=32, resize="crop", batch_size=1, training=False, seed=0, cache=False)
     trained_pixels = next(iter(ds))[0].numpy()[0]
     # The same image as a user would upload it: the archive's bytes, whose SHA-256 names the stored file.
-    original = next(d for _, d in separable(COLOURS, 12) if hashlib.sha256(d).hexdigest() in path)
+    original = next(d for _, d in separable(TWO_COLOURS, 12) if hashlib.sha256(d).hexdigest() in path)
     np.testing.assert_array_equal(model_pixels(original, "up.png", 32, "crop").astype(np.float32), trained_pixels)
     np.testing.assert_array_equal(model_pixels(stored, "stored.png", 32, "crop").astype(np.float32), trained_pixels)
 
@@ -67,7 +65,7 @@ def test_the_jpeg_fast_path_gives_the_normalised_pixels_and_catches_a_broken_bod
 
 def test_top_k_probabilities_and_the_not_sure_flag(trained):
     _, _, predictor = trained
-    new = dict(separable(COLOURS, 16))  # images 12 to 15 of each class: drawn alike, never seen
+    new = dict(separable(TWO_COLOURS, 16))  # images 12 to 15 of each class: drawn alike, never seen
     (red, blue) = predictor.predict([("r.png", new["红/14.png"]), ("b.png", new["蓝/15.png"])], 2)
     assert red.top[0][0] == "红" and blue.top[0][0] == "蓝", (red.top, blue.top)
     assert [p for _, p in red.top] == sorted((p for _, p in red.top), reverse=True)
@@ -103,7 +101,7 @@ def test_bad_and_odd_inputs_give_results_not_exceptions(trained):
 
 def test_a_zip_is_read_with_the_import_rules(trained, tmp_path):
     _, _, predictor = trained
-    new = dict(separable(COLOURS, 16))
+    new = dict(separable(TWO_COLOURS, 16))
     entries = [("a/red.png", new["红/13.png"]), ("b/blue.png", new["蓝/13.png"]), ("bad.jpg", b"xx")]
     entries += [("notes.txt", b"x"), ("__MACOSX/._red.png", b"junk")]
     results = predict_zip(predictor, str(make_zip(tmp_path / "batch.zip", entries)), "batch.zip")

@@ -23,7 +23,7 @@ from core.store.workspace import Workspace
 from core.training import features
 from core.training.jobs import create_run, resume_here, train_here
 from core.training.pipeline import load_training_data
-from tests.builders import class_folders, make_zip, separable
+from tests.builders import class_folders, make_zip, separable, tiny_config
 
 ROOT = Path(__file__).resolve().parents[3]
 COLOURS = {"red": (200, 60, 60), "blue": (60, 60, 200), "green": (60, 200, 60)}
@@ -40,19 +40,7 @@ def trained_ws(tmp_path_factory):
 
 
 def tiny(**overrides) -> TrainConfig:
-    base = dict(
-        dataset="colours",
-        backbone="vgg16",
-        weights="none",
-        image_size=32,
-        batch_size=8,
-        head_epochs=3,
-        fine_tune_epochs=0,
-        augment="none",
-        jit_compile="off",
-        lr=0.01,
-    )
-    return TrainConfig(**{**base, **overrides})
+    return tiny_config("colours", **{**dict(batch_size=8, head_epochs=3, fine_tune_epochs=0), **overrides})
 
 
 class Capture(keras.callbacks.Callback):

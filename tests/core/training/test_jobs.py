@@ -11,7 +11,7 @@ from core.runs.config import TrainConfig
 from core.store.workspace import Workspace
 from core.training import estimate, lr_sweeps, preview
 from core.training.jobs import ESTIMATE, LR_FIND, PREVIEW, resume_run, start_plan_job, start_run
-from tests.builders import make_zip, separable
+from tests.builders import make_zip, separable, tiny_config
 from tests.jobs import lifecycle, lifecycle_here, wait_for
 
 pytestmark = pytest.mark.slow  # worker processes with TensorFlow
@@ -27,10 +27,10 @@ def ws(tmp_path):
 
 
 def tiny(**overrides) -> TrainConfig:
-    base = dict(dataset="c", backbone="vgg16", weights="none", image_size=32, batch_size=4, head_epochs=2,
-                fine_tune_epochs=1, augment="none", jit_compile="off", lr=0.01, early_stopping=0,
-                feature_cache=False)  # fmt: skip
-    return TrainConfig(**{**base, **overrides})
+    return tiny_config(
+        "c",
+        **{**dict(batch_size=4, head_epochs=2, fine_tune_epochs=1, early_stopping=0, feature_cache=False), **overrides},
+    )
 
 
 def test_a_training_run_killed_resumes_stopped_keeps_its_model_and_completes(ws, monkeypatch):

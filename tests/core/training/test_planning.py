@@ -20,7 +20,7 @@ from core.training import estimate, lr_sweeps, preview, step_timer
 from core.training.jobs import ESTIMATE, LR_FIND, PREVIEW, ConfigJob
 from core.training.plan import plan_run
 from core.training.presets import PRESETS, matching_preset, preset_values
-from tests.builders import make_zip, separable
+from tests.builders import make_zip, separable, tiny_config
 from tests.jobs import run_job
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -36,9 +36,9 @@ def ws(tmp_path_factory):
 
 
 def tiny(**overrides) -> TrainConfig:
-    base = dict(dataset="颜色", backbone="vgg16", weights="none", image_size=32, batch_size=8, head_epochs=3,
-                fine_tune_epochs=2, augment="none", jit_compile="off", lr=0.01, early_stopping=0)  # fmt: skip
-    return TrainConfig(**{**base, **overrides})
+    return tiny_config(
+        "颜色", **{**dict(batch_size=8, head_epochs=3, fine_tune_epochs=2, early_stopping=0), **overrides}
+    )
 
 
 def test_presets_are_valid_configs_and_recognised():

@@ -12,10 +12,8 @@ from core.runs.predictions import load_predictions
 from core.store.workspace import Workspace
 from core.training import tune
 from core.training.jobs import resume_here
-from tests.builders import make_zip, separable
+from tests.builders import COLOURS, make_zip, separable
 from tests.jobs import kill, run_job, wait_for
-
-COLOURS = {"红": (200, 60, 60), "蓝": (60, 60, 200), "绿": (60, 200, 60)}
 
 
 @pytest.fixture
