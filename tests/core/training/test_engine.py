@@ -40,7 +40,7 @@ def trained_ws(tmp_path_factory):
 
 
 def tiny(**overrides) -> TrainConfig:
-    return tiny_config("colours", **{**dict(batch_size=8, head_epochs=3, fine_tune_epochs=0), **overrides})
+    return tiny_config(**{**dict(dataset="colours", batch_size=8, head_epochs=3, fine_tune_epochs=0), **overrides})
 
 
 class Capture(keras.callbacks.Callback):

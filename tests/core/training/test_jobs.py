@@ -27,10 +27,8 @@ def ws(tmp_path):
 
 
 def tiny(**overrides) -> TrainConfig:
-    return tiny_config(
-        "c",
-        **{**dict(batch_size=4, head_epochs=2, fine_tune_epochs=1, early_stopping=0, feature_cache=False), **overrides},
-    )
+    base = dict(dataset="c", batch_size=4, head_epochs=2, fine_tune_epochs=1, early_stopping=0, feature_cache=False)
+    return tiny_config(**{**base, **overrides})
 
 
 def test_a_training_run_killed_resumes_stopped_keeps_its_model_and_completes(ws, monkeypatch):

@@ -37,7 +37,7 @@ def ws(tmp_path_factory):
 
 def tiny(**overrides) -> TrainConfig:
     return tiny_config(
-        "颜色", **{**dict(batch_size=8, head_epochs=3, fine_tune_epochs=2, early_stopping=0), **overrides}
+        **{**dict(dataset="颜色", batch_size=8, head_epochs=3, fine_tune_epochs=2, early_stopping=0), **overrides}
     )
 
 
