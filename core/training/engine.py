@@ -32,10 +32,14 @@ from core.runs.config import TrainConfig
 from core.runs.folder import RunFolder
 from core.store.vocabulary import EVALUATED_SPLITS
 from core.store.workspace import Workspace
+from core.training import features
+from core.training.augment import build_augmenter
 from core.training.callbacks import BestCheckpoint, Deadline, NanGuard, RunReporter, StopFlag, save_atomic
 from core.training.devices import cluster_task
+from core.training.distill import teacher_targets
 from core.training.head import compile_model, fit_head_on_vectors, schedule
 from core.training.inference import predict_splits, save_split_probs
+from core.training.model import HEAD_LAYER, load_model_file, prepare_model, set_unfrozen
 from core.training.multi_worker import build_for_multi_worker, shard_global_batches
 from core.training.pipeline import TrainingData, load_training_data, make_dataset
 from core.training.plan import plan_run
@@ -140,8 +144,6 @@ def _head_on_features(s: Session, best: float) -> tuple[float, HeadOnVectors | N
     its figures are recorded with that save, so the run's figures are always those of its saved model.
     Returns the run's best validation loss after the phase, and the vectors with the head when the
     phase's best became the run's model."""
-    from core.training import features
-    from core.training.model import HEAD_LAYER
 
     config, model = s.config, s.model
     feats = features.load_or_build(s.ws, config, s.data, model, s.prepared.memory_cache)
@@ -269,8 +271,6 @@ def prepare(
     progress: Callable[[int, str], None] | None = None,
 ) -> Session:
     """The data as the run recorded it, the devices, the model and the input pipelines."""
-    from core.training.augment import build_augmenter
-    from core.training.model import prepare_model
 
     config.check_files()  # e.g. its weights file was moved since the run was created
     run = runs.get_run(ws, run_id)
@@ -289,8 +289,6 @@ def prepare(
     augmenter = build_augmenter(config.augment_config)
     soft_train = soft_val = None
     if config.teacher:  # distillation: the teacher's soft targets beside the labels
-        from core.training.distill import teacher_targets
-
         soft_train, soft_val = teacher_targets(ws, config, data)
 
     @functools.cache
@@ -354,8 +352,6 @@ def train_head(s: Session, best: float) -> tuple[float, HeadOnVectors | None]:
 def fine_tune(s: Session, best: float, vectors: HeadOnVectors | None) -> tuple[float, HeadOnVectors | None]:
     """Phase 2: the top of the base unfrozen (BatchNorm stays frozen), at the lower fine-tuning rate.
     Returns the run's best validation loss after it, and ``vectors`` unless it saved a better model."""
-    from core.training.model import set_unfrozen
-
     config = s.config
     if not config.fine_tune_epochs or s.halted:
         return best, vectors
@@ -389,8 +385,6 @@ def finish(s: Session, vectors: HeadOnVectors | None) -> bool:
     if vectors is not None:
         found = save_split_probs(s.ws, s.run_id, _head_probabilities(vectors), s.data)
     else:
-        from core.training.model import load_model_file
-
         found = predict_splits(s.ws, s.run_id, EVALUATED_SPLITS, model=load_model_file(path), data=s.data)
     final = {}
     for split, predictions in found.items():
@@ -403,7 +397,6 @@ def finish(s: Session, vectors: HeadOnVectors | None) -> bool:
 
 def _head_probabilities(vectors: HeadOnVectors) -> dict[str, Any]:
     """Validation and test probabilities of the saved model, from the cached vectors through its head."""
-    from core.training.model import HEAD_LAYER
 
     vectors.head.get_layer(HEAD_LAYER).set_weights(vectors.best_weights)
     out = {}
