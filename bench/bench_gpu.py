@@ -44,7 +44,7 @@ def _rates(batch: int, images: int, mixed: bool, xla: bool) -> dict[str, float]:
     out = {}
     for phase in ("head", "fine"):
         if phase == "fine":
-            set_unfrozen(built.base, "all")
+            set_unfrozen(built, "all")
         built.model.compile(optimizer="adam", loss="categorical_crossentropy", jit_compile=xla)
         built.model.fit(x[: batch * 2], y[: batch * 2], batch_size=batch, epochs=1, verbose=0)  # trace, compile
         start = time.perf_counter()

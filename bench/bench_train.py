@@ -135,7 +135,7 @@ def bench_pipeline(args: argparse.Namespace) -> dict:
                         dropout=config.dropout,
                         seed=config.seed,
                     )
-                    set_unfrozen(built.base, "all")
+                    set_unfrozen(built, "all")
                     if label == "same_settings":
                         compile_model(built.model, config.fine_tune_lr, config, jit)
                     else:

@@ -23,7 +23,7 @@ def main() -> None:
     y = np.eye(3, dtype="float32")[np.arange(96) % 3]
     for jit in (False, True):
         built = build_model(backbone, n_classes=3, size=size, weights="none", dropout=0.2, seed=0)
-        set_unfrozen(built.base, "all")
+        set_unfrozen(built, "all")
         built.model.compile(optimizer="adam", loss="categorical_crossentropy", jit_compile=jit)
         built.model.fit(x[:32], y[:32], batch_size=32, epochs=1, verbose=0)
         start = time.perf_counter()

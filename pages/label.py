@@ -7,10 +7,12 @@ import streamlit as st
 from core.datasets import editing
 from core.datasets.catalog import images_by_id, load_dataset
 from core.errors import LabelTuneError
+from core.evaluation.suggestions import description_scores
 from ui.app import through_navigation
 from ui.common import dataset_picker_ui, md_text, show_error, t, workspace
 from ui.dataset_views import class_chart
 from ui.label_audit import audit_ui
+from ui.label_descriptions import description_row, rescore_ui, score_columns
 from ui.label_export import export_ui
 from ui.label_queue import queue_ui
 from ui.label_review import review_ui
@@ -52,17 +54,10 @@ elif view == "audit":
 elif view == "classes":
     st.subheader(t("label.balance"))
     class_chart(summary)
-    table = pd.DataFrame(
-        [
-            {
-                t("eval.col_class"): c,
-                t("eval.col_support"): summary.classes[c],
-                t("eval.col_description"): summary.descriptions[c],
-            }
-            for c in classes
-        ]
-    )
+    scored = description_scores(ws, dataset)
+    table = pd.DataFrame([{**description_row(c, summary), **score_columns(scored, c)} for c in classes])
     st.dataframe(table, hide_index=True, key="class_table")
+    rescore_ui(dataset, scored)
     try:
         described = st.selectbox(t("label.describe"), classes, key="describe_class")
         text = st.text_area(

@@ -3,6 +3,7 @@ a run that trains in a worker process; follow, stop, resume, compare, annotate a
 
 import streamlit as st
 
+from core.datasets.catalog import load_dataset
 from core.errors import LabelTuneError
 from core.jobs import queue
 from core.runs import store as runs
@@ -11,10 +12,12 @@ from ui.app import through_navigation
 from ui.common import dataset_picker_ui, show_error, t, workspace
 from ui.run_compare import compare_view
 from ui.run_panel import run_panel
+from ui.train_form import config_form
 from ui.train_plan import advice_ui, custom_note, estimate_ui, lr_finder_ui, preset_ui, preview_ui, training_data
 from ui.train_queue import queue_panel
 from ui.train_tune import tune_ui
-from ui.train_views import config_form, run_table
+from ui.train_views import run_table
+from ui.train_zero_shot import zero_shot_ui
 
 through_navigation()  # run on its own (a deep link to a fresh server), the page opens inside the app
 
@@ -55,6 +58,10 @@ with st.expander(t("train.new_run"), expanded=not history, icon="🚀"):
 
 with st.expander(t("tune.header"), icon="🎯"):
     tune_ui(dataset)
+
+if any(load_dataset(ws, dataset).descriptions.values()):  # a first model from the class descriptions
+    with st.expander(t("zero.header"), icon="💬"):
+        zero_shot_ui(dataset)
 
 st.subheader(t("train.history"))
 if not history:

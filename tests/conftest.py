@@ -31,6 +31,7 @@ def offline(tmp_path, monkeypatch) -> Path:
     request in this process (the browser tests' health checks) would go to the dead proxy."""
     keras_home = tmp_path / "keras"
     monkeypatch.setenv("KERAS_HOME", str(keras_home))
+    monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "kagglehub"))  # KerasHub's presets: none cached
     for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
         monkeypatch.setenv(var, "http://127.0.0.1:9")
     monkeypatch.delenv("NO_PROXY", raising=False)
@@ -38,6 +39,20 @@ def offline(tmp_path, monkeypatch) -> Path:
     urllib.request.install_opener(None)
     yield keras_home
     urllib.request.install_opener(None)
+
+
+@pytest.fixture(scope="session")
+def hub_presets(tmp_path_factory) -> dict[str, Path]:
+    """Tiny KerasHub presets saved as local folders (``tests.presets``): ``dinov2`` (with 4 registers),
+    ``siglip`` and ``clip`` (with their tokenizers), made once per test process."""
+    from tests import presets
+
+    root = tmp_path_factory.mktemp("presets")
+    return {
+        "dinov2": presets.dinov2(root / "dinov2", registers=4),
+        "siglip": presets.siglip(root / "siglip"),
+        "clip": presets.clip(root / "clip"),
+    }
 
 
 @pytest.fixture(scope="session")

@@ -74,6 +74,7 @@ TENSORFLOW_MODULES = {
     "core.training.callbacks",
     "core.training.augment",
     "core.training.distill",
+    "core.training.foundation",
 }
 LIGHT_PAGES = ("dataset", "label", "train", "jobs")
 

@@ -20,7 +20,7 @@ from ui.common import cell, md_text, show_error, t, workspace
 from ui.jobs import ended_ui, job_ui
 from ui.label_audit_map import map_ui
 from ui.label_views import exclude_with_undo, push_undo, relabel_with_undo, undo
-from ui.train_views import setting_widget
+from ui.train_form import setting_widget
 
 SECTIONS = ("labels", "duplicates", "outliers", "map")
 SHOWN = 12  # findings of a list on screen; answering one brings up the next

@@ -54,8 +54,8 @@ def _panel(run_id: str, was_live: bool) -> None:
     st.caption(
         t(
             "train.run_caption",
-            backbone=config.backbone,
-            weights=run.weights_used or config.weights,
+            backbone=md_text(config.backbone),  # a preset folder's path, as typed
+            weights=md_text(run.weights_used or config.weights),
             size=config.size,
             batch=config.batch_size,
             device=device_text(run.device) if run.device else "…",

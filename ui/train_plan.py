@@ -19,7 +19,8 @@ from core.training.pipeline import TrainingData, load_training_data
 from core.training.presets import DEFAULT_PRESET, PRESETS, matching_preset, preset_values
 from ui.common import show_error, t, workspace
 from ui.jobs import ended_ui, job_ui
-from ui.train_views import WEIGHT_CHOICES, eta_text
+from ui.train_form import WEIGHT_CHOICES
+from ui.train_views import eta_text
 
 PRESET_KEY = "tr_preset"
 ADVISED_KEY = "tr_advised"  # the advice's values for the dataset shown, for the callbacks below

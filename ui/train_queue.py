@@ -42,7 +42,7 @@ def _queue(was_live: bool) -> None:
         else:
             where = t("train.queue_position", position=position)
         guess = eta_text(run.estimate["total_s"]) if run.estimate else "–"
-        cols[0].markdown(f"**{md_text(run.label)}** · {md_text(run.dataset_name)} · {run.config.backbone}")
+        cols[0].markdown(f"**{md_text(run.label)}** · {md_text(run.dataset_name)} · {md_text(run.config.backbone)}")
         cols[1].caption(f"{where} · ⏱️ {guess}")
         if run.status is not JobStatus.QUEUED:
             continue

@@ -21,6 +21,7 @@ from core.cli.check import add_check_verb
 from core.cli.datasets import add_dataset_verbs
 from core.cli.evaluation import add_evaluation_verbs
 from core.cli.export import add_export_verbs
+from core.cli.foundation import add_foundation_verbs
 from core.cli.jobs import add_job_verbs
 from core.cli.planning import add_planning_verbs
 from core.cli.training import add_training_verbs
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_training_verbs(verbs, common)
     add_planning_verbs(verbs, common)
     add_tune_verb(verbs, common)
+    add_foundation_verbs(verbs, common)
     add_evaluation_verbs(verbs, common)
     add_export_verbs(verbs, common)
     add_job_verbs(verbs, common)

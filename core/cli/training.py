@@ -24,6 +24,7 @@ from core.jobs.runner import JobKind
 from core.jobs.store import JobStatus
 from core.prediction.predict import latency_ms
 from core.runs import store as runs
+from core.runs.backbones import get_backbone
 from core.runs.config import TrainConfig, flag_name
 from core.store.workspace import Workspace
 from core.training import jobs as training_jobs
@@ -116,6 +117,8 @@ def config_from_args(args: argparse.Namespace, ws: Workspace) -> TrainConfig:
     values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
     if any(values[name] is None for name in ADVISED_FIELDS):
         advised = advise_dataset(ws, args.dataset).values()
+        if values["backbone"] is not None and values["image_size"] is None:  # the advised size, for this backbone
+            advised["image_size"] = get_backbone(values["backbone"]).fit_size(advised["image_size"])
         values = {k: advised[k] if v is None and k in advised else v for k, v in values.items()}
     return TrainConfig(**values)
 
@@ -181,7 +184,7 @@ def _report(run: runs.Run, seconds: float, as_json: bool) -> dict[str, Any]:
     return payload
 
 
-def _execute(ws: Workspace, run_id: str, job_id: int, as_json: bool) -> tuple[dict[str, Any], int]:
+def train_attached(ws: Workspace, run_id: str, job_id: int, as_json: bool) -> tuple[dict[str, Any], int]:
     """Train ``run_id`` in this process as its attached job ``job_id``, once it is its turn."""
     started = time.perf_counter()
     bar = ProgressBar(not as_json)
@@ -214,7 +217,7 @@ def cmd_train(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any], 
         return _detached(ws, run_id), 0
     if not args.json:
         print(tr("cli.run_started", cli_language(), run=run_id, dataset=config.dataset, backbone=config.backbone))
-    return _execute(ws, run_id, runs.get_run(ws, run_id).job.id, args.json)
+    return train_attached(ws, run_id, runs.get_run(ws, run_id).job.id, args.json)
 
 
 def cmd_resume(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any], int]:
@@ -222,7 +225,7 @@ def cmd_resume(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any],
         training_jobs.resume_run(ws, args.run)
         return _detached(ws, args.run), 0
     job_id = runs.requeue(ws, args.run, attached=True)
-    return _execute(ws, args.run, job_id, args.json)
+    return train_attached(ws, args.run, job_id, args.json)
 
 
 def cmd_distill(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any], int]:
@@ -235,7 +238,7 @@ def cmd_distill(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any]
     run_id = training_jobs.create_run(ws, config, attached=True)
     if not args.json:
         print(tr("cli.run_started", cli_language(), run=run_id, dataset=config.dataset, backbone=config.backbone))
-    payload, code = _execute(ws, run_id, runs.get_run(ws, run_id).job.id, args.json)
+    payload, code = train_attached(ws, run_id, runs.get_run(ws, run_id).job.id, args.json)
     student = runs.get_run(ws, run_id)
     payload["teacher"], payload["student"] = _model_facts(ws, teacher), _model_facts(ws, student)
     if not args.json:

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from core.cli.jobs import add_detach_flag, run_here
-from core.cli.training import _execute
+from core.cli.training import train_attached
 from core.i18n import cli_language, render, tr
 from core.jobs.store import JobStatus
 from core.runs import store as runs
@@ -58,6 +58,6 @@ def cmd_tune(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any], i
             )
         )
     run_id = job.result["run"]
-    report, code = _execute(ws, run_id, runs.get_run(ws, run_id).job.id, args.json)
+    report, code = train_attached(ws, run_id, runs.get_run(ws, run_id).job.id, args.json)
     out.update(run=report, seconds=round(time.perf_counter() - started, 1), budget_s=params.budget_s)
     return out, code

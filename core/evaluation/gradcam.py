@@ -6,7 +6,13 @@ head``). Building a sub-model from the base's inner layers to the classifier's o
 the base itself (its output is the last convolutional feature map, since it was built without its
 top), then the head on that map, all under one ``GradientTape`` that watches the feature map. The
 class score is the head's logit (before softmax), as in the paper. Works for every backbone in the
-registry, because each one's headless output is its last feature map.
+``keras.applications`` backbone, because each one's headless output is its last feature map.
+
+A foundation backbone (a vision transformer) has no convolutional map: its base ends at the last block's
+tokens, one per image patch (after the class and register tokens). The same recipe runs on them: each
+channel weighted by its mean gradient over the patch tokens, the weighted sum per token, ReLU, laid out
+on the patch grid. The tokens are those entering the last block, as pytorch-grad-cam's ViT recipe takes
+them: after it, CLIP's pooling reads the class token alone, so the patches' own outputs get no gradient.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ DEFAULT_ALPHA = 0.45
 def _backbone(model: Any) -> Any:
     import keras
 
-    nested = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    from core.training.model import POOLING_MODEL
+
+    nested = [layer for layer in model.layers if isinstance(layer, keras.Model) and layer.name != POOLING_MODEL]
     if len(nested) != 1:
         raise ValueError(f"expected one nested backbone in {model.name}, found {len(nested)}")
     return nested[0]
@@ -45,9 +53,17 @@ def gradcam(model: Any, pixels: np.ndarray, class_index: int | None = None) -> t
         h = x
         for layer in layers[:at]:
             h = layer(h)
-        fmap = base(h, training=False)
-        tape.watch(fmap)
-        y = fmap
+        if len(base.output.shape) == 3:  # a transformer's tokens: watch those entering its last block
+            inner = [layer for layer in base.layers if not isinstance(layer, keras.layers.InputLayer)]
+            for layer in inner[:-2]:
+                h = layer(h, training=False)
+            fmap = h
+            tape.watch(fmap)
+            y = inner[-1](inner[-2](fmap, training=False))
+        else:
+            fmap = base(h, training=False)
+            tape.watch(fmap)
+            y = fmap
         for layer in layers[at + 1 :]:
             if layer.name == HEAD_LAYER:  # the logits: the head's affine part, before its softmax
                 y = tf.matmul(tf.cast(y, tf.float32), tf.cast(layer.kernel, tf.float32)) + tf.cast(
@@ -60,6 +76,12 @@ def gradcam(model: Any, pixels: np.ndarray, class_index: int | None = None) -> t
         score = y[:, class_index]
     grads = tf.cast(tape.gradient(score, fmap), tf.float32)
     fmap32 = tf.cast(fmap, tf.float32)
+    if len(fmap32.shape) == 3:  # transformer tokens: keep the patches, laid out on their grid
+        from core.training.foundation import patch_grid
+
+        skip, side = patch_grid(int(fmap32.shape[1]))
+        fmap32 = tf.reshape(fmap32[:, skip:, :], (-1, side, side, fmap32.shape[-1]))
+        grads = tf.reshape(grads[:, skip:, :], (-1, side, side, grads.shape[-1]))
     weights = tf.reduce_mean(grads, axis=(1, 2))  # one weight per channel: its mean gradient
     cam = tf.nn.relu(tf.reduce_sum(fmap32 * weights[:, None, None, :], axis=-1))[0].numpy()
     top = float(cam.max())

@@ -28,9 +28,37 @@ class Suggestion:
 
 
 def suggestion_run(ws: Workspace, dataset: str) -> runs.Run | None:
-    """The newest run of the dataset with a saved model, whose classes the suggestions use."""
-    candidates = runs.model_runs(ws, dataset)
+    """The newest trained run of the dataset with a saved model, whose classes the suggestions use; with no
+    trained run yet, the newest zero-shot run (a model from the class descriptions)."""
+    candidates = sorted(runs.model_runs(ws, dataset), key=lambda r: r.config.zero_shot)  # stable: newest first
     return candidates[0] if candidates else None
+
+
+@dataclass(frozen=True)
+class DescriptionScore:
+    """How well one class's prompt (its name and description) picks its labelled validation images."""
+
+    images: int  # labelled validation images of the class
+    recall: float | None  # of those, the share the zero-shot model gives this class
+    precision: float | None  # of the validation images it gives this class, the share that are
+
+
+def description_scores(ws: Workspace, dataset: str) -> tuple[runs.Run, dict[str, DescriptionScore]] | None:
+    """Per class, the newest zero-shot run's recall and precision on the labelled validation images (its
+    stored predictions: no TensorFlow); None without such a run."""
+    zero = [r for r in runs.model_runs(ws, dataset) if r.config.zero_shot]
+    if not zero or "val" not in stored_splits(ws, zero[0].id):
+        return None
+    p = load_predictions(ws, zero[0].id, "val")
+    scores = {}
+    for i, name in enumerate(p.classes):
+        truth, given = p.labels == i, p.predicted == i
+        scores[name] = DescriptionScore(
+            images=int(truth.sum()),
+            recall=float((given & truth).sum() / truth.sum()) if truth.any() else None,
+            precision=float((given & truth).sum() / given.sum()) if given.any() else None,
+        )
+    return zero[0], scores
 
 
 def suggestions(ws: Workspace, dataset: str) -> dict[int, Suggestion] | None:

@@ -118,6 +118,10 @@ def model_card(ws: Workspace, run: runs.Run, result: Any, labels: dict[str, Any]
             "| --- | --- | --- | --- | --- | --- |",
             formats,
             "",
+            "What each format needs installed (`predict.py` runs the first two):",
+            "",
+            *(f"- {fmt}: {what}" for fmt, what in info["needs"].items()),
+            "",
             "## Intended use and limits",
             "",
             "- Use it for images like the training data: the same kind of subject, camera, framing and "

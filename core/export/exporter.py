@@ -123,8 +123,22 @@ def preprocessing_info(run: runs.Run) -> dict[str, Any]:
         }[config.resize],
         "input": "RGB, 0-255 (float32 for the float formats, uint8 for int8); the model preprocesses itself",
         "backbone": backbone.name,
-        "backbone_preprocessing": backbone.preprocess,  # applied inside the model: caffe, tf or none
+        # applied inside the model: caffe, tf, none, or hub (the KerasHub preset's scale and offset)
+        "backbone_preprocessing": backbone.preprocess,
         "color_order": "RGB",
+        "needs": needs(backbone),
+    }
+
+
+def needs(backbone: Any) -> dict[str, str]:
+    """What each format needs installed to run, by the backbone's family."""
+    keras_file = "keras>=3.10 with LabelTune's core package (its preprocessing layer is LabelTune's)"
+    if backbone.foundation:
+        keras_file += ", and keras-hub>=0.32 (the backbone's layers are KerasHub's)"
+    return {
+        "saved_model": "tensorflow (nothing of Keras, KerasHub or LabelTune)",
+        "tflite": "ai-edge-litert (or tflite-runtime), pillow, numpy",
+        "keras": keras_file,
     }
 
 
@@ -263,7 +277,7 @@ def _export(ws: Workspace, config: ExportConfig, folder: Path, final: Path, on_s
     info = preprocessing_info(run)
     size, resize = info["input_size"], info["resize"]
     model = load_run_model(ws, run.id)
-    data = load_training_data(ws, run.dataset_name)
+    data = load_training_data(ws, run.dataset_name, zero_shot=run.config.zero_shot)
     paths, labels = _sample(data, config.parity_images)
     if not paths:
         raise ExportError("err.export_no_images", run=run.id)

@@ -5,6 +5,9 @@
 - a TensorFlow Lite runtime (``pip install ai-edge-litert``, or ``tflite-runtime``) plus Pillow and
   NumPy (for ``model_*.tflite``: the image is resized here as ``preprocessing.json`` says).
 
+Neither needs Keras or KerasHub, whatever the backbone (a foundation model's layers are plain TensorFlow
+operations in both); ``model.keras`` does (``preprocessing.json``, "needs").
+
     python predict.py photo.jpg [more.jpg ...] [--model saved_model|model_int8.tflite] [--top-k 3]
 
 Prints, for each image, its top-k classes with their probabilities, one per line (class<TAB>probability),

@@ -1,5 +1,12 @@
 """The backbone registry: one table, one entry per backbone.
 
+Two kinds of entries: ``keras.applications`` CNNs (:attr:`Family.KERAS`), and foundation models from
+KerasHub (DINOv2, SigLIP / SigLIP 2, CLIP: their image towers), named by a KerasHub preset. Besides the
+table's names, a backbone may be a local KerasHub preset folder (what ``save_to_preset`` writes; its
+family is read from its ``config.json``) or a KerasHub handle (``hf://``, ``modelscope://``,
+``kaggle://``; the family from the handle's name, checked against the preset's config when it loads).
+Nothing here imports KerasHub or TensorFlow.
+
 Each entry knows its Keras constructor, its preprocessing (applied inside the
 model, so an exported model takes plain 0-255 RGB), its default and smallest
 input size, and a description for people choosing one. Adding a backbone is
@@ -13,9 +20,12 @@ Preprocessing modes, as in ``keras.applications.*.preprocess_input``:
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -25,25 +35,67 @@ from core.errors import ConfigError
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
 
+class Family(StrEnum):
+    """Where a backbone comes from, which decides how it is built, pooled and explained."""
+
+    KERAS = "keras"  # keras.applications: a CNN, global average pooling
+    DINOV2 = "dinov2"  # KerasHub DINOV2Backbone: the class token with the mean of the patch tokens
+    SIGLIP = "siglip"  # KerasHub SigLIPBackbone (SigLIP and SigLIP 2): the image tower's pooled output
+    CLIP = "clip"  # KerasHub CLIPBackbone: the image tower's projected embedding
+
+    @property
+    def image_text(self) -> bool:
+        """An image-text model: its text tower turns class prompts into a classifier (zero-shot)."""
+        return self in (Family.SIGLIP, Family.CLIP)
+
+
+# KerasHub backbone classes, by the name their presets' config.json registers.
+HUB_CLASSES = {"DINOV2Backbone": Family.DINOV2, "SigLIPBackbone": Family.SIGLIP, "CLIPBackbone": Family.CLIP}
+HUB_SCHEMES = ("hf://", "modelscope://", "kaggle://")
+PRESET_CONFIG = "config.json"
+
+
 @dataclass(frozen=True, kw_only=True)
 class Backbone:
     name: str
     friendly: str
-    keras_class: str  # attribute of keras.applications
-    preprocess: str  # "caffe" | "tf" | "none"
+    keras_class: str = ""  # attribute of keras.applications (Family.KERAS)
+    preprocess: str  # "caffe" | "tf" | "none" | "hub" (the preset's own image converter)
     default_size: int
     min_size: int
     description: str  # translation key
     gmacs: float  # multiply-adds of one forward pass at the default size, in billions (the papers' figures)
     kwargs: dict[str, Any] = field(default_factory=dict)
-    # Input sizes ImageNet weights exist for; other sizes load the nearest (Keras warns).
+    family: Family = Family.KERAS
+    preset: str = ""  # the KerasHub preset: a name, a local folder or a handle
+    patch: int = 0  # a transformer's patch side: sizes must be multiples of it
+    fixed_size: bool = False  # position embeddings for one grid only (SigLIP, CLIP): the preset's own size
+
+    @property
+    def foundation(self) -> bool:
+        return self.family is not Family.KERAS
 
     def constructor(self) -> Callable[..., Any]:
         import keras
 
         return getattr(keras.applications, self.keras_class)
 
+    def fit_size(self, size: int) -> int:
+        """The accepted size nearest ``size``: the preset's own for a fixed grid, else a patch multiple."""
+        if self.fixed_size:
+            return self.default_size
+        if self.patch:
+            size = max(self.min_size, round(size / self.patch) * self.patch)
+        return min(max(size, self.min_size), 1024)
+
     def check_size(self, size: int) -> None:
+        if self.fixed_size and size != self.default_size:
+            raise ConfigError("err.size_fixed", backbone=self.friendly, size=self.default_size, value=size)
+        if self.patch and size % self.patch:
+            below, above = size // self.patch * self.patch, (size // self.patch + 1) * self.patch
+            raise ConfigError(
+                "err.size_patch", backbone=self.friendly, patch=self.patch, value=size, below=below, above=above
+            )
         if size < self.min_size or size > 1024:
             raise ConfigError("err.config_range", field="image_size", low=self.min_size, high=1024, value=size)
 
@@ -174,15 +226,107 @@ _ALL: tuple[Backbone, ...] = (
         gmacs=4.5,
     ),
 )
-BACKBONES: dict[str, Backbone] = {b.name: b for b in _ALL}
+
+
+# Foundation models (KerasHub presets). Multiply-adds of the image tower at the size given, from the
+# token count: a ViT block costs about 12·d² + 2·n·d per token (n tokens of width d), times the depth.
+def _vit_gmacs(size: int, patch: int, width: int, depth: int, extra_tokens: int = 1) -> float:
+    n = (size // patch) ** 2 + extra_tokens
+    return round(depth * n * (12 * width**2 + 2 * n * width) / 1e9 + 3 * width * patch**2 * n / 1e9, 1)
+
+
+def _hub(preset: str, friendly: str, family: Family, *, size: int, patch: int, width: int, depth: int,
+         registers: int = 0) -> Backbone:  # fmt: skip
+    extra = {Family.DINOV2: 1 + registers, Family.CLIP: 1, Family.SIGLIP: 0}[family]
+    return Backbone(
+        name=preset,
+        friendly=friendly,
+        preprocess="hub",
+        default_size=size,
+        min_size=patch * 4,
+        description=f"backbone.{family.value}",
+        gmacs=_vit_gmacs(size, patch, width, depth, extra),
+        family=family,
+        preset=preset,
+        patch=patch,
+        fixed_size=family is not Family.DINOV2,  # DINOv2 interpolates its position embeddings
+    )
+
+
+# preset, shown name, family, size, patch, width, depth, register tokens
+_FOUNDATION_ROWS: tuple[tuple[str, str, Family, int, int, int, int, int], ...] = (
+    ("dinov2_small", "DINOv2 ViT-S/14", Family.DINOV2, 224, 14, 384, 12, 0),
+    ("dinov2_base", "DINOv2 ViT-B/14", Family.DINOV2, 224, 14, 768, 12, 0),
+    ("dinov2_with_registers_small", "DINOv2 ViT-S/14 + registers", Family.DINOV2, 224, 14, 384, 12, 4),
+    ("dinov2_with_registers_base", "DINOv2 ViT-B/14 + registers", Family.DINOV2, 224, 14, 768, 12, 4),
+    ("siglip2_base_patch16_224", "SigLIP 2 ViT-B/16 (multilingual)", Family.SIGLIP, 224, 16, 768, 12, 0),
+    ("siglip2_base_patch16_256", "SigLIP 2 ViT-B/16 256 (multilingual)", Family.SIGLIP, 256, 16, 768, 12, 0),
+    ("siglip_base_patch16_256_multilingual", "SigLIP ViT-B/16 (multilingual)", Family.SIGLIP, 256, 16, 768, 12, 0),
+    ("siglip_base_patch16_224", "SigLIP ViT-B/16 (English)", Family.SIGLIP, 224, 16, 768, 12, 0),
+    ("clip_vit_base_patch16", "CLIP ViT-B/16 (English)", Family.CLIP, 224, 16, 768, 12, 0),
+    ("clip_vit_base_patch32", "CLIP ViT-B/32 (English)", Family.CLIP, 224, 32, 768, 12, 0),
+)
+_FOUNDATION = tuple(
+    _hub(preset, friendly, family, size=size, patch=patch, width=width, depth=depth, registers=registers)
+    for preset, friendly, family, size, patch, width, depth, registers in _FOUNDATION_ROWS
+)
+BACKBONES: dict[str, Backbone] = {b.name: b for b in (*_ALL, *_FOUNDATION)}
 DEFAULT_BACKBONE = "resnet50"
+# The zero-shot default: multilingual, so Chinese class names and descriptions work.
+DEFAULT_IMAGE_TEXT = "siglip2_base_patch16_224"
 
 
 def get_backbone(name: str) -> Backbone:
-    try:
+    """A table entry, a local KerasHub preset folder, or a KerasHub handle (see the module's docstring)."""
+    if name in BACKBONES:
         return BACKBONES[name]
-    except KeyError:
-        raise ConfigError("err.backbone_unknown", name=name, known=", ".join(BACKBONES)) from None
+    if name.startswith(HUB_SCHEMES):
+        return _handle(name)
+    folder = Path(name).expanduser()
+    if (folder / PRESET_CONFIG).is_file():
+        return preset_folder(folder)
+    raise ConfigError("err.backbone_unknown", name=name, known=", ".join(BACKBONES)) from None
+
+
+def read_preset_config(folder: Path) -> dict[str, Any]:
+    try:
+        return json.loads((folder / PRESET_CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError("err.preset_unreadable", path=str(folder), reason=str(exc)[:200]) from exc
+
+
+def preset_folder(folder: Path) -> Backbone:
+    """The backbone a local KerasHub preset folder holds, its family and sizes read from its config."""
+    config = read_preset_config(folder)
+    cls = str(config.get("registered_name", config.get("class_name", ""))).rsplit(">", 1)[-1]
+    if cls not in HUB_CLASSES:
+        raise ConfigError("err.preset_family", path=str(folder), found=cls or "?", known=", ".join(HUB_CLASSES))
+    family, inner = HUB_CLASSES[cls], config.get("config", {})
+    vision = inner.get("vision_encoder", {}).get("config", inner)
+    size, patch = int(vision.get("image_shape", [224])[0]), int(vision.get("patch_size", 14))
+    width, depth = int(vision.get("hidden_dim", 384)), int(vision.get("num_layers", 12))
+    entry = _hub(str(folder), folder.name, family, size=size, patch=patch, width=width, depth=depth,
+                 registers=int(inner.get("num_register_tokens", 0)))  # fmt: skip
+    return entry
+
+
+def _handle(handle: str) -> Backbone:
+    """A hub handle, its family and sizes guessed from its name (``..._patch16_256``); the run checks
+    them against the preset's own config once it is downloaded."""
+    lower = handle.lower()
+    family = next((f for f in (Family.DINOV2, Family.SIGLIP, Family.CLIP) if f.value in lower), None)
+    if family is None:
+        raise ConfigError("err.preset_family", path=handle, found="?", known=", ".join(HUB_CLASSES))
+    patch = int(m.group(1)) if (m := re.search(r"patch(\d+)", lower)) else 14 if family is Family.DINOV2 else 16
+    size = int(m.group(1)) if (m := re.search(r"_(\d{3})(?:_|$)", lower)) else 224
+    base = "large" not in lower and "so400m" not in lower
+    return _hub(handle, handle.split("/")[-1], family, size=size, patch=patch, width=768 if base else 1024,
+                depth=12 if base else 24)  # fmt: skip
+
+
+def hub_cache_dir() -> Path:
+    """Where KerasHub (through kagglehub) keeps the presets it downloads."""
+    return Path(os.environ.get("KAGGLEHUB_CACHE", Path.home() / ".cache" / "kagglehub"))
 
 
 def keras_models_dir() -> Path:

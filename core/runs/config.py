@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError
-from core.runs.backbones import BACKBONES, DEFAULT_BACKBONE, get_backbone
+from core.runs.backbones import DEFAULT_BACKBONE, get_backbone
 
 RESIZE_MODES = ("crop", "pad", "stretch")
 SCHEDULES = ("cosine", "constant")
@@ -136,8 +136,11 @@ class TrainConfig(ConfigBase):
     """
 
     dataset: str = config_field("", basic=True)
-    backbone: str = config_field(DEFAULT_BACKBONE, choices=tuple(BACKBONES), basic=True)
-    weights: str = config_field("imagenet", basic=True)  # "imagenet", "none" (from scratch) or a path to a weights file
+    # A name of the table (core.runs.backbones), a local KerasHub preset folder, or a KerasHub handle.
+    backbone: str = config_field(DEFAULT_BACKBONE, basic=True)
+    # "imagenet" (pretrained: ImageNet, or a foundation preset's own weights), "none" (from scratch) or a
+    # path to a weights file (keras.applications backbones)
+    weights: str = config_field("imagenet", basic=True)
     image_size: int = config_field(0, low=0, high=1024, step=32, basic=True)  # 0: the backbone's default
     head_epochs: int = config_field(15, low=0, high=1000, basic=True)  # cheap on cached features
     fine_tune_epochs: int = config_field(10, low=0, high=1000, basic=True)  # measured better than 5 on clothing-small
@@ -169,12 +172,24 @@ class TrainConfig(ConfigBase):
     teacher: str = config_field("")
     temperature: float = config_field(4.0, low=1.0, high=20.0, step=0.5)
     distill_alpha: float = config_field(0.3, low=0.0, high=1.0, step=0.1)
+    # Image-text backbones (SigLIP, CLIP): the head starts as the class prompts' text embeddings (each
+    # class's name and description in ``prompt_template``; empty: a template in the names' language).
+    # With no epochs at all this is a zero-shot run (core.training.zero_shot).
+    text_head: bool = config_field(False)
+    prompt_template: str = config_field("")
 
     def __post_init__(self) -> None:
         check_fields(self)
+        backbone = get_backbone(self.backbone)
         if self.image_size:
-            get_backbone(self.backbone).check_size(self.image_size)
-        if self.head_epochs + self.fine_tune_epochs == 0:
+            backbone.check_size(self.image_size)
+        if backbone.foundation and self.weights not in ("imagenet", "none"):
+            raise ConfigError("err.weights_file_foundation", backbone=backbone.friendly)
+        if self.text_head and not backbone.family.image_text:
+            raise ConfigError("err.text_head_needs_image_text", backbone=backbone.friendly)
+        if self.prompt_template and "{name}" not in self.prompt_template:
+            raise ConfigError("err.prompt_template", template=self.prompt_template)
+        if self.head_epochs + self.fine_tune_epochs == 0 and not self.text_head:
             raise ConfigError("err.config_no_epochs")
         if self.unfreeze != "all" and not (self.unfreeze.isdigit() and int(self.unfreeze) > 0):
             raise ConfigError("err.config_choice", field="unfreeze", value=self.unfreeze, options="all, 1, 2, ...")
@@ -185,6 +200,11 @@ class TrainConfig(ConfigBase):
         """The files the config names are here: checked when a run is created or starts, not when a stored
         run is read (a run whose weights file moved since is still listed, and fails with its name)."""
         check_weights_file(self.weights)
+
+    @property
+    def zero_shot(self) -> bool:
+        """A model from the class prompts alone: a text head and no training."""
+        return self.text_head and self.head_epochs + self.fine_tune_epochs == 0
 
     @property
     def size(self) -> int:

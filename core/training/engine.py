@@ -164,6 +164,7 @@ def _head_on_features(s: Session, best: float) -> tuple[float, HeadOnVectors | N
             _callbacks(s, "head", steps, config.head_epochs, 0, checkpoint),
             s.prepared.class_weights,
             on_built=built.append,
+            start=model.get_layer(HEAD_LAYER).get_weights() if config.text_head else None,
         )
     finally:
         if checkpoint.held is not None:  # the phase's best epoch beat the run's best: it is the run's model now
@@ -274,7 +275,7 @@ def prepare(
 
     config.check_files()  # e.g. its weights file was moved since the run was created
     run = runs.get_run(ws, run_id)
-    data = load_training_data(ws, config.dataset)
+    data = load_training_data(ws, config.dataset, zero_shot=config.zero_shot)
     if data.classes != run.classes or data.version != run.dataset_version:
         raise TrainingError("err.dataset_changed", run=run_id, dataset=config.dataset)
     prepared = prepare_model(config, data)
@@ -355,7 +356,7 @@ def fine_tune(s: Session, best: float, vectors: HeadOnVectors | None) -> tuple[f
     config = s.config
     if not config.fine_tune_epochs or s.halted:
         return best, vectors
-    unfrozen = set_unfrozen(s.prepared.built.base, config.unfreeze)
+    unfrozen = set_unfrozen(s.prepared.built, config.unfreeze)
     if s.chief:
         runs.update_run(s.ws, s.run_id, device=s.device_record(unfrozen_layers=unfrozen))
     checkpoint = _fit(s, "fine_tune", config.fine_tune_lr, config.fine_tune_epochs, config.head_epochs, best)

@@ -25,7 +25,7 @@ import numpy as np
 
 from core.runs.config import TrainConfig
 from core.store.workspace import Workspace
-from core.training.model import POOL_LAYER, weights_identity
+from core.training.model import NORMALIZE_LAYER, POOL_LAYER, weights_identity
 from core.training.pipeline import Split, TrainingData, make_dataset
 
 
@@ -54,6 +54,8 @@ def cache_key(config: TrainConfig, data: TrainingData) -> str:
         "resize": config.resize,
         "views": config.feature_views,
     }
+    if config.text_head:  # the unit-normalised embedding a text head sits on
+        parts["normalized"] = True
     if config.weights == "none":
         parts["init_seed"] = config.seed
     if config.feature_views > 1:
@@ -68,9 +70,12 @@ def cache_path(ws: Workspace, key: str, dataset_id: int) -> Path:
 
 
 def extractor_of(model: Any) -> Any:
+    """The model up to the vector its head reads: the pooling, or a text head's normalised embedding."""
     import keras
 
-    return keras.Model(model.inputs, model.get_layer(POOL_LAYER).output, name="features")
+    names = {layer.name for layer in model.layers}
+    layer = model.get_layer(NORMALIZE_LAYER if NORMALIZE_LAYER in names else POOL_LAYER)
+    return keras.Model(model.inputs, layer.output, name="features")
 
 
 def _extract(

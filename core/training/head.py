@@ -56,19 +56,23 @@ def fit_head_on_vectors(
     class_weights: dict[int, float] | None = None,
     on_built: Callable[[Any], None] | None = None,
     epochs: int | None = None,
+    start: list[Any] | None = None,
 ) -> Any:
     """Train a fresh head (``config``'s dropout, seed, rate, schedule, smoothing, weight decay) on the
     cached vectors ``feats`` (``core.training.features.Features``) for ``epochs`` (the config's head
     epochs by default), validating on the validation vectors; returns the head-only model. ``on_built``
-    sees the model before it trains (the engine's best-checkpoint callback reads its weights)."""
+    sees the model before it trains (the engine's best-checkpoint callback reads its weights); ``start``: the
+    head's weights to start from (a text head's) instead of the seeded random ones."""
     import keras
 
-    from core.training.model import head_layers
+    from core.training.model import HEAD_LAYER, head_layers
 
     epochs = config.head_epochs if epochs is None else epochs
     inputs = keras.Input((feats.train_x.shape[1],), name="features")
     head = keras.Model(inputs, head_layers(n_classes, config.dropout, config.seed)(inputs), name="head_only")
     steps = math.ceil(len(feats.train_x) / config.batch_size)
+    if start is not None:
+        head.get_layer(HEAD_LAYER).set_weights(start)
     compile_model(head, schedule(config.lr, steps * epochs, config), config, jit)
     if on_built:
         on_built(head)

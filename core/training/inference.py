@@ -73,7 +73,7 @@ def predict_splits(
     run = runs.get_run(ws, run_id)
     config = run.config
     model = model if model is not None else load_run_model(ws, run_id)
-    data = data if data is not None else load_training_data(ws, config.dataset)
+    data = data if data is not None else load_training_data(ws, config.dataset, zero_shot=config.zero_shot)
     found = {}
     for split in splits:
         subset = _unlabeled(ws, config.dataset) if split == UNLABELED else _labelled(data, split, run.classes)

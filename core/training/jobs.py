@@ -106,7 +106,7 @@ def create_run(ws: Workspace, config: TrainConfig, *, attached: bool = False, he
     when this machine has timed the config's shape before; returns its id. ``attached``: this process
     trains it; ``held``: processes started by hand do (a cluster's workers): no worker is started for it."""
     config.check_files()
-    data = load_training_data(ws, config.dataset)
+    data = load_training_data(ws, config.dataset, zero_shot=config.zero_shot)
     if config.teacher:
         teacher = runs.get_run(ws, config.teacher)
         if not teacher.model_path or teacher.dataset_name != config.dataset or teacher.classes != data.classes:

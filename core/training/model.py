@@ -1,16 +1,23 @@
 """The model recipe, in one place, as the keras-io transfer-learning guide writes it.
 
-    inputs (0-255 RGB) -> backbone preprocessing -> base(training=False) -> global pooling
-                       -> dropout -> dense softmax (float32, also under mixed precision)
+    inputs (0-255 RGB) -> backbone preprocessing -> base(training=False) -> pooling
+                       [-> unit normalisation] -> dropout -> dense softmax (float32, also under mixed precision)
 
 The base is called with ``training=False`` so its BatchNorm layers stay in
 inference mode, also after unfreezing. Unfreezing never touches BatchNorm.
+
+For a ``keras.applications`` CNN the pooling is global average pooling. For a foundation backbone
+(KerasHub, :mod:`core.training.foundation`) the base ends at the last block's tokens and the pooling is
+the family's own (a small nested model named ``pool``, frozen with the base and unfrozen with it); a head
+that starts from class prompts' text embeddings (``text_head``) sits on the unit-normalised embedding, so
+its scores are cosine similarities times the model's logit scale.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,28 +30,38 @@ from core.runs import store as runs
 from core.runs.backbones import CAFFE_MEAN_BGR, Backbone, get_backbone, keras_models_dir
 from core.runs.config import TrainConfig
 from core.store.workspace import Workspace
-from core.training import devices
+from core.training import devices, foundation
 from core.training.devices import Devices
 from core.training.pipeline import TrainingData, use_memory_cache
+from core.training.zero_shot import class_prompts, text_head_weights
 
 HEAD_LAYER = "head"
 # ImageNet weights shipped with the project for offline first runs (README.md there says what and whence).
 BUNDLED_WEIGHTS = Path(__file__).resolve().parent / "weights"
 POOL_LAYER = "pool"
+POOLING_MODEL = "pooling"  # a foundation backbone's own pooling, before the POOL_LAYER identity
+NORMALIZE_LAYER = "normalize"  # a text head's unit-normalised embedding (the feature cache's vectors then)
 
 
 @keras.saving.register_keras_serializable(package="labeltune")
 class Preprocess(keras.layers.Layer):
-    """The backbone's own ``preprocess_input``, as a layer saved with the model."""
+    """The backbone's own ``preprocess_input``, as a layer saved with the model; ``affine``: a KerasHub
+    preset's image converter, ``pixels * scale + offset`` per channel."""
 
-    def __init__(self, mode: str, **kwargs: Any) -> None:
+    def __init__(
+        self, mode: str, scale: list[float] | None = None, offset: list[float] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
-        if mode not in ("caffe", "tf", "none"):
-            raise ValueError(f"mode should be 'caffe', 'tf' or 'none'. Received mode={mode!r}")
+        if mode not in ("caffe", "tf", "none", "affine"):
+            raise ValueError(f"mode should be 'caffe', 'tf', 'none' or 'affine'. Received mode={mode!r}")
         self.mode = mode
+        self.scale, self.offset = scale, offset
 
     def call(self, x: Any) -> Any:
         x = keras.ops.cast(x, self.compute_dtype)
+        if self.mode == "affine":
+            scale = keras.ops.convert_to_tensor(self.scale, dtype=self.compute_dtype)
+            return x * scale + keras.ops.convert_to_tensor(self.offset, dtype=self.compute_dtype)
         if self.mode == "tf":
             return x / 127.5 - 1.0
         if self.mode == "caffe":
@@ -53,7 +70,8 @@ class Preprocess(keras.layers.Layer):
         return x
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "mode": self.mode}
+        extra = {"scale": self.scale, "offset": self.offset} if self.mode == "affine" else {}
+        return {**super().get_config(), "mode": self.mode, **extra}
 
 
 @dataclass(frozen=True)
@@ -61,6 +79,7 @@ class Built:
     model: Any
     base: Any
     weights_used: str
+    pool: Any = None  # a foundation backbone's pooling model (unfrozen with the base)
 
 
 def _file_digest(path: Path) -> str:
@@ -145,17 +164,41 @@ def build_base(backbone: Backbone, size: int, weights: str) -> tuple[Any, str]:
     return base, weights_identity(weights)
 
 
-def build_model(backbone_name: str, *, n_classes: int, size: int, weights: str, dropout: float, seed: int) -> Built:
-    """The full classifier with its base frozen. Call inside the strategy's scope."""
+def build_model(
+    backbone_name: str,
+    *,
+    n_classes: int,
+    size: int,
+    weights: str,
+    dropout: float,
+    seed: int,
+    prompts: list[str] | None = None,
+) -> Built:
+    """The full classifier with its base frozen. Call inside the strategy's scope. ``prompts`` (one per
+    class, image-text backbones only): the head starts as those prompts' text embeddings, a zero-shot
+    classifier (:mod:`core.training.zero_shot`)."""
     backbone = get_backbone(backbone_name)
-    base, used = build_base(backbone, size, weights)
-    base.trainable = False
     inputs = keras.Input((size, size, 3), name="image")
-    x = Preprocess(backbone.preprocess, name="preprocess")(inputs)
-    x = base(x, training=False)
-    x = keras.layers.GlobalAveragePooling2D(name=POOL_LAYER)(x)
+    pool = None
+    if backbone.foundation:
+        parts = foundation.build_parts(backbone, size, weights, POOLING_MODEL)
+        base, pool, used = parts.base, parts.pool, parts.weights_used
+        pool.trainable = False
+        x = Preprocess("affine", parts.scale, parts.offset, name="preprocess")(inputs)
+        x = pool(base(x, training=False), training=False)
+        x = keras.layers.Identity(name=POOL_LAYER)(x)  # a nested model's .output is its own graph's
+    else:
+        base, used = build_base(backbone, size, weights)
+        x = Preprocess(backbone.preprocess, name="preprocess")(inputs)
+        x = keras.layers.GlobalAveragePooling2D(name=POOL_LAYER)(base(x, training=False))
+    base.trainable = False
+    if prompts is not None:
+        x = keras.layers.UnitNormalization(name=NORMALIZE_LAYER)(x)
     outputs = head_layers(n_classes, dropout, seed)(x)
-    return Built(keras.Model(inputs, outputs, name=f"labeltune_{backbone.name}"), base, used)
+    model = keras.Model(inputs, outputs, name=f"labeltune_{backbone.family.value}")
+    if prompts is not None:
+        model.get_layer(HEAD_LAYER).set_weights(text_head_weights(parts.hub, backbone, prompts))
+    return Built(model, base, used, pool)
 
 
 @dataclass(frozen=True)
@@ -182,14 +225,14 @@ def prepare_model(config: TrainConfig, data: TrainingData, *, weights: str | Non
     with strategy.scope():
         built = build_model(
             config.backbone, n_classes=len(data.classes), size=config.size, weights=weights or config.weights,
-            dropout=config.dropout, seed=config.seed,
+            dropout=config.dropout, seed=config.seed, prompts=class_prompts(config, data) if config.text_head else None,
         )  # fmt: skip
     return Prepared(
         strategy=strategy,
         device_plan=device_plan,
         built=built,
         memory_cache=use_memory_cache(config.cache, len(data.train) + len(data.val), config.size),
-        class_weights=data.class_weights() if config.class_weights == "auto" else None,
+        class_weights=data.class_weights() if config.class_weights == "auto" and not config.zero_shot else None,
     )
 
 
@@ -206,11 +249,14 @@ def head_layers(n_classes: int, dropout: float, seed: int) -> Any:
     return lambda x: dense(drop(x))
 
 
-def set_unfrozen(base: Any, unfreeze: str) -> int:
-    """Make the top ``unfreeze`` weighted layers of the base trainable (or all), never BatchNorm.
+def set_unfrozen(built: Built, unfreeze: str) -> int:
+    """Make the top ``unfreeze`` weighted layers of the base trainable (or all), never BatchNorm; a
+    foundation backbone's layers are its patch embedding, each transformer block and the final norm, and
+    its pooling is unfrozen with them.
 
     Returns the number of layers made trainable.
     """
+    base = built.base
     candidates = [
         layer for layer in base.layers if layer.weights and not isinstance(layer, keras.layers.BatchNormalization)
     ]
@@ -220,12 +266,23 @@ def set_unfrozen(base: Any, unfreeze: str) -> int:
         layer.trainable = False
     for layer in chosen:
         layer.trainable = True
+    if built.pool is not None:
+        built.pool.trainable = True
     return len(chosen)
+
+
+def needs_keras_hub(path: Path) -> bool:
+    """Whether a saved ``.keras`` file holds KerasHub layers (a foundation backbone): its config names them."""
+    with zipfile.ZipFile(path) as archive:
+        return b'"keras_hub' in archive.read("config.json")
 
 
 def load_model_file(path: Path) -> Any:
     """A saved ``.keras`` model of this project, with Keras' safe mode (a file that carries code, such as a
-    Lambda layer, is refused) and without its optimizer: for predicting, never for training on."""
+    Lambda layer, is refused) and without its optimizer: for predicting, never for training on. KerasHub is
+    imported only for a file that needs its layers (registering them with Keras)."""
+    if needs_keras_hub(Path(path)):
+        foundation.import_hub()
     return keras.saving.load_model(path, compile=False, safe_mode=True)
 
 

@@ -45,6 +45,7 @@ class TrainingData:
     val: Split
     test: Split
     skipped_classes: list[str]  # described but without any image
+    descriptions: dict[str, str] = field(default_factory=dict)  # per class (标签说明): zero-shot prompts
 
     def counts(self) -> dict[str, int]:
         """Images per split."""
@@ -57,8 +58,10 @@ class TrainingData:
         return {i: total / (n * counts[i]) for i in range(n)}
 
 
-def load_training_data(ws: Workspace, dataset: str) -> TrainingData:
-    """The labelled, active images of ``dataset`` by split; refuses what cannot train."""
+def load_training_data(ws: Workspace, dataset: str, *, zero_shot: bool = False) -> TrainingData:
+    """The labelled, active images of ``dataset`` by split; refuses what cannot train. ``zero_shot``: a
+    model from the class descriptions, which needs no labelled image: every class of the dataset (two at
+    least), and whatever labelled validation and test images there are to score it on."""
 
     with ws.connect() as conn:
         # One read transaction: the version and the labels come from one snapshot (WAL), so a relabel
@@ -70,11 +73,11 @@ def load_training_data(ws: Workspace, dataset: str) -> TrainingData:
             " WHERE i.dataset_id = ? AND i.status = ? AND i.split IS NOT NULL ORDER BY i.id",
             (summary.id, ImageStatus.ACTIVE),
         ).fetchall()
-    populated = [name for name, count in summary.classes.items() if count > 0]
+    populated = [name for name, count in summary.classes.items() if count > 0 or zero_shot]
     if len(populated) < 2:
         raise TrainingError("err.too_few_classes", dataset=dataset, count=len(populated))
     no_train = [name for name in populated if summary.by_split[name]["train"] == 0]
-    if no_train:
+    if no_train and not zero_shot:
         raise TrainingError("err.class_without_train", dataset=dataset, classes=", ".join(no_train))
     index = {name: i for i, name in enumerate(populated)}
     splits = {"train": Split(), "val": Split(), "test": Split()}
@@ -82,7 +85,7 @@ def load_training_data(ws: Workspace, dataset: str) -> TrainingData:
         splits[split].ids.append(image_id)
         splits[split].paths.append(str(ws.path_of(stored)))
         splits[split].labels.append(index[name])
-    if not splits["val"]:
+    if not splits["val"] and not zero_shot:
         raise TrainingError("err.no_validation", dataset=dataset)
     return TrainingData(
         dataset_id=summary.id,
@@ -92,6 +95,7 @@ def load_training_data(ws: Workspace, dataset: str) -> TrainingData:
         val=splits["val"],
         test=splits["test"],
         skipped_classes=[name for name in summary.classes if name not in index],
+        descriptions=dict(summary.descriptions),
     )
 
 

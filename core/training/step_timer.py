@@ -68,7 +68,7 @@ def measure(config: TrainConfig, data: TrainingData, progress: Any = None) -> St
             model.predict_on_batch(x)
         forward_s = (time.perf_counter() - forward) / TIMED_STEPS / batch
         report(3, PARTS)
-        set_unfrozen(built.base, config.unfreeze)
+        set_unfrozen(built, config.unfreeze)
         compile_model(model, config.fine_tune_lr, config, plan.jit_compile)
         fine_first, fine_step = steps()
         report(4, PARTS)

@@ -254,7 +254,7 @@ def test_invalid_settings_and_untrainable_datasets_are_explained(ws, tmp_path):
 
 def test_every_status_phase_weight_choice_and_setting_choice_has_a_label():
     from core.i18n import catalog
-    from ui.train_views import WEIGHT_CHOICES
+    from ui.train_form import WEIGHT_CHOICES
 
     keys = [f"status.{s}" for s in JobStatus] + ["train.phase_head", "train.phase_fine_tune"]
     keys += [f"train.weights_{w}" for w in WEIGHT_CHOICES]

@@ -27,7 +27,7 @@ def test_base_is_frozen_and_only_the_head_trains(mobilenet):
 
 def test_unfreezing_top_layers_keeps_batchnorm_frozen(mobilenet):
     base = mobilenet.base
-    assert set_unfrozen(base, "5") == 5
+    assert set_unfrozen(mobilenet, "5") == 5
     trainable = [layer for layer in base.layers if layer.trainable and layer.weights]
     assert len(trainable) == 5 and trainable[-1].name == "Conv_1"
     assert not any(isinstance(layer, keras.layers.BatchNormalization) and layer.trainable for layer in base.layers)
@@ -38,7 +38,7 @@ def test_unfreezing_top_layers_keeps_batchnorm_frozen(mobilenet):
     # depthwise over 336, 1x1 336->112, 1x1 112->1280; then the head's 1280x4 kernel and 4 biases.
     unfrozen = 336 * 56 + 56 * 336 + 3 * 3 * 336 + 336 * 112 + 112 * 1280
     assert unfrozen == 221_648 and trainable_count(mobilenet.model) == unfrozen + 1280 * 4 + 4
-    n_all = set_unfrozen(base, "all")
+    n_all = set_unfrozen(mobilenet, "all")
     bn = [layer for layer in base.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert n_all == len([layer for layer in base.layers if layer.weights]) - len(bn)
     assert not any(layer.trainable for layer in bn)
@@ -46,7 +46,7 @@ def test_unfreezing_top_layers_keeps_batchnorm_frozen(mobilenet):
 
 def test_batchnorm_statistics_do_not_move_while_fine_tuning():
     built = build_model("mobilenet_v2_0.35", n_classes=2, size=32, weights="none", dropout=0.0, seed=1)
-    set_unfrozen(built.base, "all")
+    set_unfrozen(built, "all")
     bn = next(layer for layer in built.base.layers if isinstance(layer, keras.layers.BatchNormalization))
     before = [w.copy() for w in bn.get_weights()]
     built.model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="categorical_crossentropy")
