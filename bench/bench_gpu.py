@@ -1,4 +1,4 @@
-"""ResNet50 at 224 px on a GPU: images/s of the head phase, fine-tuning and prediction over a batch sweep,
+"""ResNet50 (and DINOv2-B/14, a foundation backbone) at 224 px on a GPU: images/s of the head phase, fine-tuning and prediction over a batch sweep,
 with and without mixed precision and XLA, and the feature cache's speed-up there.
 
     python bench/bench_gpu.py [--batches 32,64,128,256] [--images 2048] [--quick]
@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 DATA = ROOT.parent / "shared" / "data" / "clothing-small"
 
 
-def _rates(batch: int, images: int, mixed: bool, xla: bool) -> dict[str, float]:
+def _rates(batch: int, images: int, mixed: bool, xla: bool, backbone: str = "resnet50") -> dict[str, float]:
+    """``backbone``: a name of the table, or a foundation model's preset folder (its preset's own weights)."""
     import keras
     import numpy as np
 
@@ -40,7 +41,8 @@ def _rates(batch: int, images: int, mixed: bool, xla: bool) -> dict[str, float]:
     keras.utils.set_random_seed(0)
     x = np.random.default_rng(0).uniform(0, 255, (images, 224, 224, 3)).astype("float32")
     y = np.eye(10, dtype="float32")[np.arange(images) % 10]
-    built = build_model("resnet50", n_classes=10, size=224, weights="none", dropout=0.2, seed=0)
+    weights = "imagenet" if Path(backbone).is_dir() else "none"
+    built = build_model(backbone, n_classes=10, size=224, weights=weights, dropout=0.2, seed=0)
     out = {}
     for phase in ("head", "fine"):
         if phase == "fine":
@@ -108,6 +110,19 @@ def main() -> None:
             except tf.errors.ResourceExhaustedError:
                 rates = {"error": "out of memory"}
             out["rows"].append({"mixed_precision": mixed, "xla": xla, "batch": batch, **rates})
+            print(json.dumps(out["rows"][-1]), file=sys.stderr, flush=True)
+    # A foundation backbone: DINOv2-B/14 at its real configuration with random weights (bench_foundation.py)
+    from bench_foundation import _preset
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = _preset("dinov2_base", Path(tmp) / "dinov2_base")
+        for batch in batches[:2]:
+            try:
+                rates = _rates(batch, images, True, False, folder)
+            except tf.errors.ResourceExhaustedError:
+                rates = {"error": "out of memory"}
+            out["rows"].append({"backbone": "dinov2_base", "mixed_precision": True, "xla": False, "batch": batch,
+                                **rates})  # fmt: skip
             print(json.dumps(out["rows"][-1]), file=sys.stderr, flush=True)
     out["feature_cache"] = None if args.quick else _feature_cache()
     print(json.dumps(out, indent=2))

@@ -24,7 +24,7 @@ from core.jobs.runner import JobKind
 from core.jobs.store import JobStatus
 from core.prediction.predict import latency_ms
 from core.runs import store as runs
-from core.runs.backbones import get_backbone
+from core.runs.backbones import BACKBONES, get_backbone
 from core.runs.config import TrainConfig, flag_name
 from core.store.workspace import Workspace
 from core.training import jobs as training_jobs
@@ -76,6 +76,8 @@ def add_field_flag(parser: argparse.ArgumentParser, f: Any, default: Any, text: 
             kwargs["help"] = text + "; one of " + ", ".join(meta["choices"])
     else:
         kwargs["type"] = type(f.default)
+    if f.name == "backbone":  # a name of the table, a preset folder or a hub handle: the names listed
+        kwargs.update(metavar="NAME|FOLDER|HANDLE", help=text + "; the table's names: " + ", ".join(BACKBONES))
     parser.add_argument(*names, **kwargs)
 
 

@@ -31,6 +31,13 @@ from core.training.pipeline import load_training_data
 # (3 x 4.1 GMACs forward-and-backward per image) takes about 13 s on this project's 2-core machine.
 CPU_GMACS_PER_CORE = 3 * 4.1 * 16 / 13 / 2
 GPU_GMACS = 20_000.0  # an order of magnitude for one recent GPU with mixed precision
+# Forward-only multiply-adds per second per CPU core of a transformer's frozen feature pass
+# (bench/bench_foundation.py on this project's 2-core machine: DINOv2-S/14 144, DINOv2-B/14 158 GMACs/s in
+# all; ResNet50's convolutions 101).
+CPU_FORWARD_GMACS_PER_CORE = 70.0
+# The foundation backbone the CPU advice prices: the lightest, whose frozen features with a linear head
+# reach 81.1 % ImageNet top-1 (DINOv2's model card; not measured here).
+FOUNDATION_ON_CPU = ("dinov2_small", 224)
 BALANCED = TrainConfig(dataset="-")  # the default recipe's epochs
 
 
@@ -88,6 +95,12 @@ def run_minutes(backbone: str, size: int, n_train: int, n_val: int, rate: float)
     return (features + fine) / rate / 60
 
 
+def feature_minutes(backbone: str, size: int, images: int, cores: int) -> float:
+    """Minutes of a frozen base's one pass over ``images`` on this CPU: what a foundation backbone's head-only
+    run costs (its head then trains on the cached features in seconds)."""
+    return images * gmacs(backbone, size) / (CPU_FORWARD_GMACS_PER_CORE * cores) / 60
+
+
 def advise(ws: Workspace, n_train: int, n_val: int, median_side: int, gpu: bool) -> Advice:
 
     cores = usable_cpus()
@@ -111,6 +124,8 @@ def advise(ws: Workspace, n_train: int, n_val: int, median_side: int, gpu: bool)
         "alt_size": alt[1],
         "alt_minutes": max(round(run_minutes(*alt, n_train, n_val, measured_rate(ws, alt[0]) or default)), 1),
         "median": median_side,
+        "foundation": BACKBONES[FOUNDATION_ON_CPU[0]].friendly,
+        "foundation_minutes": max(round(feature_minutes(*FOUNDATION_ON_CPU, n_train + n_val, cores)), 1),
         **{f"{k}": v for k, v in recipe_epochs(n_train).items()},
     }
     return Advice("advice.gpu" if gpu else "advice.cpu", params, *pick, recipe_epochs(n_train))

@@ -12,6 +12,7 @@ from typing import Any
 
 from core.errors import ConfigError
 from core.runs.config import TrainConfig
+from core.training.estimate import has_gpu
 
 PRESETS: dict[str, dict[str, Any]] = {
     # MobileNetV2 ×0.35 (its ImageNet weights ship with LabelTune, so it works offline), the head alone
@@ -29,7 +30,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The defaults (head, then fine-tuning), with the backbone, size and epochs the advice gives for the
     # dataset on this machine (``core.training.advice``): ResNet50 at 224 px on a GPU.
     "balanced": {},
-    # ResNet50 with longer fine-tuning and stronger augmentation; on a GPU this is minutes, on a laptop hours.
+    # ResNet50 with longer fine-tuning and stronger augmentation; on a laptop this is hours. On a GPU the
+    # backbone is DINOv2-B/14 with registers instead (BEST_ON_GPU): the strongest features for a small
+    # dataset (its authors' linear probe: 84.5 % ImageNet top-1 frozen, about 2 points more fine-tuned).
     "best": {
         "backbone": "resnet50",
         "weights": "imagenet",
@@ -41,6 +44,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 DEFAULT_PRESET = "balanced"
+BEST_ON_GPU = {"backbone": "dinov2_with_registers_base", "image_size": 224}
 
 
 def preset_values(name: str, advised: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -51,6 +55,8 @@ def preset_values(name: str, advised: dict[str, Any] | None = None) -> dict[str,
     defaults = {f.name: f.default for f in fields(TrainConfig) if f.name != "dataset"}
     if name == DEFAULT_PRESET:
         defaults.update(advised or {})
+    if name == "best" and has_gpu():
+        return {**defaults, **PRESETS[name], **BEST_ON_GPU}
     return {**defaults, **PRESETS[name]}
 
 

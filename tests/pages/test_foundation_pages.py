@@ -10,6 +10,8 @@ from core.datasets.editing import describe_class
 from core.datasets.ingest import import_archive
 from core.jobs.store import JobStatus
 from core.runs import store as runs
+from core.runs.predictions import load_predictions
+from core.runs.config import TrainConfig
 from core.store.workspace import Workspace
 from core.training.jobs import train_here
 from core.training.zero_shot import zero_shot_config
@@ -81,3 +83,24 @@ def test_the_label_page_scores_each_description_and_scores_again(ws, hub_presets
     assert len(again) == 1 and again[0].config.zero_shot and again[0].config.backbone == first.config.backbone
     job = wait_for(ws, again[0].job.id, lambda j: not j.live, seconds=180)
     assert job.status is JobStatus.COMPLETED, job.error
+
+
+def test_a_dinov2_run_explains_itself_on_evaluate_and_predict(ws, hub_presets):
+    """The heat map on a transformer: Evaluate's cell images and Predict's upload, each through the page's
+    own model loading (safe mode, KerasHub's layers registered by the loader)."""
+    config = TrainConfig(dataset="颜色", backbone=str(hub_presets["dinov2"]), weights="imagenet", image_size=0,
+                         head_epochs=2, fine_tune_epochs=0, augment="none", jit_compile="off", batch_size=8)  # fmt: skip
+    run = train_here(ws, config)
+    assert run.status == "completed", run.error
+    test = load_predictions(ws, run.id, "test")
+    at = page("evaluate")
+    at.selectbox(key="cell_true").set_value(int(test.labels[0]))
+    at.selectbox(key="cell_pred").set_value(int(test.predicted[0])).run()  # a cell with an image in it
+    at.toggle(key="cell_cam").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    at = page("predict")
+    at.toggle(key="predict_cam").set_value(True).run()
+    at.file_uploader(key="images").set_value([("red.png", dict(separable(TWO_COLOURS, 1))["红/0.png"], "image/png")])
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.markdown[0].value.startswith("**") and len(at.get("image")) >= 1  # the overlay

@@ -58,3 +58,21 @@ def test_the_cli_defaults_are_the_advice_and_flags_given_win(ws, tmp_path):
     given = config_from_args(build_parser().parse_args(["train", "--dataset", "颜色", "--backbone", "vgg16",
                                                         "--head-epochs", "7"]), ws)  # fmt: skip
     assert (given.backbone, given.head_epochs, given.image_size) == ("vgg16", 7, expected["image_size"])
+    given = config_from_args(
+        build_parser().parse_args(["train", "--dataset", "颜色", "--backbone", "dinov2_small"]), ws
+    )
+    assert given.image_size == (224 if has_gpu() else 98)  # the advised 96 px, fitted to 14 px patches
+
+
+def test_the_cpu_advice_prices_a_foundation_backbone_and_the_best_preset_takes_one_on_a_gpu(ws, monkeypatch):
+    picked = advice.advise(ws, n_train=5000, n_val=1000, median_side=400, gpu=False)
+    # 6,000 images x 6.1 GMACs (DINOv2-S/14 at 224 px) / (70 GMACs/s x 2 cores) = 261 s: 4 minutes
+    cores = advice.usable_cpus()
+    assert picked.params["foundation_minutes"] == round(6000 * 6.1 / (70.0 * cores) / 60)
+    assert picked.params["foundation"] == "DINOv2 ViT-S/14"
+    import core.training.presets as presets
+
+    monkeypatch.setattr(presets, "has_gpu", lambda: True)  # this machine's device, not the preset's rule
+    assert preset_values("best")["backbone"] == "dinov2_with_registers_base"
+    monkeypatch.setattr(presets, "has_gpu", lambda: False)
+    assert preset_values("best")["backbone"] == "resnet50"

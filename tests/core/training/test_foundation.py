@@ -16,6 +16,7 @@ from core.datasets.editing import describe_class
 from core.datasets.ingest import import_archive
 from core.errors import ConfigError, TrainingError
 from core.evaluation.gradcam import gradcam
+from core.evaluation.suggestions import suggestion_run
 from core.export.config import ExportConfig
 from core.export.exporter import export_folder, export_run
 from core.runs.backbones import BACKBONES, Family, get_backbone
@@ -195,6 +196,16 @@ def test_each_family_trains_evaluates_explains_exports_and_reloads(hub_runs):
     assert result.predict_py["agrees"]
     card = export_folder(ws, ids["dinov2"]) / "model_card.md"
     assert "keras-hub" in card.read_text(encoding="utf-8")
+    # A foundation run teaches a small student; the suggestions come from a trained run, not the zero-shot one
+    student = train_here(
+        ws, tiny_config("颜色", teacher=ids["dinov2"], head_epochs=1, fine_tune_epochs=0, batch_size=8)
+    )
+    assert student.status == "completed", student.error
+    assert suggestion_run(ws, "颜色").id == student.id
+    runs.delete_run(ws, student.id)
+    runs.delete_run(ws, ids["dinov2"])
+    runs.delete_run(ws, ids["clip"])
+    assert suggestion_run(ws, "颜色").id == ids["siglip"]  # no trained run left: the zero-shot run's
 
 
 def test_a_fine_tuned_transformer_unfreezes_its_top_blocks_and_its_pooling(hub_presets):
