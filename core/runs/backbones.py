@@ -243,7 +243,7 @@ def _hub(preset: str, friendly: str, family: Family, *, size: int, patch: int, w
         friendly=friendly,
         preprocess="hub",
         default_size=size,
-        min_size=patch * 4,
+        min_size=size if family is not Family.DINOV2 else patch * 2,  # a 2x2 patch grid at least
         description=f"backbone.{family.value}",
         gmacs=_vit_gmacs(size, patch, width, depth, extra),
         family=family,

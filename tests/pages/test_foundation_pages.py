@@ -10,8 +10,8 @@ from core.datasets.editing import describe_class
 from core.datasets.ingest import import_archive
 from core.jobs.store import JobStatus
 from core.runs import store as runs
-from core.runs.predictions import load_predictions
 from core.runs.config import TrainConfig
+from core.runs.predictions import load_predictions
 from core.store.workspace import Workspace
 from core.training.jobs import train_here
 from core.training.zero_shot import zero_shot_config
