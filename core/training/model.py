@@ -181,7 +181,7 @@ def build_model(
     inputs = keras.Input((size, size, 3), name="image")
     pool = None
     if backbone.foundation:
-        parts = foundation.build_parts(backbone, size, weights, POOLING_MODEL)
+        parts = foundation.build_parts(backbone, size, weights, POOLING_MODEL, text=prompts is not None)
         base, pool, used = parts.base, parts.pool, parts.weights_used
         pool.trainable = False
         x = Preprocess("affine", parts.scale, parts.offset, name="preprocess")(inputs)

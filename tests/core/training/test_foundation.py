@@ -105,6 +105,10 @@ def test_the_pixels_the_backbone_receives_are_the_presets_own_preprocessing(hub_
 
 
 def test_pooling_is_each_familys_linear_probe_feature(hub_presets):
+    """Worked from KerasHub's own backbone for the same pixels; SigLIP's image tower is loaded alone here
+    (no text tower without a text head), and must give what the whole preset gives."""
+    import keras_hub
+
     rng = np.random.default_rng(2)
     for family in ("dinov2", "siglip", "clip"):
         backbone = get_backbone(str(hub_presets[family]))
@@ -113,12 +117,13 @@ def test_pooling_is_each_familys_linear_probe_feature(hub_presets):
         images = rng.integers(0, 256, (2, size, size, 3)).astype("float32")
         features = keras.Model(built.model.inputs, built.model.get_layer("pool").output)
         ours = keras.ops.convert_to_numpy(features(images))
-        hub = foundation.load_hub(backbone, load_weights=True, size=size)
+        hub = keras_hub.models.Backbone.from_preset(backbone.preset)  # KerasHub's own loading, whole
         pixels = keras.ops.convert_to_numpy(built.model.get_layer("preprocess")(images))
         if family == "dinov2":  # class token beside the mean of the patch tokens, the 4 registers left out
             tokens = keras.ops.convert_to_numpy(hub({"images": pixels}))
             expected = np.concatenate([tokens[:, 0], tokens[:, 5:].mean(axis=1)], axis=-1)
         elif family == "siglip":  # the image tower's pooled output
+            assert isinstance(foundation.load_hub(backbone, load_weights=True, text=False), foundation.VisionOnly)
             expected = keras.ops.convert_to_numpy(hub.vision_encoder({"images": pixels}))
         else:  # the projected image embedding
             expected = keras.ops.convert_to_numpy(hub.get_vision_embeddings(pixels))
@@ -284,3 +289,16 @@ def test_keras_hub_stays_out_of_a_process_that_trains_another_backbone(tmp_path)
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_a_siglip_preset_without_its_image_tower_in_the_file_is_refused_not_left_random(hub_presets, tmp_path):
+    import shutil
+
+    import h5py
+
+    broken = tmp_path / "siglip"
+    shutil.copytree(hub_presets["siglip"], broken)
+    with h5py.File(broken / "model.weights.h5", "r+") as f:
+        f.move(foundation.VISION_WEIGHTS, "layers/renamed")
+    with pytest.raises(ConfigError, match="cannot be read"):  # Keras refuses the missing variables
+        foundation.load_hub(get_backbone(str(broken)), load_weights=True, text=False)
