@@ -8,7 +8,8 @@ inference mode, also after unfreezing. Unfreezing never touches BatchNorm.
 
 For a ``keras.applications`` CNN the pooling is global average pooling. For a foundation backbone
 (KerasHub, :mod:`core.training.foundation`) the base ends at the last block's tokens and the pooling is
-the family's own (a small nested model named ``pool``, frozen with the base and unfrozen with it); a head
+the family's own (a small nested model named ``pooling``, frozen with the base and unfrozen with it,
+then an identity layer named ``pool`` the feature extractor reads); a head
 that starts from class prompts' text embeddings (``text_head``) sits on the unit-normalised embedding, so
 its scores are cosine similarities times the model's logit scale.
 """
@@ -25,7 +26,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from core.errors import TrainingError
+from core.errors import ConfigError, TrainingError
 from core.runs import store as runs
 from core.runs.backbones import CAFFE_MEAN_BGR, Backbone, get_backbone, keras_models_dir
 from core.runs.config import TrainConfig
@@ -178,6 +179,8 @@ def build_model(
     class, image-text backbones only): the head starts as those prompts' text embeddings, a zero-shot
     classifier (:mod:`core.training.zero_shot`)."""
     backbone = get_backbone(backbone_name)
+    if prompts is not None and not backbone.family.image_text:
+        raise ConfigError("err.text_head_needs_image_text", backbone=backbone.friendly)
     inputs = keras.Input((size, size, 3), name="image")
     pool = None
     if backbone.foundation:
