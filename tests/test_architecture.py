@@ -222,10 +222,13 @@ def test_ci_runs_the_readmes_test_command_and_the_readme_has_two_quick_start_com
 
 
 # Imports that may sit inside a function: TensorFlow, Keras and KerasHub (the light pages must not load
-# them); the optional TFLite runtimes that the export's checks try in turn (each may be missing); and
+# them); the optional TFLite runtimes that the export's checks try in turn (each may be missing) and ONNX
+# Runtime (predict.py runs with whichever one runtime its user installed); and
 # Optuna and scikit-learn, whose imports cost the CLI's every start and the light pages' first visit about
 # a second each (BENCHMARKS.md, "Suite and start-up") for work only a search, an audit or Evaluate does.
-FUNCTION_LEVEL_ALLOWED = {"tensorflow", "keras", "keras_hub", "ai_edge_litert", "tflite_runtime", "optuna", "sklearn"}
+FUNCTION_LEVEL_ALLOWED = {
+    "tensorflow", "keras", "keras_hub", "ai_edge_litert", "tflite_runtime", "onnxruntime", "optuna", "sklearn",
+}  # fmt: skip
 OUR_FILES = ("core", "ui", "pages", "streamlit_app.py")
 
 

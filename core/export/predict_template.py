@@ -3,12 +3,13 @@
 - TensorFlow (for ``saved_model/``: the image bytes go in as they are; decoding, resizing and
   preprocessing happen inside the model), or
 - a TensorFlow Lite runtime (``pip install ai-edge-litert``, or ``tflite-runtime``) plus Pillow and
-  NumPy (for ``model_*.tflite``: the image is resized here as ``preprocessing.json`` says).
+  NumPy (for ``model_*.tflite``: the image is resized here as ``preprocessing.json`` says), or
+- ONNX Runtime (``pip install onnxruntime``) plus Pillow and NumPy (for ``model.onnx``, resized the same).
 
 Neither needs Keras or KerasHub, whatever the backbone (a foundation model's layers are plain TensorFlow
 operations in both); ``model.keras`` does (``preprocessing.json``, "needs").
 
-    python predict.py photo.jpg [more.jpg ...] [--model saved_model|model_int8.tflite] [--top-k 3]
+    python predict.py photo.jpg [more.jpg ...] [--model saved_model|model_int8.tflite|model.onnx] [--top-k 3]
 
 Prints, for each image, its top-k classes with their probabilities, one per line (class<TAB>probability),
 then a blank line. This file is copied unchanged from LabelTune's core/export/predict_template.py (whose
@@ -73,6 +74,14 @@ def tflite_probs(model: Path, images: list[Path], size: int, resize: str) -> lis
     return [invoke(interpreter, pixels(image, size, resize)) for image in images]
 
 
+def onnx_probs(model: Path, images: list[Path], size: int, resize: str) -> list[list[float]]:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return [[float(v) for v in session.run(None, {name: pixels(image, size, resize)[None]})[0][0]] for image in images]
+
+
 def invoke(interpreter, image) -> list[float]:
     """Probabilities for one image's 0-255 pixels (size, size, 3), quantising in and out for int8."""
 
@@ -93,12 +102,13 @@ def invoke(interpreter, image) -> list[float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description="Classify images with this exported LabelTune model.")
     parser.add_argument("images", nargs="+", type=Path)
-    parser.add_argument("--model", type=Path, help="saved_model (default when present) or a .tflite file")
+    parser.add_argument("--model", type=Path, help="saved_model (default when present), a .tflite or a .onnx file")
     parser.add_argument("--top-k", type=int, default=3)
     args = parser.parse_args()
     classes = json.loads((HERE / "labels.json").read_text(encoding="utf-8"))["classes"]
     prep = json.loads((HERE / "preprocessing.json").read_text(encoding="utf-8"))
-    model = args.model or next((HERE / n for n in ("saved_model", "model_float32.tflite") if (HERE / n).exists()), None)
+    found = (HERE / n for n in ("saved_model", "model_float32.tflite", "model.onnx") if (HERE / n).exists())
+    model = args.model or next(found, None)
     if model is None:
         print("no model found beside predict.py: pass --model", file=sys.stderr)
         return 2
@@ -108,6 +118,8 @@ def main() -> int:
         return 2
     if model.suffix == ".tflite":
         probs = tflite_probs(model, args.images, prep["input_size"], prep["resize"])
+    elif model.suffix == ".onnx":
+        probs = onnx_probs(model, args.images, prep["input_size"], prep["resize"])
     else:
         probs = saved_model_probs(model, args.images)
     for row in probs:

@@ -35,7 +35,8 @@ def test_formats_and_quantisation_name_variants_and_bad_ones_are_refused():
         variant_of("savedmodel", "int8")
     assert info.value.key == "err.export_quantize_tflite"
     with pytest.raises(ConfigError):
-        ExportConfig("r", ("onnx",))
+        ExportConfig("r", ("coreml",))
+    assert ExportConfig("r", ("onnx",)).variants == ("onnx",) and variant_of("onnx") == "onnx"
     with pytest.raises(ConfigError):
         ExportConfig("r", ())
     from core.cli.export import variants_from_args
@@ -43,6 +44,7 @@ def test_formats_and_quantisation_name_variants_and_bad_ones_are_refused():
     assert variants_from_args(None, None) == VARIANTS
     assert variants_from_args(["tflite"], ["float16", "int8"]) == ("tflite_float16", "tflite_int8")
     assert variants_from_args(["keras", "tflite"], None) == ("keras", "tflite_float32")
+    assert variants_from_args(["onnx"], None) == ("onnx",)
 
 
 def test_a_float_format_under_the_bar_is_not_offered_and_int8_always_shows_its_figures():
@@ -86,6 +88,7 @@ def test_every_format_is_written_checked_and_offered(exported):
     assert {
         "model.keras",
         "model_float16.tflite",
+        "model.onnx",
         "labels.json",
         "preprocessing.json",
         "model_card.md",
@@ -120,7 +123,7 @@ def test_predict_py_runs_with_the_savedmodel_and_with_tflite_and_prints_the_apps
     folder = export_folder(ws, run.id)
     photo = tmp_path / "红衣服.jpg"
     photo.write_bytes(image_bytes(Image.new("RGB", (60, 45), (210, 50, 55)), "JPEG"))
-    for model in ("saved_model", "model_float32.tflite", "model_int8.tflite"):
+    for model in ("saved_model", "model_float32.tflite", "model_int8.tflite", "model.onnx"):
         proc = subprocess.run([sys.executable, str(folder / "predict.py"), str(photo), "--model", str(folder / model)],
                               capture_output=True, text=True, timeout=300)  # fmt: skip
         assert proc.returncode == 0, proc.stderr[-2000:]
