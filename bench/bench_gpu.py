@@ -60,6 +60,23 @@ def _rates(batch: int, images: int, mixed: bool, xla: bool, backbone: str = "res
     return out
 
 
+def _auto_batch() -> dict[str, int]:
+    """What the batch size "auto" picks here for ResNet50 at 224 px (core.training.batch_fit), float32 and mixed."""
+    import keras
+
+    from core.training.batch_fit import largest_that_fits, probe
+    from core.training.model import build_model
+
+    out = {}
+    for policy in ("float32", "mixed_float16"):
+        keras.mixed_precision.set_global_policy(policy)
+        built = build_model("resnet50", n_classes=10, size=224, weights="none", dropout=0.2, seed=0)
+        out[policy] = largest_that_fits(probe(built, 224, 10))
+        keras.backend.clear_session()
+    keras.mixed_precision.set_global_policy("float32")
+    return out
+
+
 def _feature_cache() -> dict[str, float] | None:
     """Whole runs of 10 head epochs on clothing-small at 224 px, ResNet50 from scratch weights (the speed
     is the same as ImageNet's), plain against the feature cache built in the run."""
@@ -124,6 +141,7 @@ def main() -> None:
             out["rows"].append({"backbone": "dinov2_base", "mixed_precision": True, "xla": False, "batch": batch,
                                 **rates})  # fmt: skip
             print(json.dumps(out["rows"][-1]), file=sys.stderr, flush=True)
+    out["auto_batch"] = _auto_batch()
     out["feature_cache"] = None if args.quick else _feature_cache()
     print(json.dumps(out, indent=2))
 

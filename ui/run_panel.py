@@ -57,7 +57,7 @@ def _panel(run_id: str, was_live: bool) -> None:
             backbone=md_text(config.backbone),  # a preset folder's path, as typed
             weights=md_text(run.weights_used or config.weights),
             size=config.size,
-            batch=config.batch_size,
+            batch=(run.device or {}).get("batch_size") or config.batch_size or t("train.batch_auto"),
             device=device_text(run.device) if run.device else "…",
         )
     )

@@ -120,6 +120,9 @@ class ConfigBase:
         return tuple(f for f in fields(cls) if f.name != "dataset")  # type: ignore[arg-type]
 
 
+# The batch size "auto" (0) plans with, and uses on a CPU (today's default).
+AUTO_BATCH = 32
+
 # Fine-tuning's rate is this many times below the head's (the keras-io guide says about 100; 10 measured
 # better on clothing-small: BENCHMARKS.md). The default and the settings search both follow it.
 FINE_TUNE_RATE_RATIO = 10
@@ -145,7 +148,9 @@ class TrainConfig(ConfigBase):
     head_epochs: int = config_field(15, low=0, high=1000, basic=True)  # cheap on cached features
     fine_tune_epochs: int = config_field(10, low=0, high=1000, basic=True)  # measured better than 5 on clothing-small
     augment: str = config_field("standard", choices=AUGMENT_PRESETS, basic=True)
-    batch_size: int = config_field(32, low=1, high=4096)
+    # 0: auto, the largest of a few sizes that fits the GPU, found when the run starts and halved if a step
+    # later runs out of memory (core.training.batch_fit); on a CPU auto is AUTO_BATCH
+    batch_size: int = config_field(32, low=0, high=4096)
     lr: float = config_field(DEFAULT_LR, low=1e-8, high=10.0, step=1e-4)
     fine_tune_lr: float = config_field(DEFAULT_LR / FINE_TUNE_RATE_RATIO, low=1e-8, high=10.0, step=1e-5)
     unfreeze: str = config_field("all")  # "all" or a number of layers from the top of the base
@@ -200,6 +205,12 @@ class TrainConfig(ConfigBase):
         """The files the config names are here: checked when a run is created or starts, not when a stored
         run is read (a run whose weights file moved since is still listed, and fails with its name)."""
         check_weights_file(self.weights)
+
+    @property
+    def planned_batch(self) -> int:
+        """The batch size to plan with: the one set, or for auto (0) ``AUTO_BATCH`` (a run on a GPU finds its
+        own when it starts: ``core.training.batch_fit``)."""
+        return self.batch_size or AUTO_BATCH
 
     @property
     def zero_shot(self) -> bool:

@@ -18,7 +18,7 @@ import functools
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,7 @@ from core.store.vocabulary import EVALUATED_SPLITS
 from core.store.workspace import Workspace
 from core.training import features
 from core.training.augment import build_augmenter
+from core.training.batch_fit import choose as choose_batch
 from core.training.callbacks import BestCheckpoint, Deadline, NanGuard, RunReporter, StopFlag, save_atomic
 from core.training.devices import cluster_task
 from core.training.distill import teacher_targets
@@ -72,6 +73,7 @@ class Session:
     deadline: Deadline  # the run's time limit (``max_minutes``), counted from the start of this execution
     progress: Callable[[int, str], None] | None  # (epochs done, phase) to the training job
     record: Callable[[dict[str, Any]], None]  # stores a new best checkpoint's figures as the run's
+    batch: dict[str, Any] = field(default_factory=dict)  # the batch size used, whether auto, its halvings
 
     @property
     def folder(self) -> RunFolder:
@@ -102,7 +104,8 @@ class Session:
         return self.stop.stopped or self.nan.where is not None or self.deadline.reached
 
     def device_record(self, **extra: Any) -> dict[str, Any]:
-        return {**self.prepared.device_plan.to_dict(), "memory_cache": self.prepared.memory_cache, **extra}
+        plan = self.prepared.device_plan.to_dict()
+        return {**plan, "memory_cache": self.prepared.memory_cache, **self.batch, **extra}
 
 
 @dataclass(frozen=True)
@@ -219,14 +222,26 @@ def execute(ctx: JobContext, run_id: str, extra_callbacks: list[Any] | None = No
     config = run.config
     started = time.perf_counter()
     planned = config.head_epochs + config.fine_tune_epochs
+    batch, halved = None, []  # an auto batch size, once chosen; and its halvings
     try:
-        session = prepare(
-            ws, run_id, config, list(extra_callbacks or []), should_stop=lambda: ctx.stop_requested,
-            progress=lambda done, phase: ctx.progress(done, planned, f"job.train_{phase}", stop_here=False),
-        )  # fmt: skip
-        with session.prepared.strategy.scope():
-            best, vectors = train_head(session, run.best.get("val_objective", math.inf))
-            _, vectors = fine_tune(session, best, vectors)
+        while True:
+            session = prepare(
+                ws, run_id, config, list(extra_callbacks or []), should_stop=lambda: ctx.stop_requested,
+                progress=lambda done, phase: ctx.progress(done, planned, f"job.train_{phase}", stop_here=False),
+                batch=batch, halved=halved,
+            )  # fmt: skip
+            try:
+                with session.prepared.strategy.scope():
+                    best, vectors = train_head(session, runs.get_run(ws, run_id).best.get("val_objective", math.inf))
+                    _, vectors = fine_tune(session, best, vectors)
+                break
+            except tf.errors.ResourceExhaustedError as exc:
+                used = session.config.batch_size
+                if config.batch_size or used <= 1:  # a batch size the user set: theirs to change
+                    raise TrainingError("err.oom", batch=used, size=config.size) from exc
+                batch = used // 2  # auto: halve, and resume from the last epoch each phase backed up
+                halved.append(batch)
+                keras.backend.clear_session()
         stopped = finish(session, vectors)
     except tf.errors.ResourceExhaustedError as exc:
         raise TrainingError("err.oom", batch=config.batch_size, size=config.size) from exc
@@ -270,8 +285,12 @@ def prepare(
     should_stop: Callable[[], bool],
     chief: bool = True,
     progress: Callable[[int, str], None] | None = None,
+    batch: int | None = None,
+    halved: list[int] | None = None,
 ) -> Session:
-    """The data as the run recorded it, the devices, the model and the input pipelines."""
+    """The data as the run recorded it, the devices, the model and the input pipelines. ``batch``: the batch
+    size to use (an auto one already chosen, or halved); else the config's, or for auto the one that fits
+    (``core.training.batch_fit``). The session's config carries the batch size it trains with."""
 
     config.check_files()  # e.g. its weights file was moved since the run was created
     run = runs.get_run(ws, run_id)
@@ -279,6 +298,9 @@ def prepare(
     if data.classes != run.classes or data.version != run.dataset_version:
         raise TrainingError("err.dataset_changed", run=run_id, dataset=config.dataset)
     prepared = prepare_model(config, data)
+    auto = not config.batch_size
+    config = replace(config, batch_size=batch or choose_batch(config, prepared.built, len(data.classes),
+                                                              gpu=prepared.device_plan.gpus > 0))  # fmt: skip
     common = {
         "n_classes": len(data.classes),
         "size": config.size,
@@ -321,6 +343,7 @@ def prepare(
         deadline=Deadline(time.monotonic() + 60 * config.max_minutes if config.max_minutes else None),
         progress=progress,
         record=_recorder(ws, run_id) if chief else lambda _: None,
+        batch={"batch_size": config.batch_size, "batch_auto": auto, **({"batch_halved": halved} if halved else {})},
     )
     if chief:
         runs.update_run(ws, run_id, weights_used=prepared.built.weights_used, device=session.device_record())

@@ -123,7 +123,7 @@ def expected_replicas() -> int:
 
 
 def measured_batch(config: TrainConfig) -> int:
-    return config.batch_size if has_gpu() else min(config.batch_size, MEASURE_BATCH_CAP)
+    return config.planned_batch if has_gpu() else min(config.planned_batch, MEASURE_BATCH_CAP)
 
 
 def timing_key(config: TrainConfig) -> str:
@@ -160,9 +160,9 @@ def estimate(
     ``counts``: images per split (``train``, ``val``, ``test``); ``replicas``: as the engine's strategy
     will have them (this machine's, unless given)."""
     plan = plan_run(config, expected_replicas() if replicas is None else replicas)
-    scale = config.batch_size / times.batch  # per-image cost is close to linear in the batch on a CPU
+    scale = config.planned_batch / times.batch  # per-image cost is close to linear in the batch on a CPU
     train, val, test = counts.get("train", 0), counts.get("val", 0), counts.get("test", 0)
-    steps = config.steps_per_epoch or -(-train // config.batch_size)
+    steps = config.steps_per_epoch or -(-train // config.planned_batch)
     val_s = val * times.forward_s
     saves = SAVES_PER_EPOCH * times.save_s
     parts = {"build": FIXED_S + times.build_s, "features": 0.0, "head": 0.0, "fine_tune": 0.0}

@@ -86,7 +86,7 @@ def _extract(
         n_classes=n_classes,
         size=config.size,
         resize=config.resize,
-        batch_size=config.batch_size,
+        batch_size=config.planned_batch,
         training=False,
         seed=config.seed + view,  # each augmented view draws its own transformations
         cache=cache,

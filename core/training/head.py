@@ -70,7 +70,7 @@ def fit_head_on_vectors(
     epochs = config.head_epochs if epochs is None else epochs
     inputs = keras.Input((feats.train_x.shape[1],), name="features")
     head = keras.Model(inputs, head_layers(n_classes, config.dropout, config.seed)(inputs), name="head_only")
-    steps = math.ceil(len(feats.train_x) / config.batch_size)
+    steps = math.ceil(len(feats.train_x) / config.planned_batch)
     if start is not None:
         head.get_layer(HEAD_LAYER).set_weights(start)
     compile_model(head, schedule(config.lr, steps * epochs, config), config, jit)
@@ -84,7 +84,7 @@ def fit_head_on_vectors(
         feats.train_x,
         eye[feats.train_y],
         sample_weight=weights,
-        batch_size=config.batch_size,
+        batch_size=config.planned_batch,
         epochs=epochs,
         validation_data=(feats.val_x, eye[feats.val_y]),
         shuffle=True,

@@ -48,7 +48,7 @@ def find_lr(
     for step in range(steps):
         rate = start * factor**step
         optimizer.learning_rate.assign(rate)
-        idx = rng.choice(len(y), size=min(config.batch_size, len(y)), replace=False)
+        idx = rng.choice(len(y), size=min(config.planned_batch, len(y)), replace=False)
         batch_weight = None if sample_weight is None else sample_weight[idx]
         loss = float(
             head.train_on_batch(feats.train_x[idx], y[idx], sample_weight=batch_weight, return_dict=True)["loss"]

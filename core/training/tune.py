@@ -277,7 +277,7 @@ def _final_config(
     """The recipe with the best head settings, fine-tuning epochs that fit ``left_s`` and a time limit."""
     train_s = max(left_s - FINAL_OVERHEAD_S, 0.0)
 
-    head_s = best["head_epochs"] * math.ceil(n_train / config.batch_size) * VECTOR_STEP_S
+    head_s = best["head_epochs"] * math.ceil(n_train / config.planned_batch) * VECTOR_STEP_S
     epochs = int(max(train_s - head_s, 0.0) // max(epoch_s, 1e-3))
     epochs = min(epochs, MAX_FINE_TUNE_EPOCHS)
     values = {name: best[name] for name in TUNED}

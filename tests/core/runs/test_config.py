@@ -44,7 +44,7 @@ def test_declared_ranges_and_choices_are_enforced_for_every_field():
 @pytest.mark.parametrize(
     "overrides,named",
     [
-        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": -1}, "batch_size"),  # 0 is auto
         ({"lr": 0.0}, "lr"),
         ({"dropout": 0.95}, "dropout"),
         ({"unfreeze": "top"}, "unfreeze"),
