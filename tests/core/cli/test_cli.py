@@ -85,9 +85,9 @@ def test_train_runs_stop_and_resume_verbs(tmp_path):
     ]
     missing = run_cli("stop", "no-such-run", "--workspace", ws)
     assert missing.returncode == 1 and "no-such-run" in missing.stderr
-    bad = run_cli("train", "--workspace", ws, "--dataset", "c", "--batch-size", "0", "--weights", "none")
+    bad = run_cli("train", "--workspace", ws, "--dataset", "c", "--batch-size=-1", "--weights", "none")  # 0 is auto
     assert (
-        bad.returncode == 1 and "batch_size must be between 1 and 4096" in bad.stderr and "Traceback" not in bad.stderr
+        bad.returncode == 1 and "batch_size must be between 0 and 4096" in bad.stderr and "Traceback" not in bad.stderr
     )
 
 
