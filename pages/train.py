@@ -59,9 +59,10 @@ with st.expander(t("train.new_run"), expanded=not history, icon="🚀"):
 with st.expander(t("tune.header"), icon="🎯"):
     tune_ui(dataset)
 
-if any(load_dataset(ws, dataset).descriptions.values()):  # a first model from the class descriptions
+descriptions = load_dataset(ws, dataset).descriptions
+if any(descriptions.values()):  # a first model from the class descriptions
     with st.expander(t("zero.header"), icon="💬"):
-        zero_shot_ui(dataset)
+        zero_shot_ui(dataset, descriptions)
 
 st.subheader(t("train.history"))
 if not history:

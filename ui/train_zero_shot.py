@@ -7,15 +7,13 @@ from __future__ import annotations
 import streamlit as st
 
 from core.errors import LabelTuneError
-from core.runs.backbones import BACKBONES, DEFAULT_IMAGE_TEXT
+from core.runs.backbones import BACKBONES, DEFAULT_IMAGE_TEXT, IMAGE_TEXT
 from core.training.jobs import start_run
-from core.training.zero_shot import dataset_prompts, zero_shot_config
+from core.training.zero_shot import prompts_for, zero_shot_config
 from ui.common import show_error, t, workspace
 
-IMAGE_TEXT = [name for name, b in BACKBONES.items() if b.family.image_text]
 
-
-def zero_shot_ui(dataset: str) -> None:
+def zero_shot_ui(dataset: str, descriptions: dict[str, str]) -> None:
     ws = workspace()
     st.caption(t("zero.what"))
     left, right = st.columns(2)
@@ -24,7 +22,7 @@ def zero_shot_ui(dataset: str) -> None:
         format_func=lambda n: f"{BACKBONES[n].friendly} · {n}", help=t("zero.model_help"),
     )  # fmt: skip
     template = right.text_input(t("setting.prompt_template"), key="zero_template", help=t("help.prompt_template"))
-    prompts = dataset_prompts(ws, dataset, template.strip())
+    prompts = prompts_for(descriptions, template.strip())
     st.dataframe(
         [{t("zero.col_class"): name, t("zero.col_prompt"): text} for name, text in prompts.items()],
         hide_index=True, width="stretch",

@@ -12,12 +12,10 @@ from core.cli.training import train_attached
 from core.i18n import cli_language, tr
 from core.jobs import queue
 from core.runs import store as runs
-from core.runs.backbones import BACKBONES, DEFAULT_IMAGE_TEXT, get_backbone
+from core.runs.backbones import BACKBONES, DEFAULT_IMAGE_TEXT, IMAGE_TEXT, get_backbone
 from core.store.workspace import Workspace
 from core.training import jobs as training_jobs
 from core.training.zero_shot import dataset_prompts, zero_shot_config
-
-IMAGE_TEXT = [name for name, b in BACKBONES.items() if b.family.image_text]
 
 
 def add_foundation_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:

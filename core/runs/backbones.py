@@ -274,6 +274,7 @@ BACKBONES: dict[str, Backbone] = {b.name: b for b in (*_ALL, *_FOUNDATION)}
 DEFAULT_BACKBONE = "resnet50"
 # The zero-shot default: multilingual, so Chinese class names and descriptions work.
 DEFAULT_IMAGE_TEXT = "siglip2_base_patch16_224"
+IMAGE_TEXT = tuple(name for name, b in BACKBONES.items() if b.family.image_text)  # what zero-shot can use
 
 
 def get_backbone(name: str) -> Backbone:

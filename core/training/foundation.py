@@ -18,6 +18,7 @@ inside these functions: a process that never builds a foundation backbone never 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -169,11 +170,23 @@ def weights_identity(backbone: Backbone, load_weights: bool) -> str:
         path = Path(get_file(backbone.preset, WEIGHTS_FILE))
     except (FileNotFoundError, ValueError):  # a Hugging Face checkpoint KerasHub converts: no Keras file
         return f"preset:{backbone.preset}"
+    return f"preset:{backbone.preset}#{file_digest(path)}"
+
+
+@functools.lru_cache(maxsize=32)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
-    return f"preset:{backbone.preset}#{digest.hexdigest()[:12]}"
+    return digest.hexdigest()[:12]
+
+
+def file_digest(path: Path) -> str:
+    """The first 12 hex digits of a weights file's SHA-256, read once per process for a file unchanged since
+    (a preset's file is up to 1.5 GB; the audit, the estimate and the run each build the model)."""
+    stat = Path(path).stat()
+    return _digest(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
 
 
 def converter_affine(backbone: Backbone) -> tuple[list[float], list[float]]:
@@ -271,9 +284,36 @@ def fetch_preset(backbone: Backbone, target: Path) -> Path:
     hub = load_hub(backbone, load_weights=True)
     hub.save_to_preset(str(partial))
     if backbone.family.image_text:
-        cls = {Family.SIGLIP: keras_hub.models.SigLIPPreprocessor, Family.CLIP: keras_hub.models.CLIPPreprocessor}
-        cls[backbone.family].from_preset(backbone.preset).save_to_preset(str(partial))
+        preprocessor(backbone).save_to_preset(str(partial))
     else:
         keras_hub.layers.ImageConverter.from_preset(backbone.preset).save_to_preset(str(partial))
     os.replace(partial, target)
     return target
+
+
+# The text tower, for a head from class prompts (core.training.zero_shot makes the prompts).
+def preprocessor(backbone: Backbone) -> Any:
+    """An image-text preset's own preprocessor (its tokenizer and image converter)."""
+    keras_hub = import_hub()
+    cls = keras_hub.models.SigLIPPreprocessor if backbone.family is Family.SIGLIP else keras_hub.models.CLIPPreprocessor
+    return cls.from_preset(backbone.preset)
+
+
+def text_embeddings(hub: Any, backbone: Backbone, prompts: list[str]) -> np.ndarray:
+    """The prompts through the preset's own tokenizer and text tower, unit-normalised (one row each)."""
+    dummy = np.zeros((len(prompts), 2, 2, 3), dtype=np.float32)  # the preprocessor takes both; unused here
+    packed = preprocessor(backbone)({"prompts": prompts, "images": dummy})
+    found = np.asarray(hub.get_text_embeddings(packed["token_ids"]), dtype=np.float64)
+    return found / np.maximum(np.linalg.norm(found, axis=1, keepdims=True), 1e-12)
+
+
+def logit_scale(hub: Any, backbone: Backbone) -> float:
+    """The model's learnt temperature: ``exp(logit_scale)`` of its contrastive head."""
+    head = hub.siglip_head if backbone.family is Family.SIGLIP else hub.clip_head
+    return float(np.exp(np.asarray(head.logit_scale)))
+
+
+def text_head_weights(hub: Any, backbone: Backbone, prompts: list[str]) -> list[np.ndarray]:
+    """The head's kernel and bias for ``prompts``: scale times the normalised text embeddings, no bias."""
+    kernel = logit_scale(hub, backbone) * text_embeddings(hub, backbone, prompts).T
+    return [kernel.astype(np.float32), np.zeros(len(prompts), dtype=np.float32)]

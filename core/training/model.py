@@ -16,7 +16,6 @@ its scores are cosine similarities times the model's logit scale.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import zipfile
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from core.store.workspace import Workspace
 from core.training import devices, foundation
 from core.training.devices import Devices
 from core.training.pipeline import TrainingData, use_memory_cache
-from core.training.zero_shot import class_prompts, text_head_weights
+from core.training.zero_shot import class_prompts
 
 HEAD_LAYER = "head"
 # ImageNet weights shipped with the project for offline first runs (README.md there says what and whence).
@@ -83,20 +82,12 @@ class Built:
     pool: Any = None  # a foundation backbone's pooling model (unfrozen with the base)
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:12]
-
-
 def weights_identity(weights: str) -> str:
     """What a run says it used: ``imagenet``, ``none`` or ``file:NAME#sha256-prefix``."""
     if weights in ("imagenet", "none"):
         return weights
     path = Path(weights).expanduser()
-    return f"file:{path.name}#{_file_digest(path)}" if path.is_file() else f"file:{path.name}"
+    return f"file:{path.name}#{foundation.file_digest(path)}" if path.is_file() else f"file:{path.name}"
 
 
 def bundled_weights(wanted: str) -> Path | None:
@@ -200,7 +191,7 @@ def build_model(
     outputs = head_layers(n_classes, dropout, seed)(x)
     model = keras.Model(inputs, outputs, name=f"labeltune_{backbone.family.value}")
     if prompts is not None:
-        model.get_layer(HEAD_LAYER).set_weights(text_head_weights(parts.hub, backbone, prompts))
+        model.get_layer(HEAD_LAYER).set_weights(foundation.text_head_weights(parts.hub, backbone, prompts))
     return Built(model, base, used, pool)
 
 
