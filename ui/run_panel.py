@@ -16,7 +16,8 @@ from core.jobs.store import JobStatus
 from core.runs import store as runs
 from core.store.workspace import Workspace
 from core.training.jobs import resume_run
-from ui.common import md_message, md_text, show_error, t, workspace
+from core.training.plan import plan_line, wants_measuring
+from ui.common import lang, md_message, md_text, show_error, t, workspace
 from ui.guard import guarded
 from ui.train_views import POLL_S, curves, eta_text, pct
 
@@ -61,6 +62,9 @@ def _panel(run_id: str, was_live: bool) -> None:
             device=device_text(run.device) if run.device else "…",
         )
     )
+    plan = plan_line(run.device.get("plan"), lang())
+    if plan:
+        st.caption(f"📐 {md_text(plan)}")
     if run.error:
         st.error(md_message(run.error), icon="⚠️")
     if run.note:
@@ -102,7 +106,8 @@ def _live(run: runs.Run) -> None:
     latest = runs.latest_metrics(ws, run.id)
     planned = run.planned_epochs
     if not latest:
-        st.info(t("train.preparing"), icon="⏳")
+        measuring = wants_measuring(run.config) and not run.device.get("plan")
+        st.info(t("train.measuring" if measuring else "train.preparing"), icon="⏳")
     else:
         done = latest["epoch"] + (1 if latest["kind"] == "epoch" else 0)
         st.progress(

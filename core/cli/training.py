@@ -25,10 +25,11 @@ from core.jobs.store import JobStatus
 from core.prediction.predict import latency_ms
 from core.runs import store as runs
 from core.runs.backbones import BACKBONES, get_backbone
-from core.runs.config import TrainConfig, flag_name
+from core.runs.config import Planning, TrainConfig, flag_name
 from core.store.workspace import Workspace
 from core.training import jobs as training_jobs
-from core.training.advice import ADVISED_FIELDS, advise_dataset
+from core.training.advice import ADVISED_FIELDS, CHOSEN_BY_HAND, advise_dataset
+from core.training.plan import plan_line
 
 
 def _on_off(value: str) -> bool:
@@ -114,13 +115,17 @@ def add_training_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace, ws: Workspace) -> TrainConfig:
-    """The settings given, and for the advised ones not given (backbone, size, weights, epochs) the
-    advice for the dataset on this machine (``core.training.advice``), as the Train page's form starts."""
+    """The settings given, and for the advised ones not given (backbone, size, weights, epochs, the measured
+    plan and its time limit) the advice for the dataset on this machine (``core.training.advice``), as the
+    Train page's form starts. A backbone, size, weights or epochs given by hand are trained as given: the
+    plan is then fixed and has no time limit unless those flags are given too."""
     values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
     if any(values[name] is None for name in ADVISED_FIELDS):
         advised = advise_dataset(ws, args.dataset).values()
         if values["backbone"] is not None and values["image_size"] is None:  # the advised size, for this backbone
             advised["image_size"] = get_backbone(values["backbone"]).fit_size(advised["image_size"])
+        if any(values[name] is not None for name in CHOSEN_BY_HAND):  # the settings as given, not a plan
+            advised.update(planning=Planning.FIXED, max_minutes=0.0)
         values = {k: advised[k] if v is None and k in advised else v for k, v in values.items()}
     return TrainConfig(**values)
 
@@ -169,6 +174,9 @@ def _report(run: runs.Run, seconds: float, as_json: bool) -> dict[str, Any]:
         "test_accuracy": run.final.get("test_accuracy"),
         "test_log_loss": run.final.get("test_log_loss"),
         "seconds": round(seconds, 2),
+        "image_size": run.config.size,
+        "fine_tune_epochs": run.config.fine_tune_epochs,
+        "plan": plan_line(run.device.get("plan"), cli_language()) or None,
         "device": run.device,
         "model": run.model_path,
         "error": render(run.error, cli_language()) or None,
@@ -177,6 +185,8 @@ def _report(run: runs.Run, seconds: float, as_json: bool) -> dict[str, Any]:
         lang = cli_language()
         print(tr("cli.run_done", lang, run=run.id, status=tr(f"status.{run.status}", lang), weights=run.weights_used,
                  epochs=run.epochs_run))  # fmt: skip
+        if payload["plan"]:
+            print(f"  {payload['plan']}")
         for key in ("best_val_accuracy", "best_val_objective", "val_accuracy", "val_log_loss", "test_accuracy",
                     "test_log_loss"):  # fmt: skip
             if payload[key] is not None:
@@ -234,8 +244,10 @@ def cmd_distill(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any]
     teacher = runs.get_run(ws, args.run)
     given = {f.name: getattr(args, f.name) for f in TrainConfig.user_fields() if f.name not in TEACHER_FIXED}
     overrides = {k: v for k, v in given.items() if v is not None}
+    # the teacher's size and epochs as it trained them (a measured plan's), without its time limit
+    fixed = {"planning": Planning.FIXED, "max_minutes": 0.0}
     config = TrainConfig.from_dict(
-        {**teacher.config.to_dict(), **overrides, "backbone": args.student, "teacher": teacher.id}
+        {**teacher.config.to_dict(), **fixed, **overrides, "backbone": args.student, "teacher": teacher.id}
     )
     run_id = training_jobs.create_run(ws, config, attached=True)
     if not args.json:

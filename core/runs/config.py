@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import Field, asdict, dataclass, field, fields
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,15 @@ AUTO_ON_OFF = ("auto", "on", "off")
 CACHE_MODES = ("auto", "memory", "none")
 AUGMENT_PRESETS = ("none", "light", "standard", "strong")
 CLASS_WEIGHTS = ("auto", "off")
+
+
+class Planning(StrEnum):
+    """How a run settles its input size and fine-tuning epochs (``core.training.measured_plan``)."""
+
+    FIXED = "fixed"  # exactly as set
+    # The run tries the sizes around its image size on the frozen base, trains at the one its validation
+    # images score best, and fits its fine-tuning epochs into ``max_minutes`` (none when too few fit).
+    MEASURED = "measured"
 
 
 def _range(name: str, value: float, low: float, high: float) -> None:
@@ -145,6 +155,7 @@ class TrainConfig(ConfigBase):
     # path to a weights file (keras.applications backbones)
     weights: str = config_field("imagenet", basic=True)
     image_size: int = config_field(0, low=0, high=1024, step=32, basic=True)  # 0: the backbone's default
+    planning: str = config_field(Planning.FIXED, choices=tuple(Planning), basic=True)  # the advice: measured
     head_epochs: int = config_field(15, low=0, high=1000, basic=True)  # cheap on cached features
     fine_tune_epochs: int = config_field(10, low=0, high=1000, basic=True)  # measured better than 5 on clothing-small
     augment: str = config_field("standard", choices=AUGMENT_PRESETS, basic=True)

@@ -222,15 +222,22 @@ def model_file(ws: Workspace, run_id: str) -> Path:
 
 
 _JSON_COLUMNS = {"device": "device_json", "best": "best_json", "final": "final_json", "estimate": "estimate_json"}
-_COLUMNS = {"weights_used", "epochs_run", "model_path", "title", "note", *_JSON_COLUMNS}
+_COLUMNS = {"weights_used", "epochs_run", "model_path", "title", "note", "config", *_JSON_COLUMNS}
 
 
 def update_run(ws: Workspace, run_id: str, **fields: Any) -> None:
     """Record what came of a run: ``device``, ``best``, ``final``, ``estimate`` (JSON), ``weights_used``,
-    ``epochs_run``, ``model_path``, ``title``, ``note``."""
+    ``epochs_run``, ``model_path``, ``title``, ``note``; ``config``: the size and epochs a measured plan
+    settled (``core.training.measured_plan``), before the run trains."""
     unknown = set(fields) - _COLUMNS
     if unknown:
         raise ValueError(f"not a run field: {sorted(unknown)}")
+    if "config" in fields:
+        config = fields.pop("config")
+        fields["config_json"] = json.dumps(config.to_dict(), ensure_ascii=False)
+        folder = RunFolder.of(ws, run_id)  # the folder's record says the same
+        write_json_atomic(folder.config, {**json.loads(folder.config.read_text(encoding="utf-8")),
+                                          "config": config.to_dict()})  # fmt: skip
     sets = [f"{_JSON_COLUMNS.get(k, k)} = ?" for k in fields]
     values = [json.dumps(v, ensure_ascii=False) if k in _JSON_COLUMNS else v for k, v in fields.items()]
     with ws.connect() as conn:

@@ -17,15 +17,17 @@ The advice is the default: the Train page's form starts from it (and has "Apply 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from core.runs.backbones import BACKBONES, keras_models_dir
-from core.runs.config import TrainConfig
+from core.runs.config import Planning, TrainConfig
 from core.store.vocabulary import ImageStatus
 from core.store.workspace import Workspace
 from core.training.estimate import device_signature, has_gpu, usable_cpus
 from core.training.pipeline import load_training_data
+from core.training.plan import fine_tune_pays, size_candidates
 
 # Training multiply-adds per second per CPU core, in billions: a ResNet50 step at 224 px, batch 16
 # (3 x 4.1 GMACs forward-and-backward per image) takes about 13 s on this project's 2-core machine.
@@ -54,16 +56,20 @@ class Advice:
     key: str  # the message: advice.cpu or advice.gpu
     params: dict[str, Any]
     backbone: str
-    size: int
+    size: int  # the middle of the sizes the measured plan tries (what estimates before the run assume)
     epochs: dict[str, int]  # head_epochs, fine_tune_epochs
+    minutes: int  # the measured plan's time limit: the advice's figure
 
     def values(self) -> dict[str, Any]:
         """The settings the advice sets (:data:`ADVISED_FIELDS`), over the balanced recipe."""
-        return {"backbone": self.backbone, "image_size": self.size, "weights": "imagenet", **self.epochs}
+        return {"backbone": self.backbone, "image_size": self.size, "weights": "imagenet", **self.epochs,
+                "planning": Planning.MEASURED, "max_minutes": float(self.minutes)}  # fmt: skip
 
 
 # The ``TrainConfig`` fields whose default is the advice rather than a constant.
-ADVISED_FIELDS = ("backbone", "image_size", "weights", "head_epochs", "fine_tune_epochs")
+ADVISED_FIELDS = ("backbone", "image_size", "weights", "head_epochs", "fine_tune_epochs", "planning", "max_minutes")
+# Given any of these, a command line takes the settings as given: no measured plan, no time limit.
+CHOSEN_BY_HAND = ("backbone", "image_size", "weights", "head_epochs", "fine_tune_epochs")
 
 
 def measured_rate(ws: Workspace, backbone: str) -> float | None:
@@ -95,31 +101,70 @@ def run_minutes(backbone: str, size: int, n_train: int, n_val: int, rate: float)
     return (features + fine) / rate / 60
 
 
+# What a measured plan costs besides its multiply-adds, on this project's 2-core machine (clothing-small,
+# MobileNetV2 x0.35; BENCHMARKS.md "The default run"): the models built and the heads fitted (seconds
+# each), and decoding a JPEG, per megapixel and core (a 400 x 533 px photo takes about 7.5 ms of 2 cores).
+PLAN_FIXED_S = 20.0
+DECODE_S_PER_MEGAPIXEL = 0.07
+
+
+def measured_plan_seconds(
+    backbone: str,
+    sizes: list[int],
+    counts: dict[str, int],
+    median_side: int,
+    rate: float,
+    cores: int,
+    fine_tune: bool = True,
+) -> float:
+    """Seconds of a measured plan's run (``core.training.measured_plan``): a feature pass and a head per
+    size tried, the recipe's fine-tuning epochs at the middle size (``fine_tune``: when it pays), the final
+    predictions."""
+    n_all = sum(counts.values())
+    decode = DECODE_S_PER_MEGAPIXEL * (median_side**2 * 4 / 3) / 1e6 / cores
+    forward = [gmacs(backbone, s) / (CPU_FORWARD_GMACS_PER_CORE * cores) for s in sizes]
+    middle = sizes[len(sizes) // 2]
+    passes = sum(n_all * (decode + f) for f in forward)
+    epochs = recipe_epochs(counts["train"])["fine_tune_epochs"] if fine_tune else 0
+    fine = epochs * (3 * counts["train"] + counts["val"])
+    fine_s = fine * gmacs(backbone, middle) / rate
+    finish = (counts["val"] + counts["test"]) * (decode + forward[len(sizes) // 2])
+    return PLAN_FIXED_S + passes + fine_s + finish
+
+
 def feature_minutes(backbone: str, size: int, images: int, cores: int) -> float:
     """Minutes of a frozen base's one pass over ``images`` on this CPU: what a foundation backbone's head-only
     run costs (its head then trains on the cached features in seconds)."""
     return images * gmacs(backbone, size) / (CPU_FORWARD_GMACS_PER_CORE * cores) / 60
 
 
-def advise(ws: Workspace, n_train: int, n_val: int, median_side: int, gpu: bool) -> Advice:
+def advise(ws: Workspace, counts: dict[str, int], median_side: int, gpu: bool, n_classes: int = 2) -> Advice:
+    """The backbone and the measured plan for a dataset of ``counts`` images per split in ``n_classes``
+    classes whose median short side is ``median_side``, on this machine (``gpu``): its sizes, and its time
+    limit, the advice's figure."""
 
     cores = usable_cpus()
+    n_train, n_val = counts["train"], counts["val"]
     default = GPU_GMACS if gpu else CPU_GMACS_PER_CORE * cores
     heavy = ("resnet50", 224)
     if gpu:
-        pick, alt = heavy, ("efficientnet_b0", 224)
+        name, alt = "resnet50", ("efficientnet_b0", 224)
     else:
-        size = 160 if median_side >= 160 else 128 if median_side >= 112 else 96
-        light = (
-            "mobilenet_v2_1.0" if n_train + n_val <= 20_000 and has_imagenet_file(1.0, size) else "mobilenet_v2_0.35"
-        )
-        pick, alt = (light, size), heavy
+        tried = size_candidates(BACKBONES["mobilenet_v2_1.0"], median_side)
+        known = all(has_imagenet_file(1.0, s) for s in tried)  # Keras has a file per size for this one
+        name, alt = "mobilenet_v2_1.0" if n_train + n_val <= 20_000 and known else "mobilenet_v2_0.35", heavy
+    sizes = size_candidates(BACKBONES[name], median_side)
+    pick = (name, sizes[len(sizes) // 2])
+    rate = measured_rate(ws, name) or default
+    fine_tune = fine_tune_pays(counts, n_classes)
+    minutes = math.ceil(measured_plan_seconds(name, sizes, counts, median_side, rate, cores, fine_tune) / 60)
     params = {
         "images": n_train + n_val,
         "device": "GPU" if gpu else f"{cores}-core CPU",
         "backbone": BACKBONES[pick[0]].friendly,
         "size": pick[1],
-        "minutes": max(round(run_minutes(*pick, n_train, n_val, measured_rate(ws, pick[0]) or default)), 1),
+        "sizes": ", ".join(str(s) for s in sizes),
+        "minutes": minutes,
         "alt": BACKBONES[alt[0]].friendly,
         "alt_size": alt[1],
         "alt_minutes": max(round(run_minutes(*alt, n_train, n_val, measured_rate(ws, alt[0]) or default)), 1),
@@ -128,7 +173,7 @@ def advise(ws: Workspace, n_train: int, n_val: int, median_side: int, gpu: bool)
         "foundation_minutes": max(round(feature_minutes(*FOUNDATION_ON_CPU, n_train + n_val, cores)), 1),
         **{f"{k}": v for k, v in recipe_epochs(n_train).items()},
     }
-    return Advice("advice.gpu" if gpu else "advice.cpu", params, *pick, recipe_epochs(n_train))
+    return Advice("advice.gpu" if gpu else "advice.cpu", params, *pick, recipe_epochs(n_train), minutes)
 
 
 def has_imagenet_file(alpha: float, size: int) -> bool:
@@ -153,4 +198,4 @@ def advise_dataset(ws: Workspace, dataset: str, data: Any = None) -> Advice:
     """:func:`advise` for a dataset as it is now (``data``, if the caller loaded it), on this machine."""
 
     data = data or load_training_data(ws, dataset)
-    return advise(ws, len(data.train), len(data.val), median_short_side(ws, data.dataset_id), has_gpu())
+    return advise(ws, data.counts(), median_short_side(ws, data.dataset_id), has_gpu(), len(data.classes))

@@ -32,7 +32,8 @@ from core.runs.config import TrainConfig
 from core.runs.folder import RunFolder
 from core.store.vocabulary import EVALUATED_SPLITS
 from core.store.workspace import Workspace
-from core.training import features
+from core.training import features, measured_plan
+from core.training.advice import median_short_side
 from core.training.augment import build_augmenter
 from core.training.batch_fit import choose as choose_batch
 from core.training.callbacks import BestCheckpoint, Deadline, NanGuard, RunReporter, StopFlag, save_atomic
@@ -43,7 +44,7 @@ from core.training.inference import predict_splits, save_split_probs
 from core.training.model import HEAD_LAYER, load_model_file, prepare_model, set_unfrozen
 from core.training.multi_worker import build_for_multi_worker, shard_global_batches
 from core.training.pipeline import TrainingData, load_training_data, make_dataset
-from core.training.plan import plan_run
+from core.training.plan import plan_run, wants_measuring
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class Session:
     progress: Callable[[int, str], None] | None  # (epochs done, phase) to the training job
     record: Callable[[dict[str, Any]], None]  # stores a new best checkpoint's figures as the run's
     batch: dict[str, Any] = field(default_factory=dict)  # the batch size used, whether auto, its halvings
+    plan: dict[str, Any] | None = None  # what a measured plan chose and why (core.training.measured_plan)
 
     @property
     def folder(self) -> RunFolder:
@@ -105,7 +107,8 @@ class Session:
 
     def device_record(self, **extra: Any) -> dict[str, Any]:
         plan = self.prepared.device_plan.to_dict()
-        return {**plan, "memory_cache": self.prepared.memory_cache, **self.batch, **extra}
+        measured = {"plan": self.plan} if self.plan else {}
+        return {**plan, "memory_cache": self.prepared.memory_cache, **self.batch, **measured, **extra}
 
 
 @dataclass(frozen=True)
@@ -220,15 +223,18 @@ def execute(ctx: JobContext, run_id: str, extra_callbacks: list[Any] | None = No
     ws = ctx.ws
     run = runs.get_run(ws, run_id)
     config = run.config
-    started = time.perf_counter()
-    planned = config.head_epochs + config.fine_tune_epochs
+    started, began = time.perf_counter(), time.monotonic()
+    plan = run.device.get("plan")
     batch, halved = None, []  # an auto batch size, once chosen; and its halvings
     try:
+        if plan is None and wants_measuring(config) and cluster_task() is None:  # a cluster's workers would differ
+            config, plan = _measure_plan(ctx, run_id, config, began)
+        planned = config.head_epochs + config.fine_tune_epochs
         while True:
             session = prepare(
                 ws, run_id, config, list(extra_callbacks or []), should_stop=lambda: ctx.stop_requested,
                 progress=lambda done, phase: ctx.progress(done, planned, f"job.train_{phase}", stop_here=False),
-                batch=batch, halved=halved,
+                batch=batch, halved=halved, plan=plan, began=began,
             )  # fmt: skip
             try:
                 with session.prepared.strategy.scope():
@@ -251,6 +257,19 @@ def execute(ctx: JobContext, run_id: str, extra_callbacks: list[Any] | None = No
     run = runs.get_run(ws, run_id)
     result = {"run": run_id, "epochs_run": run.epochs_run, **run.final}
     return JobResult(result, JobStatus.STOPPED if stopped else JobStatus.COMPLETED)
+
+
+def _measure_plan(ctx: JobContext, run_id: str, config: TrainConfig, began: float) -> tuple[TrainConfig, dict]:
+    """A measured plan's size and fine-tuning epochs, recorded in the run's config before it trains (so the
+    run's figures, predictions and exports are at the size it trained at), and the plan in its device record."""
+    ws = ctx.ws
+    data = load_training_data(ws, config.dataset)
+    config, plan = measured_plan.measure(
+        ws, config, data, median_short_side(ws, data.dataset_id), began, should_stop=lambda: ctx.stop_requested,
+        progress=lambda done, sizes: ctx.progress(done, sizes, "job.train_sizes", stop_here=False),
+    )  # fmt: skip
+    runs.update_run(ws, run_id, config=config, device={**runs.get_run(ws, run_id).device, "plan": plan})
+    return config, plan
 
 
 def train_as_worker(ws: Workspace, run_id: str, extra_callbacks: list[Any] | None = None) -> runs.Run:
@@ -287,10 +306,13 @@ def prepare(
     progress: Callable[[int, str], None] | None = None,
     batch: int | None = None,
     halved: list[int] | None = None,
+    plan: dict[str, Any] | None = None,
+    began: float | None = None,
 ) -> Session:
     """The data as the run recorded it, the devices, the model and the input pipelines. ``batch``: the batch
     size to use (an auto one already chosen, or halved); else the config's, or for auto the one that fits
-    (``core.training.batch_fit``). The session's config carries the batch size it trains with."""
+    (``core.training.batch_fit``). The session's config carries the batch size it trains with. ``plan``: a
+    measured plan's record; ``began``: when this execution started (``max_minutes`` counts from it)."""
 
     config.check_files()  # e.g. its weights file was moved since the run was created
     run = runs.get_run(ws, run_id)
@@ -340,10 +362,11 @@ def prepare(
         chief=chief,
         stop=StopFlag(should_stop),
         nan=NanGuard(),
-        deadline=Deadline(time.monotonic() + 60 * config.max_minutes if config.max_minutes else None),
+        deadline=Deadline((began or time.monotonic()) + 60 * config.max_minutes if config.max_minutes else None),
         progress=progress,
         record=_recorder(ws, run_id) if chief else lambda _: None,
         batch={"batch_size": config.batch_size, "batch_auto": auto, **({"batch_halved": halved} if halved else {})},
+        plan=plan,
     )
     if chief:
         runs.update_run(ws, run_id, weights_used=prepared.built.weights_used, device=session.device_record())

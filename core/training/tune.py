@@ -31,17 +31,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from core.errors import ConfigError, TrainingError
 from core.i18n import stored
 from core.jobs import queue
 from core.jobs.runner import JobContext, JobKind
 from core.jobs.store import Resource
 from core.runs import store as runs
-from core.runs.config import FINE_TUNE_RATE_RATIO, TrainConfig
+from core.runs.config import FINE_TUNE_RATE_RATIO, Planning, TrainConfig
 from core.store.workspace import Workspace
-from core.training import estimate
 from core.training.advice import advise_dataset
 from core.training.estimate import VECTOR_STEP_S
 from core.training.head import fit_head_on_vectors
@@ -108,6 +105,8 @@ def base_config(ws: Workspace, dataset: str, seed: int = 0, data: Any = None) ->
     """The balanced recipe as advised for the dataset on this machine: what the search starts from."""
 
     values = preset_values("balanced", advise_dataset(ws, dataset, data).values())
+    # the search plans its own size and epochs: its final run is exactly what it chose
+    values.update(planning=Planning.FIXED, max_minutes=0.0)
     return TrainConfig(**{**values, "dataset": dataset, "seed": seed})
 
 
@@ -160,22 +159,13 @@ class TrialFailed(ValueError):
         self.key = key
 
 
-def _score(head: Any, feats: Any) -> tuple[float, float]:
-    """Plain log loss and accuracy of ``head`` on the validation vectors."""
-
-    probs = np.asarray(head(feats.val_x, training=False), dtype=np.float64)
-    if not np.isfinite(probs).all():
-        raise TrialFailed("err.tune_trial_nan")
-    picked = np.clip(probs[np.arange(len(feats.val_y)), feats.val_y], 1e-7, 1.0)
-    return float(-np.log(picked).mean()), float((probs.argmax(1) == feats.val_y).mean())
-
-
 def _search(ctx: JobContext, params: TuneJob) -> dict[str, Any]:
     import keras
     import optuna
 
     from core.training import features
     from core.training.callbacks import Deadline, NanGuard
+    from core.training.measured_plan import fine_tune_epoch_s, forward_s, val_scores
     from core.training.model import prepare_model
 
     started = time.monotonic()
@@ -187,7 +177,7 @@ def _search(ctx: JobContext, params: TuneJob) -> dict[str, Any]:
     prepared = prepare_model(config, data)
     plan, built = prepared.device_plan, prepared.built
     feats = features.load_or_build(ws, config, data, built.model, prepared.memory_cache)
-    epoch_s = _fine_tune_epoch_s(ws, config, data, _forward_s(built.model))
+    epoch_s = fine_tune_epoch_s(ws, config, data, forward_s(built.model))
     search_s = max(SEARCH_SHARE * (deadline - time.monotonic() - FINAL_OVERHEAD_S), 0.0)
     search_end = time.monotonic() + search_s
 
@@ -219,7 +209,9 @@ def _search(ctx: JobContext, params: TuneJob) -> dict[str, Any]:
                 raise TrialFailed("err.tune_trial_nan")
             if cut.reached:  # not the settings it was asked to try: no score for them
                 raise TrialFailed("err.tune_trial_cut")
-            log_loss, accuracy = _score(head, feats)
+            log_loss, accuracy = val_scores(head, feats)
+            if not math.isfinite(log_loss):
+                raise TrialFailed("err.tune_trial_nan")
         except TrialFailed as exc:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             error = stored(exc.key)
@@ -236,39 +228,6 @@ def _search(ctx: JobContext, params: TuneJob) -> dict[str, Any]:
     final = _final_config(config, best.params, deadline - time.monotonic(), epoch_s, len(data.train))
     ctx.progress(int(time.monotonic() - started), int(params.budget_s), "job.tune_run")
     return _record_run(ws, params, final, best, number, epoch_s, time.monotonic() - started)
-
-
-def _forward_s(model: Any) -> float:
-    """The base's forward pass per image, timed on batches of blank images: the model's own cost (the
-    feature pass's wall time is mostly decoding, which a fine-tuning epoch reads from memory)."""
-
-    from core.training.features import extractor_of
-
-    size = int(model.input_shape[1])
-    batch = np.zeros((32, size, size, 3), dtype=np.float32)
-    extractor = extractor_of(model)
-    extractor.predict_on_batch(batch)  # the first call traces (an eager call would time Python, not the model)
-    times = []
-    for _ in range(3):
-        began = time.monotonic()
-        extractor.predict_on_batch(batch)
-        times.append(time.monotonic() - began)
-    return sorted(times)[1] / 32
-
-
-def _fine_tune_epoch_s(ws: Workspace, config: TrainConfig, data: Any, forward_s: float) -> float:
-    """Seconds per fine-tuning epoch: from the time estimate's timings when this machine measured this
-    shape, else three forward passes per training image (forward and backward) and one per validation
-    image, plus decoding."""
-
-    one = TrainConfig(**{**config.to_dict(), "fine_tune_epochs": 1})
-    timed = estimate.cached_times(ws, one)
-    if timed is not None:
-        parts = estimate.estimate(one, data.counts(), timed[0]).parts
-        return max(parts["fine_tune"], 1.0)
-    # Augmentation, the per-batch callbacks and the backup checkpoint: 1.5x, measured on clothing-small
-    # (a 160 px MobileNetV2 x0.35 fine-tuning epoch took 18 s where 3 forward passes per image take 12 s).
-    return (3 * len(data.train) + len(data.val)) * forward_s * 1.5
 
 
 def _final_config(

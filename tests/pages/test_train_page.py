@@ -52,6 +52,8 @@ def tiny_form(at: AppTest, head: int, fine: int) -> None:
     at.number_input(key="tr_batch_size").set_value(8)
     at.number_input(key="tr_early_stopping").set_value(0)
     at.toggle(key="tr_feature_cache").set_value(False)
+    at.selectbox(key="tr_planning").set_value("fixed")  # the advice's measured plan would try sizes first
+    at.number_input(key="tr_max_minutes").set_value(0.0)
     at.run()
     assert not at.error, [e.value for e in at.error]
 
@@ -142,6 +144,8 @@ def test_the_form_starts_from_the_advice_and_apply_this_advice_restores_it(ws, m
     shown = {"tr_backbone": at.selectbox(key="tr_backbone").value}
     shown.update({k: at.number_input(key=k).value for k in advised if k != "tr_backbone"})
     assert shown == advised and at.radio(key="tr_weights").value == "imagenet"
+    # a measured plan (the run tries its sizes, here only 96 px, and fits fine-tuning into the figure)
+    assert at.selectbox(key="tr_planning").value == "measured" and at.number_input(key="tr_max_minutes").value >= 1
     assert tr("advice.applied", "en") in [c.value for c in at.caption]
     assert "apply_advice" not in [b.key for b in at.button]
     tiny_form(at, head=2, fine=1)
@@ -237,6 +241,20 @@ def test_a_run_from_the_command_line_shows_with_its_weights_and_resumes_in_a_wor
     assert not at.exception, at.exception
     run = wait_until(ws, run_id, lambda r: r.status not in ("queued", "running"))
     assert run.status == "completed" and run.epochs_run == 3
+
+
+def test_a_measured_run_says_what_it_chose_and_why(ws):
+    config = TrainConfig(
+        dataset="颜色", backbone="mobilenet_v2_0.35", weights="none", image_size=96, batch_size=8, head_epochs=2,
+        fine_tune_epochs=3, augment="none", jit_compile="off", planning="measured", max_minutes=0.01,
+    )  # fmt: skip
+    run = resume_here(ws, create_run(ws, config))
+    assert run.status == "completed" and run.config.fine_tune_epochs == 0  # too few images a class
+    at = train_page()
+    assert at.session_state["run"] == run.id
+    captions = " ".join(c.value for c in at.caption)
+    assert "📐 " + md_text(tr("plan.size_one", "en", size=96)) in captions  # 48 x 40 px images: only 96 px
+    assert md_text(tr("plan.too_few_to_fine_tune", "en", **run.device["plan"]["then"]["params"])) in captions
 
 
 def test_invalid_settings_and_untrainable_datasets_are_explained(ws, tmp_path):
