@@ -28,6 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 DATA = ROOT.parent / "shared" / "data" / "clothing-small"
 WEIGHTS = ROOT / "core" / "training" / "weights" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
 
@@ -46,18 +47,9 @@ def subset_zip(data: Path, target: Path, train_images: int, seed: int = 0) -> Pa
 
 def _tta(ws, run_id: str) -> dict[str, float]:
     """Validation and test accuracy of the run's saved model with flip-averaged predictions."""
-    from core.runs import store as runs
-    from core.training.inference import predict_split
-    from core.training.model import load_run_model
-    from core.training.pipeline import load_training_data
+    from bench_default import tta
 
-    run = runs.get_run(ws, run_id)
-    model, data = load_run_model(ws, run_id), load_training_data(ws, run.config.dataset)
-    out = {}
-    for split in ("val", "test"):
-        probs = predict_split(model, getattr(data, split), run.config, tta=True)
-        out[f"{split}_accuracy"] = round(float((probs.argmax(1) == getattr(data, split).labels).mean()), 4)
-    return out
+    return tta(ws, run_id)
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ from ui.evaluate_views import (
     missing_predictions_ui,
 )
 from ui.export_views import export_ui
-from ui.models import run_picker_ui
+from ui.models import flip_toggle_ui, run_picker_ui
 
 through_navigation()  # run on its own (a deep link to a fresh server), the page opens inside the app
 
@@ -43,11 +43,12 @@ if st.session_state.get("eval_split_run") != run.id or "eval_split" not in st.se
 split = st.radio(
     t("eval.split"), SPLITS, format_func=lambda s: t(f"split.{s}"), horizontal=True, key="eval_split"
 )  # fmt: skip
-if split not in stored_splits(ws, run.id):
-    missing_predictions_ui(run.id, split)
+flip = flip_toggle_ui(run.id, "eval_flip")
+if split not in stored_splits(ws, run.id, flip):
+    missing_predictions_ui(run.id, split, flip)
     st.stop()
 try:
-    p = load_predictions(ws, run.id, split)
+    p = load_predictions(ws, run.id, split, flip)
     descriptions = load_dataset(ws, run.dataset_name).descriptions
 except LabelTuneError as exc:
     show_error(exc)

@@ -9,7 +9,7 @@ from core.evaluation.gradcam import DEFAULT_ALPHA
 from core.prediction.predict import DEFAULT_THRESHOLD, DEFAULT_TOP_K
 from ui.app import through_navigation
 from ui.common import md_text, show_error, t, workspace
-from ui.models import predictor, run_picker_ui
+from ui.models import flip_toggle_ui, predictor, run_picker_ui
 from ui.predict_views import batch_job_ui, result_ui
 
 through_navigation()  # run on its own (a deep link to a fresh server), the page opens inside the app
@@ -22,17 +22,18 @@ st.header(t("predict.header"))
 run = run_picker_ui("predict_run")
 if run is None:
     st.stop()
-try:
-    model = predictor(run.id)
-    descriptions = load_dataset(ws, run.dataset_name).descriptions
-except LabelTuneError as exc:
-    show_error(exc)
-    st.stop()
 a, b, c, d = st.columns(4)
 top_k = a.number_input(t("predict.top_k"), 1, len(run.classes), min(DEFAULT_TOP_K, len(run.classes)), key="top_k")
 threshold = b.slider(t("predict.threshold"), 0.0, 1.0, DEFAULT_THRESHOLD, 0.05, key="threshold")
 cam = c.toggle(t("eval.gradcam"), key="predict_cam", help=t("eval.gradcam_help"))
 alpha = d.slider(t("eval.opacity"), 0.0, 1.0, DEFAULT_ALPHA, 0.05, key="predict_alpha", disabled=not cam)
+flip = flip_toggle_ui(run.id, "predict_flip")
+try:
+    model = predictor(run.id, flip)
+    descriptions = load_dataset(ws, run.dataset_name).descriptions
+except LabelTuneError as exc:
+    show_error(exc)
+    st.stop()
 
 
 def show(items: list[tuple[str, bytes]]) -> None:
@@ -64,4 +65,4 @@ with example:
         st.caption(t("predict.example_label", label=md_text(record.label)))
         show([(record.name, record.path.read_bytes())])
 with batch:
-    batch_job_ui(run.id, int(top_k), threshold)
+    batch_job_ui(run.id, int(top_k), threshold, flip)

@@ -24,19 +24,19 @@ from ui.train_views import pct
 GALLERY_COLUMNS = 6
 
 
-def missing_predictions_ui(run_id: str, split: str) -> None:
-    """Predictions not stored yet (an older run, or the train split): a predictions job computes them."""
+def missing_predictions_ui(run_id: str, split: str, flip: bool = False) -> None:
+    """Predictions not stored yet (an older run, the train split, or flip-averaged ones asked for): a
+    predictions job computes them."""
     jobs = list_jobs(workspace(), kinds=(PREDICTIONS.name,), run_id=run_id, limit=1)
     if jobs and jobs[0].live:
         job_ui(jobs[0].id, "predictions")
         return
     if jobs:
         ended_ui(jobs[0])
-    st.info(t("eval.no_predictions", split=t(f"split.{split}")))
+    st.info(t("eval.no_flip_predictions" if flip else "eval.no_predictions", split=t(f"split.{split}")))
     if st.button(t("eval.compute"), type="primary", key="compute_predictions"):
-        job_ui(
-            start_predictions(workspace(), run_id, (split,) if split == "train" else EVALUATED_SPLITS), "predictions"
-        )
+        splits = (split,) if split == "train" else EVALUATED_SPLITS
+        job_ui(start_predictions(workspace(), run_id, splits, flip=flip), "predictions")
 
 
 def headline_ui(figures: dict[str, float], run: runs.Run) -> None:

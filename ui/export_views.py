@@ -14,6 +14,7 @@ from core.export.jobs import EXPORT, start_export
 from core.i18n import render
 from core.jobs.store import list_jobs
 from core.runs import store as runs
+from core.runs.predictions import flip_helps
 from ui.common import lang, show_error, t, workspace
 from ui.jobs import ended_ui, job_ui
 
@@ -24,6 +25,12 @@ def export_ui(run: runs.Run) -> None:
         t("exp.formats"), VARIANTS, default=list(VARIANTS), format_func=lambda v: t(f"exp.variant_{v}"),
         key="export_formats",
     )  # fmt: skip
+    helps = flip_helps(ws, run.id)
+    flip = bool(helps) and st.checkbox(t("exp.flip"), key="export_flip", help=t("help.export_flip"))
+    if helps is None:
+        st.caption(t("exp.flip_unknown"))
+    elif not helps:
+        st.caption(t("exp.flip_not_helping"))
     jobs = list_jobs(ws, kinds=(EXPORT.name,), run_id=run.id, limit=1)
     if jobs and jobs[0].live:
         st.caption(t("exp.building"))
@@ -33,7 +40,7 @@ def export_ui(run: runs.Run) -> None:
             ended_ui(jobs[0])
         if st.button(t("exp.build"), key="export_build", disabled=not chosen, icon="📦"):
             try:
-                job_id = start_export(ws, ExportConfig(run.id, tuple(chosen)))
+                job_id = start_export(ws, ExportConfig(run.id, tuple(chosen), flip=flip))
             except LabelTuneError as exc:
                 show_error(exc)
             else:
@@ -76,6 +83,8 @@ def _result_ui(result: ExportResult) -> None:
     ws = workspace()
     st.caption(t("exp.checked", images=result.images, accuracy=f"{result.app_accuracy:.1%}",
                  latency=result.app_latency_ms, when=result.created_at[:16].replace("T", " ")))  # fmt: skip
+    if result.flip:
+        st.caption(t("exp.flip_built_in"))
     rows = [
         {
             t("exp.col_format"): t(f"exp.variant_{c.variant}"),

@@ -9,6 +9,7 @@ import streamlit as st
 from core.evaluation.gradcam import gradcam, overlay
 from core.prediction.predict import Predictor
 from core.runs import store as runs
+from core.runs.predictions import load_predictions, stored_splits
 from core.store.workspace import Workspace
 from ui.common import t, workspace
 
@@ -36,17 +37,18 @@ def run_picker_ui(key: str, label_key: str = "eval.run", choices: list[runs.Run]
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _predictor(root: str, run_id: str, stamp: float) -> Predictor:
-    """Loaded once per run and model file version, then shared by every rerun and session."""
-    return Predictor.for_run(Workspace.open(root), run_id)
+def _predictor(root: str, run_id: str, stamp: float, flip: bool) -> Predictor:
+    """Loaded once per run, model file version and flip-averaging, then shared by every rerun and session."""
+    return Predictor.for_run(Workspace.open(root), run_id, flip=flip)
 
 
-def predictor(run_id: str) -> Predictor:
-    """The run's model (safe mode, from its own folder), with a spinner the first time."""
+def predictor(run_id: str, flip: bool = False) -> Predictor:
+    """The run's model (safe mode, from its own folder), with a spinner the first time; ``flip``: with its
+    predictions flip-averaged (test-time augmentation)."""
     ws = workspace()
     path = runs.model_file(ws, run_id)
     with st.spinner(t("predict.loading_model")):
-        return _predictor(str(ws.root), run_id, path.stat().st_mtime)
+        return _predictor(str(ws.root), run_id, path.stat().st_mtime, flip)
 
 
 def gradcam_image(run_id: str, pixels: Any, class_index: int, alpha: float) -> Any:
@@ -54,3 +56,14 @@ def gradcam_image(run_id: str, pixels: Any, class_index: int, alpha: float) -> A
 
     cam, _ = gradcam(predictor(run_id).model, pixels, class_index)
     return overlay(pixels, cam, alpha)
+
+
+def flip_toggle_ui(run_id: str, key: str) -> bool:
+    """The flip-averaging switch (test-time augmentation), with what it did to this run's validation images
+    when both kinds of predictions are stored."""
+    ws = workspace()
+    on = st.toggle(t("eval.flip"), key=key, help=t("help.flip"))
+    if "val" in stored_splits(ws, run_id) and "val" in stored_splits(ws, run_id, flip=True):
+        plain, flipped = load_predictions(ws, run_id, "val"), load_predictions(ws, run_id, "val", flip=True)
+        st.caption(t("eval.flip_measured", plain=plain.accuracy, flipped=flipped.accuracy))
+    return on

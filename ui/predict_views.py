@@ -59,7 +59,7 @@ def result_ui(
         topk_chart(result, key=f"topk_{result.image}")
 
 
-def batch_job_ui(run_id: str, top_k: int, threshold: float) -> None:
+def batch_job_ui(run_id: str, top_k: int, threshold: float, flip: bool = False) -> None:
     """A zip or a split classified by a batch job: the form, the live job, then its results."""
     ws = workspace()
     source = st.radio(t("predict.batch_source"), ["zip", "split"], format_func=lambda s: t(f"predict.batch_{s}"),
@@ -77,7 +77,7 @@ def batch_job_ui(run_id: str, top_k: int, threshold: float) -> None:
     if st.button(t("predict.run_batch"), type="primary", disabled=source == "zip" and archive is None, key="run_batch"):
         try:
             options = {"upload": archive, "archive_name": archive.name} if archive is not None else {"split": split}
-            job_id = start_batch(ws, run_id, top_k=top_k, threshold=threshold, **options)
+            job_id = start_batch(ws, run_id, top_k=top_k, threshold=threshold, flip=flip, **options)
         except LabelTuneError as exc:
             show_error(exc)
             return

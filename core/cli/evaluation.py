@@ -22,6 +22,7 @@ def add_evaluation_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
     p = verbs.add_parser("evaluate", parents=[common], help="metrics of a run on a split, from its saved model")
     p.add_argument("run")
     p.add_argument("--split", default="test", choices=SPLITS)
+    p.add_argument("--flip", action="store_true", help=tr("help.flip", "en"))
     p.set_defaults(handler=cmd_evaluate)
 
     p = verbs.add_parser("predict", parents=[common], help="classify images or zips of images with a run's model")
@@ -29,21 +30,23 @@ def add_evaluation_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_ZIP")
     p.add_argument("--top-k", type=int, default=DEFAULT_TOP_K)
     p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="below it an image is 'not sure'")
+    p.add_argument("--flip", action="store_true", help=tr("help.flip", "en"))
     p.set_defaults(handler=cmd_predict)
 
     p = verbs.add_parser("predictions", parents=[common], help="compute and store a run's predictions of splits")
     p.add_argument("run")
     p.add_argument("--split", action="append", choices=[*SPLITS, UNLABELED], help="repeatable (default: val, test)")
+    p.add_argument("--flip", action="store_true", help=tr("help.flip", "en"))
     add_detach_flag(p)
     p.set_defaults(handler=cmd_predictions)
 
 
 def cmd_evaluate(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
 
-    if args.split not in stored_splits(ws, args.run):
-        run_here(ws, PREDICTIONS, PredictionsJob(args.run, (args.split,)), args, run_id=args.run)
-    found = load_predictions(ws, args.run, args.split)
-    out = {"run": args.run, **metrics.report(found)}
+    if args.split not in stored_splits(ws, args.run, args.flip):
+        run_here(ws, PREDICTIONS, PredictionsJob(args.run, (args.split,), args.flip), args, run_id=args.run)
+    found = load_predictions(ws, args.run, args.split, args.flip)
+    out = {"run": args.run, "flip": args.flip, **metrics.report(found)}
     if not args.json:
         lang = cli_language()
         print(
@@ -65,7 +68,7 @@ def cmd_evaluate(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
 
 def cmd_predict(args: argparse.Namespace, ws: Workspace) -> list[dict[str, Any]]:
 
-    predictor = Predictor.for_run(ws, args.run)
+    predictor = Predictor.for_run(ws, args.run, flip=args.flip)
     lang = cli_language()
     results: list[Prediction] = []
     for value in args.inputs:
@@ -94,5 +97,5 @@ def cmd_predict(args: argparse.Namespace, ws: Workspace) -> list[dict[str, Any]]
 
 def cmd_predictions(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
     splits = tuple(args.split or EVALUATED_SPLITS)
-    job = run_here(ws, PREDICTIONS, PredictionsJob(args.run, splits), args, run_id=args.run)
-    return {"run": args.run, "splits": list(splits), "job": job.id, "status": str(job.status)}
+    job = run_here(ws, PREDICTIONS, PredictionsJob(args.run, splits, args.flip), args, run_id=args.run)
+    return {"run": args.run, "splits": list(splits), "flip": args.flip, "job": job.id, "status": str(job.status)}

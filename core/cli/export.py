@@ -26,6 +26,7 @@ def add_export_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
         "--out", type=Path, help="copy the zip of the offered files here: a .zip file, or a folder (made if missing)"
     )
     p.add_argument("--parity-images", type=int, default=200, help="test images every format predicts")
+    p.add_argument("--flip", action="store_true", help=tr("help.export_flip", "en"))
     add_detach_flag(p)
     p.set_defaults(handler=cmd_export)
 
@@ -50,7 +51,8 @@ def export_target(out: Path, name: str) -> Path:
 
 def cmd_export(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any], int]:
 
-    config = ExportConfig(args.run, variants_from_args(args.format, args.quantize), parity_images=args.parity_images)
+    variants = variants_from_args(args.format, args.quantize)
+    config = ExportConfig(args.run, variants, parity_images=args.parity_images, flip=args.flip)
     lang = cli_language()
     job = run_here(ws, EXPORT, config, args, run_id=config.run, dedupe=config.run)
     result = last_export(ws, args.run)

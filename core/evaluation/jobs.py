@@ -20,6 +20,7 @@ from core.training.inference import predict_splits
 class PredictionsJob:
     run: str
     splits: tuple[str, ...] = EVALUATED_SPLITS
+    flip: bool = False  # flip-averaged predictions (test-time augmentation), stored beside the plain ones
 
     def __post_init__(self) -> None:
         for split in self.splits:
@@ -27,11 +28,11 @@ class PredictionsJob:
                 raise EvaluationError("err.split_unknown", split=split, known=", ".join((*SPLITS, UNLABELED)))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"run": self.run, "splits": list(self.splits)}
+        return {"run": self.run, "splits": list(self.splits), "flip": self.flip}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PredictionsJob:
-        return cls(str(data["run"]), tuple(data.get("splits") or EVALUATED_SPLITS))
+        return cls(str(data["run"]), tuple(data.get("splits") or EVALUATED_SPLITS), bool(data.get("flip")))
 
 
 def _predict(ctx: JobContext, params: PredictionsJob) -> dict[str, Any]:
@@ -39,13 +40,15 @@ def _predict(ctx: JobContext, params: PredictionsJob) -> dict[str, Any]:
     def progress(split: str, done: int, total: int) -> None:
         ctx.progress(done, total, "job.predictions_split", split=split)
 
-    found = predict_splits(ctx.ws, params.run, params.splits, progress=progress)
+    found = predict_splits(ctx.ws, params.run, params.splits, progress=progress, flip=params.flip)
     return {"run": params.run, "splits": {split: len(p) for split, p in found.items()}}
 
 
 PREDICTIONS: JobKind[PredictionsJob] = JobKind("predictions", Resource.LIGHT, PredictionsJob.from_dict, _predict)
 
 
-def start_predictions(ws: Workspace, run_id: str, splits: tuple[str, ...]) -> int:
-    """Queue the predictions of ``splits`` for a run (or find the same job already queued or running)."""
-    return PREDICTIONS.submit(ws, PredictionsJob(run_id, splits), run_id=run_id, dedupe=f"{run_id}|{','.join(splits)}")
+def start_predictions(ws: Workspace, run_id: str, splits: tuple[str, ...], flip: bool = False) -> int:
+    """Queue the predictions of ``splits`` for a run (``flip``: flip-averaged), or find the same job already
+    queued or running."""
+    dedupe = f"{run_id}|{','.join(splits)}{'|flip' if flip else ''}"
+    return PREDICTIONS.submit(ws, PredictionsJob(run_id, splits, flip), run_id=run_id, dedupe=dedupe)

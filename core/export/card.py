@@ -85,6 +85,15 @@ def model_card(ws: Workspace, run: runs.Run, result: Any, labels: dict[str, Any]
             "",
             f"An image classifier made with LabelTune {labeltune_version()} on {utc_now()[:10]}: "
             f"{config.backbone} fine-tuned on {len(run.classes)} classes, input {info['input_size']} px RGB.",
+            *(
+                [
+                    "",
+                    "Predictions are flip-averaged (test-time augmentation): each image's probabilities are the "
+                    "mean of the image's and its mirror image's, inside the model, at twice the cost.",
+                ]
+                if info.get("flip_averaged")
+                else []
+            ),
             "",
             "## Classes (标签说明)",
             "",

@@ -35,6 +35,9 @@ class ExportConfig:
     variants: tuple[str, ...] = field(default=VARIANTS)
     parity_images: int = 200  # test images every format predicts (all of the split up to this many)
     min_agreement: float = 0.99  # a float format whose top-1 agrees less with the app is not offered
+    # the model with flip-averaged predictions built in (test-time augmentation): only where it helped the
+    # run's validation images (core.runs.predictions.flip_helps)
+    flip: bool = False
 
     def __post_init__(self) -> None:
         if not self.variants:
@@ -49,8 +52,9 @@ class ExportConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {"run": self.run, "variants": list(self.variants), "parity_images": self.parity_images,
-                "min_agreement": self.min_agreement}  # fmt: skip
+                "min_agreement": self.min_agreement, "flip": self.flip}  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExportConfig:
-        return cls(str(data["run"]), tuple(data["variants"]), int(data["parity_images"]), float(data["min_agreement"]))
+        return cls(str(data["run"]), tuple(data["variants"]), int(data["parity_images"]), float(data["min_agreement"]),
+                   bool(data.get("flip")))  # fmt: skip

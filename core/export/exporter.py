@@ -40,6 +40,7 @@ from core.prediction.predict import latency_ms
 from core.runs import store as runs
 from core.runs.backbones import get_backbone
 from core.runs.folder import RunFolder, write_json_atomic
+from core.runs.predictions import flip_helps
 from core.store.workspace import Workspace, utc_now
 from core.training.pipeline import load_pixels, load_training_data
 
@@ -70,6 +71,7 @@ class ExportResult:
     predict_py: dict[str, Any] = field(default_factory=dict)
     zip_path: str = ""
     created_at: str = ""
+    flip: bool = False  # flip-averaged predictions built into every file
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,10 +112,12 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
 
 
-def preprocessing_info(run: runs.Run) -> dict[str, Any]:
+def preprocessing_info(run: runs.Run, flip: bool = False) -> dict[str, Any]:
     config = run.config
     backbone = get_backbone(config.backbone)
     return {
+        # test-time augmentation inside the model: each image's probabilities averaged with its mirror's
+        "flip_averaged": flip,
         "input_size": config.size,
         "resize": config.resize,
         "resize_help": {
@@ -263,11 +267,13 @@ def export_run(ws: Workspace, config: ExportConfig, on_step: Any = None, workdir
 
 
 def _export(ws: Workspace, config: ExportConfig, folder: Path, final: Path, on_step: Any) -> ExportResult:
-    from core.training.model import load_run_model
+    from core.training.model import flip_averaged, load_run_model
 
     run = runs.get_run(ws, config.run)
     if not run.model_path:
         raise ExportError("err.export_no_model", run=run.id)
+    if config.flip and not flip_helps(ws, run.id):
+        raise ExportError("err.export_flip", run=run.id)
     total = len(STEPS) + len(config.variants)
     done = iter(range(total))
 
@@ -275,9 +281,9 @@ def _export(ws: Workspace, config: ExportConfig, folder: Path, final: Path, on_s
         on_step(name, next(done), total)
 
     step("prepare")
-    info = preprocessing_info(run)
+    info = preprocessing_info(run, config.flip)
     size, resize = info["input_size"], info["resize"]
-    model = load_run_model(ws, run.id)
+    model = flip_averaged(load_run_model(ws, run.id)) if config.flip else load_run_model(ws, run.id)
     data = load_training_data(ws, run.dataset_name, zero_shot=run.config.zero_shot)
     paths, labels = _sample(data, config.parity_images)
     if not paths:
@@ -291,6 +297,7 @@ def _export(ws: Workspace, config: ExportConfig, folder: Path, final: Path, on_s
         app_accuracy=round(float((reference == labels).mean()), 4),
         app_latency_ms=latency_ms(lambda x: model.predict_on_batch(x), pixels),
         checked=[],
+        flip=config.flip,
     )
     wanted = list(config.variants)
     sources = Sources(model, run, size, resize, pixels, paths, folder / FORMATS["savedmodel"].file)

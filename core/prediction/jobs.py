@@ -26,6 +26,7 @@ class BatchJob:
     split: str | None = None  # ... or one of the run's dataset's splits
     top_k: int = DEFAULT_TOP_K
     threshold: float = DEFAULT_THRESHOLD
+    flip: bool = False  # flip-averaged predictions (test-time augmentation)
 
     def __post_init__(self) -> None:
         if (self.archive is None) == (self.split is None):
@@ -35,7 +36,7 @@ class BatchJob:
 
     def to_dict(self) -> dict[str, Any]:
         return {"run": self.run, "archive": self.archive, "archive_name": self.archive_name, "split": self.split,
-                "top_k": self.top_k, "threshold": self.threshold}  # fmt: skip
+                "top_k": self.top_k, "threshold": self.threshold, "flip": self.flip}  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BatchJob:
@@ -49,7 +50,7 @@ def results_path(ws: Workspace, job_id: int) -> Path:
 
 def _predict(ctx: JobContext, params: BatchJob) -> dict[str, Any]:
 
-    predictor = Predictor.for_run(ctx.ws, params.run)
+    predictor = Predictor.for_run(ctx.ws, params.run, flip=params.flip)
     if params.archive is not None:
         total = 0  # unknown until the zip is read: progress counts up
 
@@ -73,10 +74,12 @@ PREDICT_BATCH: JobKind[BatchJob] = JobKind("predict_batch", Resource.LIGHT, Batc
 
 
 def start_batch(ws: Workspace, run_id: str, *, upload: IO[bytes] | None = None, archive_name: str = "",
-                split: str | None = None, top_k: int = DEFAULT_TOP_K, threshold: float = DEFAULT_THRESHOLD) -> int:  # fmt: skip
-    """Queue a batch prediction of an uploaded zip (spooled to disk, owned by the job) or of a split."""
+                split: str | None = None, top_k: int = DEFAULT_TOP_K, threshold: float = DEFAULT_THRESHOLD,
+                flip: bool = False) -> int:  # fmt: skip
+    """Queue a batch prediction of an uploaded zip (spooled to disk, owned by the job) or of a split;
+    ``flip``: flip-averaged."""
     archive = spool(ws, upload) if upload is not None else None
-    params = BatchJob(run_id, str(archive) if archive else None, archive_name, split, top_k, threshold)
+    params = BatchJob(run_id, str(archive) if archive else None, archive_name, split, top_k, threshold, flip)
     return PREDICT_BATCH.submit(ws, params, run_id=run_id, owned=(str(archive),) if archive else ())
 
 

@@ -104,13 +104,14 @@ class Predictor:
         self._decode: Any = None  # the compiled batch decode, made on first use
 
     @classmethod
-    def for_run(cls, ws: Workspace, run_id: str, model: Any = None) -> Predictor:
-        """The run's one model (safe mode, from its own folder: ``core.training.model.load_run_model``)."""
-        from core.training.model import load_run_model
+    def for_run(cls, ws: Workspace, run_id: str, model: Any = None, flip: bool = False) -> Predictor:
+        """The run's one model (safe mode, from its own folder: ``core.training.model.load_run_model``);
+        ``flip``: its predictions flip-averaged (``core.training.model.flip_averaged``)."""
+        from core.training.model import flip_averaged, load_run_model
 
         run = runs.get_run(ws, run_id)
         model = model if model is not None else load_run_model(ws, run_id)
-        return cls(model, run.classes, run.config.size, run.config.resize)
+        return cls(flip_averaged(model) if flip else model, run.classes, run.config.size, run.config.resize)
 
     def pixels(self, data: bytes, name: str) -> np.ndarray:
         return model_pixels(data, name, self.size, self.resize)

@@ -24,10 +24,9 @@ PREDICT_BATCH = 32
 
 
 def predict_split(
-    model: Any, split: Split, config: Any, progress: Callable[[int, int], None] | None = None, tta: bool = False
+    model: Any, split: Split, config: Any, progress: Callable[[int, int], None] | None = None
 ) -> np.ndarray:
-    """Class probabilities of every image of ``split``, through the training decode; ``tta``: averaged with
-    the horizontally flipped image's (test-time augmentation, measured in BENCHMARKS.md)."""
+    """Class probabilities of every image of ``split``, through the training decode."""
     n_classes = int(model.output_shape[-1])
     if not len(split):
         return np.zeros((0, n_classes), dtype=np.float32)
@@ -43,10 +42,7 @@ def predict_split(
     )
     out, done = [], 0
     for x, _ in ds:
-        probs = np.asarray(model(x, training=False), dtype=np.float32)
-        if tta:
-            probs = (probs + np.asarray(model(x[:, :, ::-1, :], training=False), dtype=np.float32)) / 2
-        out.append(probs)
+        out.append(np.asarray(model(x, training=False), dtype=np.float32))
         done += len(out[-1])
         if progress:
             progress(done, len(split))
@@ -60,19 +56,22 @@ def predict_splits(
     model: Any = None,
     progress: Callable[[str, int, int], None] | None = None,
     data: TrainingData | None = None,
+    flip: bool = False,
 ) -> dict[str, SplitPredictions]:
-    """Predict ``splits`` with the run's saved model (loaded here unless given) and store them.
+    """Predict ``splits`` with the run's saved model (loaded here unless given) and store them; ``flip``:
+    its flip-averaged predictions (``core.training.model.flip_averaged``), stored beside the plain ones.
 
     ``data`` is the ``TrainingData`` the run trained on (the worker passes it, so a relabel during
     training does not change what the run is evaluated on); without it, the dataset's current labelled
     images are used (an older run is then evaluated on today's labels; the Train page says when the
     dataset changed since).
     """
-    from core.training.model import load_run_model
+    from core.training.model import flip_averaged, load_run_model
 
     run = runs.get_run(ws, run_id)
     config = run.config
     model = model if model is not None else load_run_model(ws, run_id)
+    model = flip_averaged(model) if flip else model
     data = data if data is not None else load_training_data(ws, config.dataset, zero_shot=config.zero_shot)
     found = {}
     for split in splits:
@@ -80,7 +79,7 @@ def predict_splits(
         report = (lambda done, total, s=split: progress(s, done, total)) if progress else None
         probs = predict_split(model, subset, config, report)
         found[split] = SplitPredictions(split, run.classes, np.asarray(subset.ids), np.asarray(subset.labels), probs)
-    save_predictions(ws, run_id, found)
+    save_predictions(ws, run_id, found, flip=flip)
     return found
 
 

@@ -74,6 +74,26 @@ class Preprocess(keras.layers.Layer):
         return {**super().get_config(), "mode": self.mode, **extra}
 
 
+@keras.saving.register_keras_serializable(package="labeltune")
+class MirrorImage(keras.layers.Layer):
+    """The image mirrored left to right: the second view of flip-averaged predictions (:func:`flip_averaged`)."""
+
+    def call(self, x: Any) -> Any:
+        return keras.ops.flip(x, axis=2)
+
+
+FLIP_AVERAGED = "flip_averaged"  # the wrapper's name: a saved model whose predictions are flip-averaged
+
+
+def flip_averaged(model: Any) -> Any:
+    """``model`` with test-time augmentation: each image's probabilities averaged with its mirror image's
+    (BENCHMARKS.md, "The default run"). One model, so prediction, evaluation and every export format run the
+    same arithmetic; it costs two forward passes per image."""
+    inputs = keras.Input(model.input_shape[1:], name="image")
+    both = [model(inputs), model(MirrorImage(name="mirror")(inputs))]
+    return keras.Model(inputs, keras.layers.Average(dtype="float32", name="average")(both), name=FLIP_AVERAGED)
+
+
 @dataclass(frozen=True)
 class Built:
     model: Any

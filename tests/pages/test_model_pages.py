@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.i18n import tr
 from core.jobs.store import JobStatus, list_jobs
-from core.runs.predictions import stored_splits
+from core.runs.predictions import load_predictions, stored_splits
 from core.store.workspace import Workspace
 from tests.builders import COLOURS, make_zip, separable, trained_colour_run
 from tests.conftest import copy_of_trained
@@ -95,6 +95,31 @@ def test_evaluate_computes_missing_predictions_in_the_background(home):
     job_ends(at, ws, "predictions", "predictions")
     assert "train" in stored_splits(ws, run.id)
     assert not at.exception and tr("metric.accuracy", "en") in [m.label for m in at.metric]
+
+
+def test_flip_averaged_predictions_on_evaluate_predict_and_export(home):
+    ws, run = home
+    at = page("pages/evaluate.py")
+    at.toggle(key="eval_flip").set_value(True).run()
+    assert at.info[0].value == tr("eval.no_flip_predictions", "en", split="test")
+    assert tr("exp.flip_unknown", "en") not in [c.value for c in at.caption]  # the page stopped above export
+    at.button(key="compute_predictions").click().run()
+    job_ends(at, ws, "predictions", "predictions")
+    assert stored_splits(ws, run.id, flip=True) == ["val", "test"]
+    flipped = load_predictions(ws, run.id, "test", flip=True)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics[tr("metric.accuracy", "en")] == f"{flipped.accuracy:.1%}"
+    plain, val = load_predictions(ws, run.id, "val"), load_predictions(ws, run.id, "val", flip=True)
+    measured = tr("eval.flip_measured", "en", plain=plain.accuracy, flipped=val.accuracy)
+    assert measured in [c.value for c in at.caption]
+    helps = (val.accuracy, -val.log_loss) > (plain.accuracy, -plain.log_loss)
+    offered = any(c.key == "export_flip" for c in at.checkbox)
+    assert offered == helps  # the export offers it only where it helped
+    if not helps:
+        assert tr("exp.flip_not_helping", "en") in [c.value for c in at.caption]
+    at = page("pages/predict.py")
+    at.toggle(key="predict_flip").set_value(True).run()
+    assert not at.exception and measured in [c.value for c in at.caption]
 
 
 def test_predict_an_upload_a_corrupt_file_and_a_batch_zip(home, tmp_path):
