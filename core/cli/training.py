@@ -120,12 +120,13 @@ def config_from_args(args: argparse.Namespace, ws: Workspace) -> TrainConfig:
     Train page's form starts. A backbone, size, weights or epochs given by hand are trained as given: the
     plan is then fixed and has no time limit unless those flags are given too."""
     values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
+    by_hand = {"planning": Planning.FIXED, "max_minutes": 0.0}  # the settings as given, not a plan
+    if any(values[name] is not None for name in CHOSEN_BY_HAND):
+        values = {k: by_hand[k] if v is None and k in by_hand else v for k, v in values.items()}
     if any(values[name] is None for name in ADVISED_FIELDS):
         advised = advise_dataset(ws, args.dataset).values()
         if values["backbone"] is not None and values["image_size"] is None:  # the advised size, for this backbone
             advised["image_size"] = get_backbone(values["backbone"]).fit_size(advised["image_size"])
-        if any(values[name] is not None for name in CHOSEN_BY_HAND):  # the settings as given, not a plan
-            advised.update(planning=Planning.FIXED, max_minutes=0.0)
         values = {k: advised[k] if v is None and k in advised else v for k, v in values.items()}
     return TrainConfig(**values)
 

@@ -22,7 +22,6 @@ from core.training.model import load_run_model
 from core.training.pipeline import load_training_data
 from core.training.plan import (
     MIN_HEAD_STEPS,
-    MIN_PER_CLASS_TO_FINE_TUNE,
     fit_fine_tune_epochs,
     plan_line,
     size_candidates,
@@ -56,6 +55,7 @@ def test_the_sizes_tried_follow_the_images_and_the_backbone():
 
 
 def test_fine_tuning_epochs_fit_the_time_left_or_are_left_out():
+    """(Too few images a class for fine-tuning: the Train page's test of a measured run.)"""
     assert fit_fine_tune_epochs(10, None, 30.0) == 10  # no time limit
     assert fit_fine_tune_epochs(10, 600.0, 30.0) == 10
     assert fit_fine_tune_epochs(10, 150.0, 30.0) == 5
@@ -103,13 +103,4 @@ def test_a_time_limit_too_short_for_fine_tuning_keeps_the_head_alone(ws, fine_tu
     assert plan["then"]["key"] == "plan.no_fine_tune" and run.config.fine_tune_epochs == 0
     assert "No fine-tuning" in render(plan["then"], "en")
     assert run.final["val_accuracy"] is not None and np.isfinite(run.final["val_log_loss"])
-    keras.backend.clear_session()
-
-
-def test_too_few_images_per_class_keep_the_head_alone(ws):
-    run = train_here(ws, measured(fine_tune_epochs=10))
-    plan = run.device["plan"]
-    assert plan["then"]["key"] == "plan.too_few_to_fine_tune" and run.config.fine_tune_epochs == 0
-    assert plan["then"]["params"]["minimum"] == MIN_PER_CLASS_TO_FINE_TUNE
-    assert run.status == "completed" and run.final["test_accuracy"] is not None
     keras.backend.clear_session()
