@@ -3,15 +3,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
 from core.datasets import editing
-from core.datasets.jobs import IMPORT, start_import
+from core.datasets.jobs import IMPORT, start_import, start_server_import
 from core.datasets.splits import SplitConfig
 from core.errors import LabelTuneError
 from core.jobs.store import JobStatus, get_job, list_jobs
+from core.store.server_paths import ENV_VAR as SERVER_ROOTS_ENV
+from core.store.server_paths import server_roots
 from ui.common import hand_over, job_uploader, md_text, show_error, t, workspace
 from ui.jobs import ended_ui, job_ui
 
@@ -36,6 +40,24 @@ def import_ui(first_time: bool) -> None:
                 hand_over(upload, "upload")
             except LabelTuneError as exc:
                 show_error(exc)
+        server_import_ui(lambda: {"name": name.strip() or None,
+                                  "split": SplitConfig.held_out(val_pct / 100, test_pct / 100, int(seed))})  # fmt: skip
+
+
+def server_import_ui(options: Callable[[], dict[str, Any]], key: str = "server_path") -> None:
+    """A zip or a folder already on the server, by its path: only inside the administrator's roots."""
+    roots = server_roots(workspace())
+    if not roots:
+        st.caption(t("dataset.server_off", env=SERVER_ROOTS_ENV))
+        return
+    st.caption(t("dataset.server_roots", roots=", ".join(md_text(str(r)) for r in roots)))
+    left, right = st.columns([3, 1])
+    typed = left.text_input(t("dataset.server_path"), key=key, placeholder=str(roots[0]))
+    if right.button(t("dataset.server_import"), key=f"{key}_import", disabled=not typed.strip()):
+        try:
+            _started(start_server_import(workspace(), typed.strip(), **options()))
+        except LabelTuneError as exc:
+            show_error(exc)
 
 
 def add_images_ui(dataset: str) -> None:
@@ -45,6 +67,7 @@ def add_images_ui(dataset: str) -> None:
         if st.button(t("dataset.add_button"), disabled=upload is None, key="add_images"):
             _started(start_import(workspace(), upload, upload.name, into=dataset))
             hand_over(upload, "add_upload")
+        server_import_ui(lambda: {"into": dataset}, key="add_server_path")
 
 
 def _started(job_id: int) -> None:

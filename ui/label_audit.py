@@ -16,6 +16,7 @@ from core.audit.jobs import AUDIT, start_audit
 from core.audit.store import AuditImage, AuditReport
 from core.errors import LabelTuneError
 from core.jobs.store import find_live, list_jobs
+from core.store.server_paths import inside_roots
 from ui.common import cell, md_text, show_error, t, workspace
 from ui.jobs import ended_ui, job_ui
 from ui.label_audit_map import map_ui
@@ -45,6 +46,8 @@ def audit_ui(dataset: str) -> None:
         label = t("audit.run_again" if found else "audit.run")
         if st.button(label, key="audit_run", type="secondary" if found else "primary", icon="🔎"):
             try:
+                if values["weights"] not in ("imagenet", "none"):  # a file typed here: inside the server's roots
+                    values["weights"] = str(inside_roots(ws, values["weights"]))
                 job_ui(start_audit(ws, AuditConfig(dataset, **values)), "audit")
             except LabelTuneError as exc:
                 show_error(exc)

@@ -13,6 +13,7 @@ from core.i18n import has_message
 from core.runs import store as runs
 from core.runs.backbones import BACKBONES, DEFAULT_BACKBONE
 from core.runs.config import TrainConfig
+from core.store.server_paths import inside_roots
 from ui.common import show_error, t, workspace
 
 WEIGHT_CHOICES = ("imagenet", "none", "file")
@@ -127,6 +128,11 @@ def config_form(dataset: str) -> TrainConfig | None:
             values[f.name] = setting_widget(columns[i % 3], f)
         values["teacher"] = _teacher_ui(dataset)
     try:
+        # a path typed in the browser (a weights file, a preset folder): only inside the server's roots
+        if values["weights"] not in WEIGHT_CHOICES and values["weights"]:
+            values["weights"] = str(inside_roots(workspace(), values["weights"]))
+        if backbone not in BACKBONES and backbone and "://" not in backbone:
+            values["backbone"] = str(inside_roots(workspace(), backbone))
         config = TrainConfig(**values)
         config.check_files()
         return config

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +18,29 @@ from core.datasets.splits import SplitConfig
 from core.errors import DatasetError
 from core.i18n import cli_language, render, tr
 from core.jobs.store import JobStatus
+from core.store.server_paths import ENV_VAR as SERVER_ROOTS_ENV
+from core.store.server_paths import SETTING as SERVER_ROOTS_SETTING
+from core.store.server_paths import server_roots, set_server_roots
 from core.store.workspace import Workspace
 
 
 def add_dataset_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
-    p = verbs.add_parser("import", parents=[common], help="import a zip of images as a new dataset")
-    p.add_argument("zip", help="path to the .zip")
+    p = verbs.add_parser("import", parents=[common], help="import a zip (or a folder) of images as a new dataset")
+    p.add_argument("zip", help="path to the .zip, or to a folder of class/image or split/class/image")
     p.add_argument("--name", help="dataset name (default: the zip's file name)")
     p.add_argument("--val", type=float, default=SplitConfig.val, help="validation fraction when the zip has no split")
     p.add_argument("--test", type=float, default=SplitConfig.test, help="test fraction when the zip has no split")
     p.add_argument("--seed", type=int, default=SplitConfig.seed, help="split seed")
     p.add_argument("--into", metavar="DATASET", help="add the zip's images to this existing dataset instead")
     p.set_defaults(handler=cmd_import)
+
+    p = verbs.add_parser(
+        "server-roots", parents=[common],
+        help="the folders on this server whose zips and folders the app's users may import by path (none: off)",
+    )  # fmt: skip
+    p.add_argument("--set", nargs="+", metavar="FOLDER", help="replace them with these folders")
+    p.add_argument("--clear", action="store_true", help="allow none (the app then takes no server path)")
+    p.set_defaults(handler=cmd_server_roots)
 
     p = verbs.add_parser(
         "sample-dataset", parents=[common], help="import the bundled sample dataset (4 clothing classes)"
@@ -66,6 +78,17 @@ def cmd_sample(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
         print(tr("cli.imported", cli_language(), images=result.images, dataset=result.dataset,
                  classes=len(result.classes), skipped=len(result.skipped), seconds=result.seconds))  # fmt: skip
     return _rendered(result.to_json(), cli_language())
+
+
+def cmd_server_roots(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
+    if args.clear:
+        ws.set_setting(SERVER_ROOTS_SETTING, "")
+    elif args.set:
+        set_server_roots(ws, args.set)
+    roots = [str(r) for r in server_roots(ws)]
+    if not args.json:
+        print("\n".join(roots) if roots else tr("cli.server_roots_none", cli_language(), env=SERVER_ROOTS_ENV))
+    return {"roots": roots, "from_env": bool(os.environ.get(SERVER_ROOTS_ENV))}
 
 
 def cmd_import(args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:

@@ -7,12 +7,13 @@ reason, or raises :class:`DatasetRejected` naming the entry and the rule.
 
 from __future__ import annotations
 
+import os
 import re
 import stat
 import unicodedata
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from core.datasets.images import IMAGE_EXTENSIONS, MAX_IMAGE_PIXELS
@@ -315,3 +316,19 @@ class EntrySkipped(LabelTuneError):
     def __init__(self, skipped: Skipped) -> None:
         self.skipped = skipped
         super().__init__(skipped.key, entry=skipped.entry, **skipped.params)
+
+
+def folder_as_zip(folder: Path, target: Path) -> Path:
+    """A folder on the server (``class/image`` or ``split/class/image``) written as an uncompressed zip at
+    ``target``, so it is imported exactly as an uploaded zip (its checks, limits and skip reasons). Only
+    regular files under the folder are read: symbolic links (to files or folders) are left out, so nothing
+    outside the folder gets in. Names are stored as UTF-8."""
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for root, dirs, files in os.walk(folder, followlinks=False):
+            dirs[:] = sorted(d for d in dirs if not (Path(root) / d).is_symlink())
+            for name in sorted(files):
+                path = Path(root) / name
+                if path.is_symlink() or not path.is_file():
+                    continue
+                zf.write(path, path.relative_to(folder).as_posix())
+    return target

@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from core.datasets.archive import folder_as_zip
 from core.datasets.catalog import load_dataset
 from core.datasets.export_zip import export_dataset
 from core.datasets.ingest import add_archive, import_archive
 from core.datasets.splits import SplitConfig
 from core.jobs.runner import FlatParams, JobContext, JobKind
 from core.jobs.store import Resource, spool
+from core.store.server_paths import inside_roots
 from core.store.workspace import Workspace
 
 
@@ -47,14 +49,24 @@ def _import(ctx: JobContext, params: ImportJob) -> dict[str, Any]:
         ctx.progress(done, total, "job.import_images")
 
     common = {"archive_name": params.archive_name, "progress": progress, "staging": ctx.scratch}
+    archive = params.archive
+    if Path(archive).is_dir():  # a folder on the server: read as the zip it would be
+        archive = str(folder_as_zip(Path(archive), ctx.scratch / "folder.zip"))
     if params.into:
-        result = add_archive(ctx.ws, params.archive, params.into, **common)
+        result = add_archive(ctx.ws, archive, params.into, **common)
     else:
-        result = import_archive(ctx.ws, params.archive, name=params.name, split=params.split, **common)
+        result = import_archive(ctx.ws, archive, name=params.name, split=params.split, **common)
     return {**result.to_json(), "added": bool(params.into)}
 
 
 IMPORT: JobKind[ImportJob] = JobKind("import", Resource.LIGHT, ImportJob.from_dict, _import)
+
+
+def start_server_import(ws: Workspace, typed: str, **options: Any) -> int:
+    """Queue the import of a zip or a folder already on the server, named by a browser user: only inside the
+    administrator's roots (``core.store.server_paths``). The job reads it in place and never removes it."""
+    path = inside_roots(ws, typed)
+    return IMPORT.submit(ws, ImportJob(str(path), path.name, **options))
 
 
 def start_import(ws: Workspace, upload: IO[bytes], archive_name: str, **options: Any) -> int:

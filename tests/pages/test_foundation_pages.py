@@ -42,7 +42,8 @@ def page(name: str) -> AppTest:
     return at
 
 
-def test_the_form_takes_a_preset_folder_and_says_which_sizes_it_refuses(ws, hub_presets):
+def test_the_form_takes_a_preset_folder_and_says_which_sizes_it_refuses(ws, hub_presets, monkeypatch):
+    monkeypatch.setenv("LABELTUNE_SERVER_ROOTS", str(hub_presets["dinov2"].parent))  # a folder the admin allows
     at = page("train")
     at.selectbox(key="tr_backbone").set_value("").run()
     at.text_input(key="tr_backbone_path").input(str(hub_presets["dinov2"])).run()

@@ -69,6 +69,26 @@ def test_dataset_page_upload_imports_and_shows_the_report(home, tmp_path):
     assert dataset_names(Workspace.open(home)) == ["宠物"]
 
 
+def test_dataset_page_imports_a_zip_already_on_the_server_inside_its_roots(home, tmp_path, monkeypatch):
+    monkeypatch.delenv("LABELTUNE_SERVER_ROOTS", raising=False)
+    at = app()
+    assert tr("dataset.server_off", "en", env="LABELTUNE_SERVER_ROOTS") in [c.value for c in at.caption]
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    archive = make_zip(shared / "pets.zip", class_folders({"cat": 6, "dog": 6}))
+    monkeypatch.setenv("LABELTUNE_SERVER_ROOTS", str(shared))
+    at = app()
+    at.text_input(key="server_path").input(str(tmp_path / "elsewhere.zip")).run()
+    at.button(key="server_path_import").click().run()
+    assert "outside the folders this server allows" in at.error[0].value
+    at.text_input(key="new_name").input("服务器")
+    at.text_input(key="server_path").input(str(archive)).run()
+    at.button(key="server_path_import").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    import_job_ends(at, home)
+    assert dataset_names(Workspace.open(home)) == ["服务器"] and archive.exists()  # read in place, kept
+
+
 def test_dataset_page_imports_a_gbk_archive_with_a_pixel_bomb(home, tmp_path):
     from tests.builders import raw_name_entry
     from tests.core.datasets.test_odd_archives import png_header_only

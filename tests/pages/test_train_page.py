@@ -257,11 +257,21 @@ def test_a_measured_run_says_what_it_chose_and_why(ws):
     assert md_text(tr("plan.too_few_to_fine_tune", "en", **run.device["plan"]["then"]["params"])) in captions
 
 
-def test_invalid_settings_and_untrainable_datasets_are_explained(ws, tmp_path):
+def test_invalid_settings_and_untrainable_datasets_are_explained(ws, tmp_path, monkeypatch):
+    monkeypatch.delenv("LABELTUNE_SERVER_ROOTS", raising=False)
     at = train_page()
     at.radio(key="tr_weights").set_value("file").run()
     at.text_input(key="tr_weights_path").input("/no/such/weights.h5").run()
     assert md_text("/no/such/weights.h5") in at.error[0].value and at.button(key="start").disabled
+    # a path typed in the browser: only inside the server's roots, and no answer about what lies outside
+    assert "cannot be named from the browser" in at.error[0].value  # err.server_paths_off
+    (tmp_path / "allowed").mkdir()
+    monkeypatch.setenv("LABELTUNE_SERVER_ROOTS", str(tmp_path / "allowed"))
+    (tmp_path / "secret.h5").write_bytes(b"x")
+    at.text_input(key="tr_weights_path").input(str(tmp_path / "secret.h5")).run()
+    assert "outside the folders this server allows" in at.error[0].value and at.button(key="start").disabled
+    at.text_input(key="tr_weights_path").input(str(tmp_path / "allowed" / "no.h5")).run()
+    assert "Nothing is at" in at.error[0].value
     import_archive(ws, make_zip(tmp_path / "one.zip", class_folders({"猫": 4})), name="one")
     at = train_page()
     at.selectbox(key="train_dataset").set_value("one").run()
