@@ -1,34 +1,17 @@
-"""LabelTune: navigation, workspace info and the language switch. Run: streamlit run streamlit_app.py"""
+"""LabelTune. Run: streamlit run streamlit_app.py
 
-import streamlit as st
+Streamlit runs this file as the app's script (``__main__``) on every rerun: it draws the shell
+(``ui.shell``). ``streamlit run`` also imports it once to find ``app``, the ASGI application it then
+serves: Streamlit itself plus LabelTune's own upload route (``ui.upload_route``: uploads of any size
+streamed to disk, resumable)."""
 
-from core.datasets.catalog import dataset_names
-from core.errors import LabelTuneError
-from core.jobs.store import live_jobs
-from ui.app import app_pages, in_navigation
-from ui.auth import login_gate
-from ui.common import language_ui, md_message, show_error, t, workspace, workspace_problems
-from ui.guard import guarded
+if __name__ == "__main__":
+    from ui.shell import run
 
-st.set_page_config(page_title="LabelTune", page_icon="🏷️", layout="wide")
+    run()
+else:
+    from streamlit.starlette import App
 
-language_ui()
-# When .streamlit/secrets.toml configures a login (st.login), no page, link or path shows before it.
-allowed = login_gate()
-navigation = st.navigation(app_pages(), position="sidebar" if allowed else "hidden")
-if not allowed:
-    st.stop()
-try:
-    ws = workspace()
-except LabelTuneError as exc:  # a locked or damaged store: say so, change nothing
-    show_error(exc)
-    st.stop()
-for problem in workspace_problems():  # the integrity check at start-up: reported, never repaired silently
-    st.sidebar.warning(md_message(problem), icon="🩺")
-st.sidebar.caption(t("app.workspace", path=ws.root))
-st.sidebar.caption(t("app.datasets_count", count=len(dataset_names(ws))))
-busy = live_jobs(ws)
-if busy:  # heavy work goes on in worker processes: one click to see it, wherever it was started
-    st.sidebar.page_link("pages/jobs.py", label=t("app.jobs_live", count=len(busy)), icon="⚙️")
-with in_navigation():  # the page runs inside the app (ui.app.through_navigation)
-    guarded(navigation.run)()  # an unexpected error: a reference here, its details in the server's log
+    from ui.upload_route import routes
+
+    app = App(__file__, routes=routes())

@@ -42,6 +42,18 @@ class DatasetError(LabelTuneError):
     """A dataset operation failed (unknown name, name taken, ...)."""
 
 
+class UploadError(LabelTuneError):
+    """A resumable upload was refused or cannot go on (too large, no disk, unknown, wrong offset); ``status``
+    is the HTTP status the upload route answers with."""
+
+    STATUS = {"err.upload_too_large": 413, "err.upload_no_space": 507, "err.upload_unknown": 404,
+              "err.upload_offset": 409, "err.upload_grant": 403, "err.upload_incomplete": 409}  # fmt: skip
+
+    @property
+    def status(self) -> int:
+        return self.STATUS.get(self.key, 400)
+
+
 class ImageRejected(LabelTuneError):
     """One image cannot be used (corrupt, too large, unsupported format)."""
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import urllib.request
 from pathlib import Path
 
@@ -78,3 +79,15 @@ def copy_of_trained(trained_once: tuple[Path, str], target: Path) -> tuple[Works
 def trained_copy(trained_once, tmp_path) -> tuple[Workspace, runs.Run]:
     """A test's own copy of the session's trained workspace: (workspace, run)."""
     return copy_of_trained(trained_once, tmp_path / "ws")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 2 MiB disk (a tmpfs), where the machine lets a test mount one; skipped with the reason else."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=False)

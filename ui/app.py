@@ -44,7 +44,7 @@ def through_navigation() -> None:
     navigation), then end this outer run. Inside the entry point it returns at once."""
     if getattr(_RUNNING, "page", False):
         return
-    runpy.run_path(str(ENTRY_POINT))
+    runpy.run_path(str(ENTRY_POINT), run_name="__main__")  # the script, not the ASGI app
     st.stop()
 
 

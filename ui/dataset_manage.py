@@ -10,7 +10,7 @@ from typing import Any
 import streamlit as st
 
 from core.datasets import editing
-from core.datasets.jobs import IMPORT, start_import, start_server_import
+from core.datasets.jobs import IMPORT, start_import, start_import_staged, start_server_import
 from core.datasets.splits import SplitConfig
 from core.errors import LabelTuneError
 from core.jobs.store import JobStatus, get_job, list_jobs
@@ -18,6 +18,7 @@ from core.store.server_paths import ENV_VAR as SERVER_ROOTS_ENV
 from core.store.server_paths import server_roots
 from ui.common import hand_over, job_uploader, md_text, show_error, t, workspace
 from ui.jobs import ended_ui, job_ui
+from ui.uploader import streaming_uploader, take
 
 STARTED_KEY = "import_jobs"  # the import jobs this session started, to say how each ended
 
@@ -25,8 +26,12 @@ STARTED_KEY = "import_jobs"  # the import jobs this session started, to say how 
 def import_ui(first_time: bool) -> None:
     """The upload form (open when the workspace is empty): Import queues an import job and returns."""
     with st.expander(t("dataset.import_header"), expanded=first_time, icon="📦"):
+        st.caption(t("dataset.stream_upload"))
+        streamed = streaming_uploader("stream_upload")
+        st.caption(t("dataset.small_upload"))
         upload = job_uploader(t("dataset.upload"), "upload", type=["zip"], help=t("dataset.upload_help"))
-        name = st.text_input(t("dataset.name"), placeholder=Path(upload.name).stem if upload else "", key="new_name")
+        chosen = upload.name if upload else streamed["name"] if streamed else ""
+        name = st.text_input(t("dataset.name"), placeholder=Path(chosen).stem if chosen else "", key="new_name")
         st.caption(t("dataset.split_header"))
         left, middle, right = st.columns(3)
         val_pct = left.number_input(t("dataset.val_pct"), 0, 50, 15, key="val_pct")
@@ -38,6 +43,15 @@ def import_ui(first_time: bool) -> None:
                 _started(start_import(workspace(), upload, upload.name, name=name.strip() or None, split=split))
                 del st.session_state["new_name"]  # the next zip gets its own name
                 hand_over(upload, "upload")
+            except LabelTuneError as exc:
+                show_error(exc)
+        if streamed is not None and st.button(t("dataset.stream_import"), type="primary", key="stream_import"):
+            try:
+                split = SplitConfig.held_out(val_pct / 100, test_pct / 100, int(seed))
+                path, archive_name = take(streamed, "stream_upload")
+                _started(start_import_staged(workspace(), path, archive_name, name=name.strip() or None, split=split))
+                del st.session_state["new_name"]
+                st.rerun()
             except LabelTuneError as exc:
                 show_error(exc)
         server_import_ui(lambda: {"name": name.strip() or None,
@@ -58,6 +72,8 @@ def server_import_ui(options: Callable[[], dict[str, Any]], key: str = "server_p
             _started(start_server_import(workspace(), typed.strip(), **options()))
         except LabelTuneError as exc:
             show_error(exc)
+        else:
+            st.rerun()  # the page runs again and shows the live import
 
 
 def add_images_ui(dataset: str) -> None:

@@ -72,9 +72,13 @@ def start_server_import(ws: Workspace, typed: str, **options: Any) -> int:
 def start_import(ws: Workspace, upload: IO[bytes], archive_name: str, **options: Any) -> int:
     """Queue the import of an uploaded zip (``name`` and ``split``, or ``into`` an existing dataset); the
     job owns the spooled copy. Returns the job id at once."""
-    path = spool(ws, upload)
-    params = ImportJob(str(path), archive_name, **options)
-    return IMPORT.submit(ws, params, owned=(str(path),))
+    return start_import_staged(ws, spool(ws, upload), archive_name, **options)
+
+
+def start_import_staged(ws: Workspace, path: Path, archive_name: str, **options: Any) -> int:
+    """Queue the import of a zip already in the staging folder (a streamed upload, or a spooled one); the
+    job owns it: it is removed when the job ends, however it ends."""
+    return IMPORT.submit(ws, ImportJob(str(path), archive_name, **options), owned=(str(path),))
 
 
 @dataclass(frozen=True)

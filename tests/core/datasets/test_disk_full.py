@@ -7,7 +7,6 @@ from __future__ import annotations
 import errno
 import io
 import pathlib
-import subprocess
 
 import numpy as np
 import pytest
@@ -42,17 +41,6 @@ def assert_full_and_untouched(ws: Workspace, zip_path: pathlib.Path) -> None:
     assert after == {k: v for k, v in before.items() if not k.startswith("staging/")}
     assert not [k for k in snapshot(ws.root) if k.startswith("staging/") and k.count("/") > 1]  # emptied
     assert dataset_names(ws) == ["old"]
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    mount = tmp_path / "small"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=False)
 
 
 def test_a_full_disk_during_an_import_on_a_real_small_disk(small_disk, tmp_path):
