@@ -79,6 +79,16 @@ def server_import_ui(options: Callable[[], dict[str, Any]], key: str = "server_p
 def add_images_ui(dataset: str) -> None:
     """Another zip into this dataset: new classes appear, duplicates are reported, nothing moves."""
     with st.expander(t("dataset.add_header"), icon="➕"):
+        st.caption(t("dataset.stream_upload"))
+        streamed = streaming_uploader("add_stream")
+        if streamed is not None and st.button(t("dataset.stream_add"), type="primary", key="stream_add"):
+            try:
+                path, archive_name = take(streamed, "add_stream")
+                _started(start_import_staged(workspace(), path, archive_name, into=dataset))
+                st.rerun()
+            except LabelTuneError as exc:
+                show_error(exc)
+        st.caption(t("dataset.small_upload"))
         upload = job_uploader(t("dataset.upload"), "add_upload", type=["zip"], help=t("dataset.add_help"))
         if st.button(t("dataset.add_button"), disabled=upload is None, key="add_images"):
             _started(start_import(workspace(), upload, upload.name, into=dataset))

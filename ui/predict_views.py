@@ -18,6 +18,7 @@ from core.store.workspace import SPLITS
 from ui.common import hand_over, job_uploader, lang, md_message, md_text, plot_text, show_error, t, workspace
 from ui.jobs import ended_ui, job_ui
 from ui.models import gradcam_image, predictor
+from ui.uploader import streaming_uploader, take
 
 
 def topk_chart(result: Prediction, key: str) -> None:
@@ -64,8 +65,11 @@ def batch_job_ui(run_id: str, top_k: int, threshold: float, flip: bool = False) 
     ws = workspace()
     source = st.radio(t("predict.batch_source"), ["zip", "split"], format_func=lambda s: t(f"predict.batch_{s}"),
                       key="batch_source", horizontal=True)  # fmt: skip
-    archive = split = None
+    archive = split = streamed = None
     if source == "zip":
+        st.caption(t("dataset.stream_upload"))
+        streamed = streaming_uploader("batch_stream")
+        st.caption(t("dataset.small_upload"))
         archive = job_uploader(t("predict.batch_upload"), "batch_zip", type=["zip"])
     else:
         split = st.selectbox(t("eval.split"), SPLITS, index=SPLITS.index("test"), format_func=lambda s: t(f"split.{s}"),
@@ -74,9 +78,14 @@ def batch_job_ui(run_id: str, top_k: int, threshold: float, flip: bool = False) 
     if jobs and jobs[0].live:
         job_ui(jobs[0].id, "batch")
         return
-    if st.button(t("predict.run_batch"), type="primary", disabled=source == "zip" and archive is None, key="run_batch"):
+    waiting = source == "zip" and archive is None and streamed is None
+    if st.button(t("predict.run_batch"), type="primary", disabled=waiting, key="run_batch"):
         try:
-            options = {"upload": archive, "archive_name": archive.name} if archive is not None else {"split": split}
+            if archive is None and streamed is not None:  # the streamed zip, owned by the job
+                staged, name = take(streamed, "batch_stream")
+                options = {"staged": staged, "archive_name": name}
+            else:
+                options = {"upload": archive, "archive_name": archive.name} if archive is not None else {"split": split}
             job_id = start_batch(ws, run_id, top_k=top_k, threshold=threshold, flip=flip, **options)
         except LabelTuneError as exc:
             show_error(exc)

@@ -40,11 +40,11 @@ _ENCRYPTED_FLAG = 0x1
 class IngestLimits:
     """Limits on one archive, checked from its directory first and again while streaming."""
 
-    # Bytes of the zip file itself. Matches server.maxUploadSize in .streamlit/config.toml
-    # (the app holds an upload in memory); the CLI reads from disk under the same rule.
-    max_archive_bytes: int = 2 * GiB
+    # Bytes of the zip file itself: the streaming uploader's default limit (core.store.uploads: the bytes go
+    # to disk, not memory); Streamlit's own uploader stops at server.maxUploadSize (2 GiB) before this.
+    max_archive_bytes: int = 50 * GiB
     # Bytes of all entries once decompressed: bounds the disk an import can fill.
-    max_total_bytes: int = 16 * GiB
+    max_total_bytes: int = 64 * GiB
     # Entries in the directory: tens of thousands of images plus headroom; bounds memory per entry.
     max_entries: int = 200_000
     # Bytes of one decompressed image file: a 64 MP photo is about 20 MB as JPEG, 48 MB as TIFF.

@@ -75,10 +75,10 @@ PREDICT_BATCH: JobKind[BatchJob] = JobKind("predict_batch", Resource.LIGHT, Batc
 
 def start_batch(ws: Workspace, run_id: str, *, upload: IO[bytes] | None = None, archive_name: str = "",
                 split: str | None = None, top_k: int = DEFAULT_TOP_K, threshold: float = DEFAULT_THRESHOLD,
-                flip: bool = False) -> int:  # fmt: skip
-    """Queue a batch prediction of an uploaded zip (spooled to disk, owned by the job) or of a split;
-    ``flip``: flip-averaged."""
-    archive = spool(ws, upload) if upload is not None else None
+                flip: bool = False, staged: Path | None = None) -> int:  # fmt: skip
+    """Queue a batch prediction of an uploaded zip (spooled to disk, or ``staged`` there already by a
+    streamed upload; owned by the job) or of a split; ``flip``: flip-averaged."""
+    archive = spool(ws, upload) if upload is not None else staged
     params = BatchJob(run_id, str(archive) if archive else None, archive_name, split, top_k, threshold, flip)
     return PREDICT_BATCH.submit(ws, params, run_id=run_id, owned=(str(archive),) if archive else ())
 

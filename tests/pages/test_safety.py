@@ -54,6 +54,8 @@ def test_with_a_login_configured_every_page_asks_for_it_first(home, page, authli
     assert tr("auth.required", "en") in texts(at)
     assert not at.selectbox and not at.subheader  # nothing of the page itself
     assert str(home) not in texts(at)  # not even the workspace's path in the sidebar
+    # no streaming uploader, so no grant to upload with: the upload route refuses every request without one
+    assert "_upload_grant" not in at.session_state
 
 
 def test_several_login_providers_each_get_a_button(home, authlib):
@@ -77,6 +79,7 @@ def test_without_a_login_configured_the_pages_open_as_before(home):
     at.run()
     assert not at.exception and tr("dataset.header", "en") in [h.value for h in at.header]
     assert not [b for b in at.button if b.label == tr("auth.login", "en")]
+    assert "_upload_grant" in at.session_state  # the Dataset page's streaming uploader got its grant
 
 
 def test_an_unexpected_error_shows_a_reference_and_logs_its_details(home, monkeypatch):
