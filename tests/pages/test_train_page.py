@@ -243,6 +243,7 @@ def test_a_run_from_the_command_line_shows_with_its_weights_and_resumes_in_a_wor
     assert run.status == "completed" and run.epochs_run == 3
 
 
+@pytest.mark.slow  # trains a run
 def test_a_measured_run_says_what_it_chose_and_why(ws):
     config = TrainConfig(
         dataset="颜色", backbone="mobilenet_v2_0.35", weights="none", image_size=96, batch_size=8, head_epochs=2,

@@ -22,6 +22,7 @@ from core.training.pipeline import load_training_data, make_dataset
 from tests.builders import image_bytes
 
 ROOT = Path(__file__).resolve().parents[3]
+pytestmark = pytest.mark.slow  # loads, predicts and exports the session's trained model
 
 
 def test_flip_averaged_predictions_are_the_mean_of_each_image_and_its_mirror(trained_copy):

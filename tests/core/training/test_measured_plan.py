@@ -70,6 +70,7 @@ def fine_tunes_here(monkeypatch):
     monkeypatch.setattr(plan_module, "MIN_PER_CLASS_TO_FINE_TUNE", 1)
 
 
+@pytest.mark.slow  # trains three sizes' heads and a run
 def test_a_measured_run_trains_at_the_size_its_validation_images_score_best(ws, fine_tunes_here):
     run = train_here(ws, measured())
     plan = run.device["plan"]
@@ -97,6 +98,7 @@ def test_a_measured_run_trains_at_the_size_its_validation_images_score_best(ws, 
     keras.backend.clear_session()
 
 
+@pytest.mark.slow  # trains a run
 def test_a_time_limit_too_short_for_fine_tuning_keeps_the_head_alone(ws, fine_tunes_here):
     run = train_here(ws, measured(max_minutes=0.01, fine_tune_epochs=10))
     plan = run.device["plan"]
