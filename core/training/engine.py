@@ -28,7 +28,7 @@ from core.jobs import queue
 from core.jobs.runner import JobContext, JobResult
 from core.jobs.store import JobStatus
 from core.runs import store as runs
-from core.runs.config import TrainConfig
+from core.runs.config import Planning, TrainConfig
 from core.runs.folder import RunFolder
 from core.store.vocabulary import EVALUATED_SPLITS
 from core.store.workspace import Workspace
@@ -229,6 +229,11 @@ def execute(ctx: JobContext, run_id: str, extra_callbacks: list[Any] | None = No
     try:
         if plan is None and wants_measuring(config) and cluster_task() is None:  # a cluster's workers would differ
             config, plan = _measure_plan(ctx, run_id, config, began)
+        elif plan is None and config.planning == Planning.MEASURED:
+            # A measured plan that cannot measure here (a teacher, a text head, a cluster) trains its settings
+            # as given: its time limit was the plan's budget (the advice's figure), not a stop of its own.
+            config = replace(config, planning=Planning.FIXED, max_minutes=0.0)
+            runs.update_run(ws, run_id, config=config)
         planned = config.head_epochs + config.fine_tune_epochs
         while True:
             session = prepare(

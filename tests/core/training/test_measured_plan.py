@@ -106,3 +106,13 @@ def test_a_time_limit_too_short_for_fine_tuning_keeps_the_head_alone(ws, fine_tu
     assert "No fine-tuning" in render(plan["then"], "en")
     assert run.final["val_accuracy"] is not None and np.isfinite(run.final["val_log_loss"])
     keras.backend.clear_session()
+
+
+@pytest.mark.slow  # trains a run
+def test_a_measured_plan_that_cannot_measure_trains_as_given_without_the_plans_limit(ws):
+    """Without the feature cache (as with a teacher or a text head) there is nothing to measure on: the
+    run trains its settings as given, and the advice's minutes, the plan's budget, do not cut it short."""
+    run = train_here(ws, measured(feature_cache=False, head_epochs=2, fine_tune_epochs=0, max_minutes=1e-4))
+    assert (run.config.planning, run.config.max_minutes) == (Planning.FIXED, 0.0) and "plan" not in run.device
+    assert run.status == "completed" and run.epochs_run == 2
+    keras.backend.clear_session()
