@@ -4,12 +4,15 @@ import os
 import shutil
 import subprocess
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from core.runs import store as runs
+from core.store.db import DATABASE_ENV, close_pools
 from core.store.workspace import Workspace
+from tests import postgres
 from tests.builders import COLOURS, trained_colour_run
 
 # Keep TensorFlow quiet and single-machine friendly in every test process.
@@ -19,9 +22,60 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("LABELTUNE_WARM_IDLE_S", "15")
 
 
+BACKENDS = ("sqlite", "postgresql")
+# The store every other test's ``ws`` uses: sqlite, or postgresql to run them all on PostgreSQL.
+DEFAULT_BACKEND = os.environ.get("LABELTUNE_TEST_BACKEND", "sqlite")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked ``both_backends`` (or in a module that is) runs once on each store: its ``ws`` is a
+    SQLite workspace, then one whose store is a PostgreSQL database of its own."""
+    if "ws" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_backends"):
+        metafunc.parametrize("ws", BACKENDS, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """One throwaway PostgreSQL cluster per test process (its ``postgres`` database's URL); the tests that
+    need it are skipped, with the reason, when it cannot start (failed instead under ``.ci/run``)."""
+    try:
+        with postgres.cluster() as url:
+            yield url
+    except postgres.Unavailable as exc:
+        if os.environ.get(postgres.REQUIRE_ENV) == "1":
+            pytest.fail(f"PostgreSQL is required here ({postgres.REQUIRE_ENV}=1) and could not start: {exc}")
+        pytest.skip(f"PostgreSQL could not start: {exc}")
+
+
 @pytest.fixture
-def ws(tmp_path: Path) -> Workspace:
+def pg_url(postgres_server: str) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped after the test."""
+    url = postgres.create_database(postgres_server)
+    yield url
+    close_pools()
+    postgres.drop_database(url)
+
+
+def open_workspace(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    """A new workspace on the store the test is parametrized with. On PostgreSQL its URL is in the
+    environment, as a team sets it: the command lines and worker processes a test starts find the database
+    as they would on a cluster's node; and when the test ends, no SQLite file was made in the folder."""
+    monkeypatch.delenv(DATABASE_ENV, raising=False)
+    if getattr(request, "param", DEFAULT_BACKEND) == "postgresql":
+        monkeypatch.setenv(DATABASE_ENV, request.getfixturevalue("pg_url"))
+        request.addfinalizer(lambda: _no_sqlite_file(tmp_path / "ws"))
     return Workspace.open(tmp_path / "ws")
+
+
+def _no_sqlite_file(root: Path) -> None:
+    made = sorted(str(p.relative_to(root)) for p in root.rglob("*.sqlite3*"))
+    assert not made, f"a PostgreSQL workspace made SQLite files: {made}"
+
+
+@pytest.fixture
+def ws(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    """A new workspace (see :func:`open_workspace`)."""
+    return open_workspace(request, tmp_path, monkeypatch)
 
 
 @pytest.fixture

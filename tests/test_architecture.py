@@ -365,3 +365,51 @@ def test_an_added_function_level_import_or_cycle_is_caught(tmp_path):
     added = [f for f in function_level_imports(copy) if f not in before[0]]
     assert len(added) == 1 and "core/store/workspace.py" in added[0] and "core.jobs.store" in added[0], added
     assert ["core.jobs.store", "core.store.workspace"] in [c for c in import_cycles(copy) if c not in before[1]]
+
+
+# The modules that speak SQL: the store layer, and each stage's data-access module(s). Everything else calls
+# their functions.
+SQL_MODULES = {
+    "core/store/db.py", "core/store/workspace.py", "core/store/move.py",
+    "core/jobs/store.py", "core/jobs/queue.py", "core/runs/store.py", "core/runs/integrity.py",
+    "core/datasets/catalog.py", "core/datasets/editing.py", "core/datasets/gallery.py", "core/datasets/ingest.py",
+    "core/training/store.py", "core/audit/store.py",
+}  # fmt: skip
+# What only core/store/db.py may say: SQL one database has and the other lacks (the drivers: imports).
+DIALECT = ("PRAGMA", "BEGIN", "json_extract", "json_each", "json_set", "jsonb", "INSERT OR", "LEAST(", "ILIKE",
+           "advisory", "MIN(width", "LIMIT -1")  # fmt: skip
+DRIVERS = ("sqlite3", "psycopg", "psycopg_pool")
+
+
+def _sql_calls(tree: ast.AST) -> list[ast.Call]:
+    return [
+        node for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("execute", "executemany", "insert") and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "conn"
+    ]  # fmt: skip
+
+
+def _text_of(node: ast.AST) -> str:
+    return " ".join(n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str))
+
+
+def test_sql_lives_in_the_store_layer_and_each_stages_data_access_modules():
+    """SQL is spoken in the listed modules only, and what differs between SQLite and PostgreSQL (the drivers,
+    the write lock, JSON and other spellings) in core/store/db.py alone: every other module runs on both."""
+    speaking, dialect = set(), set()
+    for path in [*(ROOT / "core").rglob("*.py"), *UI_FILES]:
+        name, tree = str(path.relative_to(ROOT)), ast.parse(path.read_text(encoding="utf-8"))
+        calls = _sql_calls(tree)
+        if calls:
+            speaking.add(name)
+        if name == "core/store/db.py":
+            continue
+        dialect |= {f"{name}: {w}" for call in calls if call.args for w in DIALECT if w in _text_of(call.args[0])}
+        for node in ast.walk(tree):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])  # fmt: skip
+            dialect |= {f"{name}: import {m}" for m in modules if m.split(".")[0] in DRIVERS}
+    assert speaking <= SQL_MODULES, f"SQL outside the data-access modules: {sorted(speaking - SQL_MODULES)}"
+    allowed = {"core/store/workspace.py: import sqlite3"}  # the backup before a migration: SQLite's backup API
+    assert dialect <= allowed, f"one database's words outside core/store/db.py: {sorted(dialect - allowed)}"

@@ -21,41 +21,43 @@ from core.datasets.catalog import dataset_names
 from core.errors import LabelTuneError
 from core.i18n import DEFAULT_LANGUAGE, LANGUAGES, tr
 from core.runs.integrity import check
-from core.store.workspace import Workspace, resolve_root
+from core.store.workspace import Workspace, resolve_database, resolve_root
 
 LANG_KEY = "lang"
 LANG_CHOICE_KEY = "lang_choice"
 LANG_SETTING = "ui.language"
 
 
-def workspace_arg(argv: list[str] | None = None) -> str | None:
-    """``--workspace`` from ``streamlit run streamlit_app.py -- --workspace PATH``."""
+def workspace_args(argv: list[str] | None = None) -> tuple[Path, str | None]:
+    """The workspace folder and database from ``streamlit run streamlit_app.py -- --workspace PATH
+    --database URL`` (each else its environment variable: ``core.store.workspace``)."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--workspace")
+    parser.add_argument("--database")
     known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    return known.workspace
+    return resolve_root(known.workspace), resolve_database(known.database)
 
 
 @st.cache_resource(show_spinner=False)
-def _open_workspace(root: Path) -> Workspace:
-    return Workspace.open(root)
+def _open_workspace(root: Path, database: str | None) -> Workspace:
+    return Workspace.open(root, database)
 
 
 def workspace() -> Workspace:
-    """The workspace, opened (folders, migrations) once per process and folder."""
-    return _open_workspace(resolve_root(workspace_arg()))
+    """The workspace, opened (folders, migrations) once per process, folder and database."""
+    return _open_workspace(*workspace_args())
 
 
 @st.cache_resource(show_spinner=False)
-def _problems_at_start(root: Path) -> list[dict[str, Any]]:
-
-    return check(Workspace(root))
+def _problems_at_start(root: Path, database: str | None) -> list[dict[str, Any]]:
+    return check(Workspace(root, database))
 
 
 def workspace_problems() -> list[dict[str, Any]]:
     """What the workspace's integrity check found when this server process first opened it (stored
     messages); it repairs nothing."""
-    return _problems_at_start(workspace().root)
+    ws = workspace()
+    return _problems_at_start(ws.root, ws.database)
 
 
 def lang() -> str:

@@ -37,9 +37,9 @@ def run_picker_ui(key: str, label_key: str = "eval.run", choices: list[runs.Run]
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _predictor(root: str, run_id: str, stamp: float, flip: bool) -> Predictor:
+def _predictor(root: str, database: str | None, run_id: str, stamp: float, flip: bool) -> Predictor:
     """Loaded once per run, model file version and flip-averaging, then shared by every rerun and session."""
-    return Predictor.for_run(Workspace.open(root), run_id, flip=flip)
+    return Predictor.for_run(Workspace.open(root, database), run_id, flip=flip)
 
 
 def predictor(run_id: str, flip: bool = False) -> Predictor:
@@ -48,7 +48,7 @@ def predictor(run_id: str, flip: bool = False) -> Predictor:
     ws = workspace()
     path = runs.model_file(ws, run_id)
     with st.spinner(t("predict.loading_model")):
-        return _predictor(str(ws.root), run_id, path.stat().st_mtime, flip)
+        return _predictor(str(ws.root), ws.database, run_id, path.stat().st_mtime, flip)
 
 
 def gradcam_image(run_id: str, pixels: Any, class_index: int, alpha: float) -> Any:

@@ -31,6 +31,8 @@ def run() -> None:
     for problem in workspace_problems():  # the integrity check at start-up: reported, never repaired silently
         st.sidebar.warning(md_message(problem), icon="🩺")
     st.sidebar.caption(t("app.workspace", path=ws.root))
+    if ws.database:  # a team's store: which database (never its password)
+        st.sidebar.caption(t("app.store_postgresql", url=ws.store_name))
     st.sidebar.caption(t("app.datasets_count", count=len(dataset_names(ws))))
     busy = live_jobs(ws)
     if busy:  # heavy work goes on in worker processes: one click to see it, wherever it was started

@@ -26,8 +26,8 @@ from streamlit.web.server.starlette.starlette_server_config import XSRF_COOKIE_N
 
 from core.errors import UploadError
 from core.store import uploads
-from core.store.workspace import Workspace, resolve_root
-from ui.common import workspace_arg
+from core.store.workspace import Workspace
+from ui.common import workspace_args
 
 PREFIX = "/labeltune/uploads"
 GRANT_HEADER = "X-LabelTune-Grant"
@@ -37,7 +37,7 @@ TUS = {"Tus-Resumable": "1.0.0"}
 @functools.cache
 def _workspace() -> Workspace:
     """The app's workspace, opened once per server process."""
-    return Workspace.open(resolve_root(workspace_arg()))
+    return Workspace.open(*workspace_args())
 
 
 def _xsrf_ok(request: Request) -> bool:

@@ -35,7 +35,7 @@ class AuditImage:
 def audit_images(ws: Workspace, dataset: str, active_only: bool = True) -> tuple[int, int, list[AuditImage]]:
     """The dataset's id, version and images (active ones unless asked), in import order, in one snapshot."""
     with ws.connect() as conn:
-        conn.execute("BEGIN")
+        conn.begin_read()
         ds = dataset_id(conn, dataset)
         version = conn.execute("SELECT version FROM datasets WHERE id = ?", (ds,)).fetchone()[0]
         rows = conn.execute(
@@ -60,12 +60,12 @@ class Audit:
 
 def save_audit(ws: Workspace, ds: int, version: int, config: AuditConfig, result: dict, seconds: float) -> int:
     with ws.connect() as conn:
-        return conn.execute(
+        return conn.insert(
             "INSERT INTO audits (dataset_id, dataset_version, config_json, result_json, seconds, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (ds, version, json.dumps(config.to_dict(), ensure_ascii=False),
              json.dumps(result, ensure_ascii=False), seconds, utc_now()),
-        ).lastrowid  # fmt: skip
+        )  # fmt: skip
 
 
 def latest_audit(ws: Workspace, dataset: str) -> Audit | None:
@@ -98,7 +98,7 @@ def keep(ws: Workspace, dataset: str, findings: list[str], kept: bool = True) ->
         ds = dataset_id(conn, dataset)
         if kept:
             conn.executemany(
-                "INSERT OR IGNORE INTO audit_kept (dataset_id, finding, created_at) VALUES (?, ?, ?)",
+                "INSERT INTO audit_kept (dataset_id, finding, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                 [(ds, f, utc_now()) for f in findings],
             )
         else:

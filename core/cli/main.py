@@ -32,10 +32,17 @@ from core.store.workspace import Workspace
 
 
 def _common(default: Any) -> argparse.ArgumentParser:
-    """``--workspace`` and ``--json``, accepted before or after the verb."""
+    """``--workspace``, ``--database`` and ``--json``, accepted before or after the verb."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--workspace", default=default, help="workspace folder (default: $LABELTUNE_HOME or ./workspace)"
+    )
+    common.add_argument(
+        "--database",
+        default=default,
+        metavar="URL",
+        help="the store's PostgreSQL database, postgresql://USER@HOST/DB, for workers on several machines"
+        " (default: $LABELTUNE_DATABASE_URL, else the SQLite file in the workspace)",
     )
     common.add_argument("--json", action="store_true", default=default, help="print one JSON object instead of text")
     common.add_argument(
@@ -103,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace, Workspace], Any] = args.handler
     code = 0
     try:
-        ws = Workspace.open(args.workspace)
+        ws = Workspace.open(args.workspace, args.database)
         # Without --verbose, what C and C++ libraries write to stderr goes to a log file; with --json,
         # stdout holds the one JSON object alone: anything a library prints there (Keras' "Downloading
         # data from ...") goes to stderr instead.

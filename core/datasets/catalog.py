@@ -157,16 +157,11 @@ def split_images(ws: Workspace, dataset: str, split: str, limit: int | None = No
             for r in conn.execute(
                 "SELECT id FROM images WHERE dataset_id = ? AND split = ? AND status = ?"
                 " AND class_id IS NOT NULL ORDER BY id LIMIT ?",
-                (dataset_id(conn, dataset), split, ImageStatus.ACTIVE, -1 if limit is None else limit),
+                (dataset_id(conn, dataset), split, ImageStatus.ACTIVE, conn.limit(-1 if limit is None else limit)),
             )
         ]
     found = images_by_id(ws, ids)
     return [found[i] for i in ids]
-
-
-def json_path(key: str) -> str:
-    """SQLite's JSON path of one key of an object, whatever characters the key holds (Chinese, dots)."""
-    return f"$.{json.dumps(key, ensure_ascii=False)}"
 
 
 def attribute_of(ws: Workspace, ids: list[int], name: str) -> dict[int, str]:
@@ -175,8 +170,49 @@ def attribute_of(ws: Workspace, ids: list[int], name: str) -> dict[int, str]:
     with ws.connect() as conn:
         for chunk, marks in id_chunks(ids):
             rows = conn.execute(
-                f"SELECT id, json_extract(attributes_json, ?) FROM images WHERE id IN ({marks})",
-                [json_path(name), *chunk],
+                f"SELECT id, {conn.json_text('attributes_json')} FROM images WHERE id IN ({marks})",
+                [conn.json_key(name), *chunk],
             ).fetchall()
             out.update({i: str(v) for i, v in rows if v is not None})
     return out
+
+
+def labelled_images(conn: Any, dataset_id: int) -> list[Any]:
+    """(id, stored path, class name, split) of the dataset's active labelled images with a split, in
+    import order, in the caller's transaction (a training run reads them in one snapshot with the version)."""
+    return conn.execute(
+        "SELECT i.id, i.stored_path, c.name, i.split FROM images i JOIN classes c ON c.id = i.class_id"
+        " WHERE i.dataset_id = ? AND i.status = ? AND i.split IS NOT NULL ORDER BY i.id",
+        (dataset_id, ImageStatus.ACTIVE),
+    ).fetchall()
+
+
+def unlabelled_images(ws: Workspace, dataset: str) -> list[tuple[int, str]]:
+    """(id, stored path) of the dataset's active images without a label, in import order."""
+    with ws.connect() as conn:
+        return [tuple(r) for r in conn.execute(
+            "SELECT i.id, i.stored_path FROM images i JOIN datasets d ON d.id = i.dataset_id"
+            " WHERE d.name = ? AND i.class_id IS NULL AND i.status = ? ORDER BY i.id",
+            (dataset, ImageStatus.ACTIVE),
+        ).fetchall()]  # fmt: skip
+
+
+def active_images(ws: Workspace, dataset_id: int) -> list[Any]:
+    """The dataset's active images (id, original name, stored path, hash, split, label, attributes), in
+    import order: what an export writes."""
+    with ws.connect() as conn:
+        return conn.execute(
+            "SELECT i.id, i.original_name, i.stored_path, i.content_hash, i.split, c.name, i.attributes_json"
+            " FROM images i LEFT JOIN classes c ON c.id = i.class_id"
+            " WHERE i.dataset_id = ? AND i.status = ? ORDER BY i.id",
+            (dataset_id, ImageStatus.ACTIVE),
+        ).fetchall()
+
+
+def short_sides(ws: Workspace, dataset_id: int) -> list[int]:
+    """Each active image's shorter side, in pixels."""
+    with ws.connect() as conn:
+        return [r[0] for r in conn.execute(
+            f"SELECT {conn.smaller('width', 'height')} FROM images WHERE dataset_id = ? AND status = ?",
+            (dataset_id, ImageStatus.ACTIVE),
+        )]  # fmt: skip

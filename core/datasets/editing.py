@@ -1,6 +1,6 @@
 """Changing a dataset after import: labels, splits, exclusions, classes and their descriptions (标签说明).
 
-Every change is one write transaction (``BEGIN IMMEDIATE``: concurrent editors queue, none loses an
+Every change is one write transaction (``Connection.begin_write``: concurrent editors queue, none loses an
 update), bumps the dataset's version (runs record the version they trained on, the feature cache
 keys on it) and appends to the change log: what changed, how many images, when.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from core.datasets.layouts import FILENAME_COLUMNS, IMAGE_ID_COLUMNS, LABEL_COLU
 from core.datasets.splits import SplitConfig
 from core.errors import DatasetError
 from core.runs import store as runs
+from core.store.db import Connection
 from core.store.vocabulary import ImageStatus
 from core.store.workspace import SPLITS, Workspace, id_chunks, utc_now
 
@@ -40,14 +40,14 @@ class Change:
 
 
 @contextmanager
-def _edit(ws: Workspace, dataset: str) -> Iterator[tuple[sqlite3.Connection, int]]:
+def _edit(ws: Workspace, dataset: str) -> Iterator[tuple[Connection, int]]:
     """A write transaction on ``dataset``: yields the connection and the dataset id."""
     with ws.connect() as conn:
-        conn.execute("BEGIN IMMEDIATE")
+        conn.begin_write()
         yield conn, catalog.dataset_id(conn, dataset)
 
 
-def log_change(conn: sqlite3.Connection, dataset_id: int, action: str, images: int, **params: Any) -> int:
+def log_change(conn: Connection, dataset_id: int, action: str, images: int, **params: Any) -> int:
     """Bump the version and record the change; returns the new version."""
     conn.execute("UPDATE datasets SET version = version + 1 WHERE id = ?", (dataset_id,))
     version = conn.execute("SELECT version FROM datasets WHERE id = ?", (dataset_id,)).fetchone()[0]
@@ -68,20 +68,20 @@ def _clean_name(name: str) -> str:
     return cleaned
 
 
-def _class_id(conn: sqlite3.Connection, dataset_id: int, name: str, create: bool = False) -> int:
+def _class_id(conn: Connection, dataset_id: int, name: str, create: bool = False) -> int:
     row = conn.execute("SELECT id FROM classes WHERE dataset_id = ? AND name = ?", (dataset_id, name)).fetchone()
     if row is not None:
         return row[0]
     if not create:
         raise DatasetError("err.class_unknown", name=name)
     order = conn.execute("SELECT COALESCE(MAX(display_order), -1) + 1 FROM classes WHERE dataset_id = ?", (dataset_id,))
-    return conn.execute(
+    return conn.insert(
         "INSERT INTO classes (dataset_id, name, display_order) VALUES (?, ?, ?)",
         (dataset_id, _clean_name(name), order.fetchone()[0]),
-    ).lastrowid
+    )
 
 
-def _update_images(conn: sqlite3.Connection, dataset_id: int, ids: list[int], assignment: str, value: Any) -> int:
+def _update_images(conn: Connection, dataset_id: int, ids: list[int], assignment: str, value: Any) -> int:
     """``UPDATE images SET <assignment>`` for ``ids`` of this dataset; returns how many changed."""
     changed = wanted = 0
     for chunk, marks in id_chunks(ids):
@@ -114,7 +114,7 @@ def split_of_hash(content_hash: str, config: SplitConfig | None = None) -> str:
     return "train" if x < config.train else "val" if x < config.train + config.val else "test"
 
 
-def _split_new(conn: sqlite3.Connection, dataset_id: int, ids: list[int]) -> None:
+def _split_new(conn: Connection, dataset_id: int, ids: list[int]) -> None:
     for chunk, marks in id_chunks(ids):
         rows = conn.execute(
             f"SELECT id, content_hash FROM images WHERE dataset_id = ? AND split IS NULL AND id IN ({marks})",
@@ -303,7 +303,7 @@ def change_log(ws: Workspace, dataset: str, limit: int = 100) -> list[Change]:
         rows = conn.execute(
             "SELECT l.version, l.action, l.params_json, l.images, l.created_at FROM change_log l"
             " JOIN datasets d ON d.id = l.dataset_id WHERE d.name = ? ORDER BY l.id DESC LIMIT ?",
-            (dataset, limit),
+            (dataset, conn.limit(limit)),
         ).fetchall()
     return [Change(v, a, json.loads(p), n, c) for v, a, p, n, c in rows]
 
@@ -341,7 +341,7 @@ def delete_dataset(ws: Workspace, name: str, delete_runs: bool = False) -> dict[
     return {"images": len(files), "runs": len(run_ids)}
 
 
-def _refuse_if_training(conn: sqlite3.Connection, dataset_id: int, name: str) -> None:
+def _refuse_if_training(conn: Connection, dataset_id: int, name: str) -> None:
     """A run queued or training on the dataset needs it under its name until it ends."""
     busy = runs.live_on_dataset(conn, dataset_id)
     if busy:

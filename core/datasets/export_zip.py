@@ -19,9 +19,8 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from core.datasets.catalog import load_dataset
+from core.datasets.catalog import active_images, load_dataset
 from core.errors import DatasetError
-from core.store.vocabulary import ImageStatus
 from core.store.workspace import Workspace
 
 LABELS_FILE = "labels.csv"
@@ -65,14 +64,7 @@ def _active_images(ws: Workspace, dataset: str) -> tuple[Any, list[Any]]:
     """The dataset's summary and its active images (id, original name, stored path, hash, split, label,
     attributes), in import order: what an export writes."""
     summary = load_dataset(ws, dataset)
-    with ws.connect() as conn:
-        rows = conn.execute(
-            "SELECT i.id, i.original_name, i.stored_path, i.content_hash, i.split, c.name, i.attributes_json"
-            " FROM images i LEFT JOIN classes c ON c.id = i.class_id"
-            " WHERE i.dataset_id = ? AND i.status = ? ORDER BY i.id",
-            (summary.id, ImageStatus.ACTIVE),
-        ).fetchall()
-    return summary, rows
+    return summary, active_images(ws, summary.id)
 
 
 def _entry_name(original: str, stored: str, content_hash: str, split: str | None, label: str | None,

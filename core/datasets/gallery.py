@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.datasets.catalog import dataset_id, json_path
+from core.datasets.catalog import dataset_id
 from core.datasets.quality import SMALL_IMAGE_SIDE
+from core.store.db import Connection
 from core.store.vocabulary import ImageStatus
 from core.store.workspace import Workspace, id_chunks
 
@@ -44,7 +45,7 @@ class GalleryImage:
     content_hash: str
 
 
-def _where(dataset_id: int, f: GalleryFilter, class_ids: dict[str, int]) -> tuple[str, list[Any]]:
+def _where(conn: Connection, dataset_id: int, f: GalleryFilter, class_ids: dict[str, int]) -> tuple[str, list[Any]]:
     """The filter as SQL on ``images`` alone (no join: a class is matched by its id), so the count and the
     page read only the images table and its indexes."""
     clauses, args = ["i.dataset_id = ?"], [dataset_id]
@@ -60,7 +61,7 @@ def _where(dataset_id: int, f: GalleryFilter, class_ids: dict[str, int]) -> tupl
         clauses.append("i.status = ?")
         args.append(f.status)
     if f.search.strip():
-        clauses.append("i.original_name LIKE ? ESCAPE '\\'")
+        clauses.append(f"i.original_name {conn.like} ? ESCAPE '\\'")
         escaped = f.search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         args.append(f"%{escaped}%")
     if f.flag == "duplicate":
@@ -75,11 +76,11 @@ def _where(dataset_id: int, f: GalleryFilter, class_ids: dict[str, int]) -> tupl
         )
         args.append(dataset_id)
     elif f.flag == "small":
-        clauses.append("MIN(i.width, i.height) < ?")
+        clauses.append(f"{conn.smaller('i.width', 'i.height')} < ?")
         args.append(SMALL_IMAGE_SIDE)
     if f.attribute:
-        clauses.append("json_extract(i.attributes_json, ?) = ?")
-        args += [json_path(f.attribute[0]), f.attribute[1]]
+        clauses.append(f"{conn.json_text('i.attributes_json')} = ?")
+        args += [conn.json_key(f.attribute[0]), str(f.attribute[1])]
     return " AND ".join(clauses), args
 
 
@@ -94,7 +95,7 @@ def _scope(conn: Any, dataset: str, f: GalleryFilter) -> tuple[str, list[Any], d
     """The WHERE clause for ``f`` and the dataset's class names by id."""
     target = dataset_id(conn, dataset)
     names = dict(conn.execute("SELECT id, name FROM classes WHERE dataset_id = ?", (target,)).fetchall())
-    where, args = _where(target, f, {name: i for i, name in names.items()})
+    where, args = _where(conn, target, f, {name: i for i, name in names.items()})
     return where, args, names
 
 
@@ -152,7 +153,7 @@ def attribute_values(ws: Workspace, dataset: str) -> dict[str, list[str]]:
     """Every attribute name of the dataset with its values, for the filter."""
     with ws.connect() as conn:
         rows = conn.execute(
-            "SELECT DISTINCT j.key, j.value FROM images i, json_each(i.attributes_json) j WHERE i.dataset_id = ?"
+            f"SELECT DISTINCT j.key, j.value FROM images i, {conn.json_pairs('i.attributes_json')} WHERE i.dataset_id = ?"
             " AND i.attributes_json != '{}' ORDER BY j.key, j.value",
             (dataset_id(conn, dataset),),
         ).fetchall()
@@ -167,10 +168,10 @@ def label_history(ws: Workspace, dataset: str, image_id: int) -> list[dict[str, 
     found in SQL rather than by reading the whole log."""
     with ws.connect() as conn:
         rows = conn.execute(
-            "SELECT l.version, json_extract(l.params_json, '$.label'), l.created_at FROM change_log l"
+            f"SELECT l.version, {conn.json_text('l.params_json')}, l.created_at FROM change_log l"
             " WHERE l.dataset_id = ? AND l.action = 'relabel'"
-            " AND EXISTS (SELECT 1 FROM json_each(l.params_json, '$.ids') WHERE value = ?) ORDER BY l.id DESC",
-            (dataset_id(conn, dataset), image_id),
+            f" AND {conn.json_has('l.params_json', 'ids')} ORDER BY l.id DESC",
+            (conn.json_key("label"), dataset_id(conn, dataset), image_id),
         ).fetchall()
     return [{"version": v, "label": label, "at": at} for v, label, at in rows]
 

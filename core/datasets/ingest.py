@@ -310,11 +310,10 @@ def _commit(
     moved = stager.publish()
     try:
         with ws.connect() as conn:
-            cur = conn.execute(
+            dataset_id = conn.insert(
                 "INSERT INTO datasets (name, source, layout, split_seed, report_json, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (dataset_name, archive.name, plan.layout, split_config.seed, quality.dumps(report), utc_now()),
             )
-            dataset_id = int(cur.lastrowid)
             _insert(conn, dataset_id, archive, labels, splits, report["warnings"], started)
     except BaseException:
         stager.unpublish(moved)
@@ -381,7 +380,7 @@ def _commit_addition(
     moved = stager.publish()
     try:
         with ws.connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
+            conn.begin_write()
             _insert(conn, target, archive, labels, splits, warnings, started)
             log_change(conn, target, "add_images", len(archive.stored), skipped=len(archive.skipped))
     except BaseException:
@@ -405,10 +404,10 @@ def _insert(
     for name in sorted({label for label in labels if label} | set(plan.descriptions)):
         description = plan.descriptions.get(name, "")
         if name not in class_ids:
-            class_ids[name] = conn.execute(
+            class_ids[name] = conn.insert(
                 "INSERT INTO classes (dataset_id, name, description, display_order) VALUES (?, ?, ?, ?)",
                 (dataset_id, name, description, len(class_ids)),
-            ).lastrowid
+            )
         elif description:
             conn.execute(
                 "UPDATE classes SET description = ? WHERE id = ? AND description = ''", (description, class_ids[name])

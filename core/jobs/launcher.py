@@ -9,9 +9,10 @@ environment variable ``LABELTUNE_LAUNCHER``, which wins), and the command goes t
 
 Placeholders: ``{command}`` (the worker command, shell-quoted), ``{job}``, ``{kind}``, ``{workspace}``,
 ``{log}``, ``{python}``. The template is split like a shell line; the launcher command must return once
-the work is handed over (as ``sbatch`` and ``kubectl create`` do). The workspace must then be on storage
-every node mounts at the same path, with working POSIX file locks (SQLite needs them: NFSv4 with locking
-enabled, Lustre with ``flock``, CephFS; not SMB or an NFS mount with ``nolock``).
+the work is handed over (as ``sbatch`` and ``kubectl create`` do). Workers on other nodes need the store
+in PostgreSQL (``LABELTUNE_DATABASE_URL``, passed to the launcher command and the worker in their
+environment: Slurm hands it on by default) and the workspace folder on storage every node mounts at the
+same path: SQLite's file is for processes on one host.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from core.errors import JobError
 from core.jobs.store import Job, log_path
+from core.store.db import DATABASE_ENV
 from core.store.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository root, where `python -m core` resolves
@@ -43,6 +45,15 @@ def set_template(ws: Workspace, value: str) -> None:
     if value:
         _fill(value, ws, 0, "train")
     ws.set_setting(SETTING, value)
+
+
+def worker_env(ws: Workspace) -> dict[str, str]:
+    """The environment a worker starts with: this one, with the workspace's database (none: its SQLite
+    file). The URL travels in the environment, never on a command line others can read."""
+    env = {k: v for k, v in os.environ.items() if k != DATABASE_ENV}
+    if ws.database:
+        env[DATABASE_ENV] = ws.database
+    return env
 
 
 def worker_command(ws: Workspace, job_id: int) -> list[str]:
@@ -73,7 +84,9 @@ def launch(ws: Workspace, job: Job) -> int | None:
         return _local(ws, job)
     command = _fill(chosen, ws, job.id, job.kind)
     try:
-        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=LAUNCH_TIMEOUT_S)
+        done = subprocess.run(
+            command, cwd=ROOT, env=worker_env(ws), capture_output=True, text=True, timeout=LAUNCH_TIMEOUT_S
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         raise JobError("err.launcher_failed", command=command[0], detail=str(exc)) from exc
     with open(log_path(ws, job.id), "a", encoding="utf-8") as log:
@@ -91,6 +104,7 @@ def _local(ws: Workspace, job: Job) -> int:
         proc = subprocess.Popen(
             worker_command(ws, job.id),
             cwd=ROOT,
+            env=worker_env(ws),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

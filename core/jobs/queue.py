@@ -5,8 +5,12 @@
   Light jobs (an import, an estimate, a preview, predictions, an export) run beside it, up to ``light``
   slots at once, each niced (``core.jobs.runner``) so a training run keeps the machine. See
   :func:`slots` for the defaults and why.
-* A job is **claimed** (queued → running) inside one ``BEGIN IMMEDIATE`` transaction that first sweeps
-  and checks its resource's slots; two processes racing for a slot never both get it.
+* A job is **claimed** (queued → running) inside one write transaction (``Connection.begin_write``:
+  SQLite's ``BEGIN IMMEDIATE``, PostgreSQL's transaction-scoped advisory lock) that first sweeps and
+  checks its resource's slots; two processes racing for a slot never both get it, on one host or many.
+  Not ``SELECT ... FOR UPDATE SKIP LOCKED``: it lets each worker take a different *row*, but the rule is
+  over rows (at most N exclusive jobs running, in queue order): two workers locking two different queued
+  rows would each see a slot free.
 * :func:`schedule` starts a worker (``python -m core worker JOB``, through ``core.jobs.launcher``) for
   each queued job whose turn it is. It is called when a job is submitted, when a worker ends, and by
   anyone who looks at the queue (a page's poll, ``python -m core jobs``), so the queue moves on even
@@ -21,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import time
 from collections.abc import Callable
 
@@ -43,8 +46,10 @@ from core.jobs.store import (
     owned_paths,
     read_job,
     remove_owned,
+    row_to_job,
     warm_workers,
 )
+from core.store.db import Connection
 from core.store.workspace import Workspace, utc_now
 
 HEARTBEAT_S = 2.0  # a worker's heartbeat period (and how soon it sees a stop request)
@@ -84,11 +89,11 @@ def _owner_alive(host: str | None, pid: int | None, identity: str | None) -> boo
     return now is None or now == identity
 
 
-def _immediate(conn: sqlite3.Connection) -> None:
-    conn.execute("BEGIN IMMEDIATE")  # the write lock first: the checks below hold until commit
+def _immediate(conn: Connection) -> None:
+    conn.begin_write()  # the write lock first: the checks below hold until commit
 
 
-def _sweep(conn: sqlite3.Connection, now: float) -> list[int]:
+def _sweep(conn: Connection, now: float) -> list[int]:
     marked = []
     for row in warm_workers(conn):
         if not _owner_alive(HOST, row["pid"], row["proc_start"]):
@@ -192,7 +197,7 @@ def set_slots(ws: Workspace, resource: Resource, count: int) -> None:
     ws.set_setting(key, str(count))
 
 
-def _busy(conn: sqlite3.Connection, resource: Resource) -> int:
+def _busy(conn: Connection, resource: Resource) -> int:
     """Jobs of ``resource`` running, or with a process on its way to claim them."""
     return conn.execute(
         "SELECT COUNT(*) FROM jobs WHERE resource = ? AND (status = ? OR (status = ? AND dispatched_at IS NOT NULL))",
@@ -314,11 +319,11 @@ def schedule(ws: Workspace) -> list[int]:
             if free <= 0:
                 continue
             rows = conn.execute(
-                "SELECT id FROM jobs WHERE status = ? AND resource = ? AND dispatched_at IS NULL AND NOT held"
+                "SELECT * FROM jobs WHERE status = ? AND resource = ? AND dispatched_at IS NULL AND held = 0"
                 " ORDER BY queue_pos, id LIMIT ?",
                 (JobStatus.QUEUED, resource, free),
             ).fetchall()
-            chosen += [read_job(conn, row["id"]) for row in rows]
+            chosen += [row_to_job(row) for row in rows]
         idle = [row for row in warm_workers(conn) if row["job_id"] is None] if warm else []
         for job in [j for j in chosen if j.resource is Resource.LIGHT][: len(idle)]:
             worker = idle.pop(0)  # a light worker with TensorFlow loaded takes it: no process to start
@@ -382,11 +387,11 @@ def stop_requested(ws: Workspace, job_id: int) -> bool:
 def queue(ws: Workspace, resource: Resource = Resource.EXCLUSIVE) -> list[Job]:
     """The queued jobs of ``resource`` in the order they will start."""
     with ws.connect() as conn:
-        rows = conn.execute(
-            "SELECT id FROM jobs WHERE status = ? AND resource = ? AND NOT held ORDER BY queue_pos, id",
+        rows = conn.execute(  # one statement, not one per job: on PostgreSQL each is a round trip
+            "SELECT * FROM jobs WHERE status = ? AND resource = ? AND held = 0 ORDER BY queue_pos, id",
             (JobStatus.QUEUED, resource),
         ).fetchall()
-        return [read_job(conn, r[0]) for r in rows]
+    return [row_to_job(r) for r in rows]
 
 
 def position(ws: Workspace, job_id: int) -> int | None:
@@ -399,7 +404,7 @@ def position(ws: Workspace, job_id: int) -> int | None:
     return ids.index(job_id) + 1 if job_id in ids else None
 
 
-def _queued_job(conn: sqlite3.Connection, job_id: int) -> Job:
+def _queued_job(conn: Connection, job_id: int) -> Job:
     """The job, in a write transaction begun here; it must still be queued (its place is what changes)."""
     _immediate(conn)
     job = read_job(conn, job_id)

@@ -17,7 +17,6 @@ started from either shows in the app and can be cancelled from either.
 from __future__ import annotations
 
 import os
-import sqlite3
 import sys
 import threading
 import time
@@ -46,6 +45,7 @@ from core.jobs.store import (
     scratch_dir,
     warm_job,
 )
+from core.store.db import DATABASE_ERRORS, TRANSIENT
 from core.store.workspace import Workspace
 
 # Seconds between two progress writes (the last one of a phase is always written).
@@ -130,7 +130,7 @@ class JobContext:
             try:
                 if queue.stop_requested(self.ws, self.job.id):
                     self._stop.set()
-            except sqlite3.OperationalError:
+            except TRANSIENT:
                 pass  # busy: the next look, or the heartbeat, will see it
         return self._stop.is_set()
 
@@ -161,7 +161,7 @@ class JobContext:
             try:
                 record_progress(self.ws, self.job.id, done, total, phase)
                 self._last_write, self._last_phase = now, phase
-            except sqlite3.OperationalError:
+            except TRANSIENT:
                 pass  # the database was busy past its timeout: the next report will do
         if self._delay:
             time.sleep(self._delay)
@@ -183,7 +183,7 @@ class Heartbeat:
         while not self._done.wait(self.period):
             try:
                 stop = beat(self.ws, self.job_id)
-            except (sqlite3.Error, LabelTuneError):
+            except (*DATABASE_ERRORS, LabelTuneError):
                 continue  # a locked database now and then: the next beat will do
             if self.ctx is not None and stop:
                 self.ctx.request_stop()

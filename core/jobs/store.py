@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sqlite3
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import IO, Any
 
 from core.errors import JobError
 from core.jobs.processes import HOST, process_identity
+from core.store.db import Connection, Row
 from core.store.workspace import Workspace, utc_now
 
 
@@ -105,7 +105,7 @@ _PLAIN_COLUMNS = ("id", "kind", "run_id", "created_at", "queue_pos", "dedupe", "
                   "heartbeat_at", "dispatched_at", "done", "total", "started_at", "ended_at")  # fmt: skip
 
 
-def row_to_job(row: sqlite3.Row) -> Job:
+def row_to_job(row: Row) -> Job:
     return Job(
         **{column: row[column] for column in _PLAIN_COLUMNS},
         resource=Resource(row["resource"]),
@@ -120,7 +120,7 @@ def row_to_job(row: sqlite3.Row) -> Job:
 
 
 def insert(
-    conn: sqlite3.Connection,
+    conn: Connection,
     kind: str,
     resource: Resource,
     params: dict[str, Any],
@@ -138,7 +138,7 @@ def insert(
     ``held``: processes started by hand will run it (the scheduler starts none, and it is not in the
     queue's order until one claims it)."""
     pid = os.getpid() if attached else None
-    cursor = conn.execute(
+    return conn.insert(
         "INSERT INTO jobs (kind, resource, params_json, run_id, dedupe, status, queue_pos, owned_json, created_at,"
         " held, host, pid, proc_start, dispatched_at)"
         " VALUES (?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(queue_pos), 0) + 1 FROM jobs), ?, ?, ?, ?, ?, ?, ?)",
@@ -146,10 +146,17 @@ def insert(
          json.dumps(list(owned)), utc_now(), held, HOST if attached else None, pid,
          process_identity(pid) if pid else None, time.time() if attached else None),
     )  # fmt: skip
-    return int(cursor.lastrowid)
 
 
-def live_duplicate(conn: sqlite3.Connection, kind: str, dedupe: str) -> int | None:
+def refuse_live_jobs(conn: Connection) -> None:
+    """Refuse (a JobError naming them) while jobs are queued or running: what a move of the store would
+    leave behind (their workers write to the store they started with)."""
+    rows = conn.execute("SELECT id FROM jobs WHERE status IN (?, ?) ORDER BY id", LIVE).fetchall()
+    if rows:
+        raise JobError("err.move_live_jobs", count=len(rows), jobs=", ".join(str(r[0]) for r in rows[:5]))
+
+
+def live_duplicate(conn: Connection, kind: str, dedupe: str) -> int | None:
     row = conn.execute(
         "SELECT id FROM jobs WHERE kind = ? AND dedupe = ? AND status IN (?, ?) ORDER BY id LIMIT 1",
         (kind, dedupe, *LIVE),
@@ -163,7 +170,7 @@ def get_job(ws: Workspace, job_id: int) -> Job:
         return read_job(conn, job_id)
 
 
-def read_job(conn: sqlite3.Connection, job_id: int) -> Job:
+def read_job(conn: Connection, job_id: int) -> Job:
     row = conn.execute("SELECT * FROM jobs WHERE id = ?", (int(job_id),)).fetchone()
     if row is None:
         raise JobError("err.job_unknown", job=job_id)
@@ -179,7 +186,7 @@ def list_jobs(
     limit: int = 100,
 ) -> list[Job]:
     """Jobs newest first, of some kinds, of one run, or only the queued and running ones."""
-    where, args = ["1"], []
+    where, args = ["1 = 1"], []
     if kinds:
         where.append(f"kind IN ({','.join('?' * len(kinds))})")
         args += list(kinds)
@@ -191,7 +198,7 @@ def list_jobs(
         args += list(LIVE)
     with ws.connect() as conn:
         rows = conn.execute(
-            f"SELECT * FROM jobs WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?", (*args, limit)
+            f"SELECT * FROM jobs WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?", (*args, conn.limit(limit))
         ).fetchall()
     return [row_to_job(r) for r in rows]
 
@@ -234,7 +241,7 @@ def finish(
 
 
 def end_job(
-    conn: sqlite3.Connection,
+    conn: Connection,
     job_id: int,
     status: JobStatus,
     *,
@@ -247,7 +254,7 @@ def end_job(
     so."""
     conn.execute(
         "UPDATE jobs SET status = ?, result_json = ?, error_json = ?, ended_at = ?, dispatched_at = NULL,"
-        " done = CASE WHEN ? AND total > 0 THEN total ELSE done END WHERE id = ?",
+        " done = CASE WHEN ? = 1 AND total > 0 THEN total ELSE done END WHERE id = ?",
         (status, json.dumps(result or {}, ensure_ascii=False), json.dumps(error, ensure_ascii=False) if error else "",
          utc_now(), status is JobStatus.COMPLETED, job_id),
     )  # fmt: skip
@@ -261,7 +268,7 @@ def beat(ws: Workspace, job_id: int) -> bool:
     return bool(row and row[0])
 
 
-def owned_paths(conn: sqlite3.Connection, job_id: int) -> list[str]:
+def owned_paths(conn: Connection, job_id: int) -> list[str]:
     row = conn.execute("SELECT owned_json FROM jobs WHERE id = ?", (job_id,)).fetchone()
     return json.loads(row[0]) if row else []
 
@@ -305,7 +312,8 @@ def register_warm(ws: Workspace, pid: int) -> None:
     """This process waits for light jobs (none handed to it yet)."""
     with ws.connect() as conn:
         conn.execute(
-            "INSERT OR REPLACE INTO warm_workers (host, pid, proc_start, job_id, since) VALUES (?, ?, ?, NULL, ?)",
+            "INSERT INTO warm_workers (host, pid, proc_start, job_id, since) VALUES (?, ?, ?, NULL, ?)"
+            " ON CONFLICT (host, pid) DO UPDATE SET proc_start = excluded.proc_start, job_id = NULL, since = excluded.since",
             (HOST, pid, process_identity(pid), time.time()),
         )
 
@@ -328,7 +336,7 @@ def release_warm(ws: Workspace, pid: int) -> None:
 def retire_warm(ws: Workspace, pid: int) -> bool:
     """Take warm worker ``pid`` off the list unless a job was handed to it meanwhile (then False: run it)."""
     with ws.connect() as conn:
-        conn.execute("BEGIN IMMEDIATE")  # against a scheduler handing it a job at this moment
+        conn.begin_write()  # against a scheduler handing it a job at this moment
         row = conn.execute("SELECT job_id FROM warm_workers WHERE host = ? AND pid = ?", (HOST, pid)).fetchone()
         if row is not None and row[0] is not None:
             return False
@@ -336,14 +344,14 @@ def retire_warm(ws: Workspace, pid: int) -> bool:
     return True
 
 
-def warm_workers(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+def warm_workers(conn: Connection) -> list[Row]:
     """Every warm worker of this machine, idle (``job_id`` NULL) or busy; in the caller's transaction."""
     return conn.execute(
         "SELECT pid, proc_start, job_id FROM warm_workers WHERE host = ? ORDER BY since", (HOST,)
     ).fetchall()
 
 
-def hand_to_warm(conn: sqlite3.Connection, job_id: int, pid: int, proc_start: str | None, now: float) -> None:
+def hand_to_warm(conn: Connection, job_id: int, pid: int, proc_start: str | None, now: float) -> None:
     """Dispatch queued ``job_id`` to the idle warm worker ``pid`` (in the scheduler's transaction): the job
     records that process, as a started worker's, so the sweep judges it the same way."""
     conn.execute(
@@ -353,6 +361,6 @@ def hand_to_warm(conn: sqlite3.Connection, job_id: int, pid: int, proc_start: st
     conn.execute("UPDATE warm_workers SET job_id = ? WHERE host = ? AND pid = ?", (job_id, HOST, pid))
 
 
-def forget_warm(conn: sqlite3.Connection, pid: int) -> None:
+def forget_warm(conn: Connection, pid: int) -> None:
     """A warm worker whose process is gone (the sweep's call)."""
     conn.execute("DELETE FROM warm_workers WHERE host = ? AND pid = ?", (HOST, pid))

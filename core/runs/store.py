@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +27,7 @@ from core.jobs.runner import FlatParams
 from core.jobs.store import LIVE, Job, JobStatus, Resource, insert, row_to_job
 from core.runs.config import TrainConfig
 from core.runs.folder import RunFolder, write_json_atomic
+from core.store.db import Connection, Row
 from core.store.workspace import Workspace, utc_now
 
 # The job that trains a run: its kind, resource and parameters, declared here once (the run store inserts
@@ -136,14 +136,14 @@ def insert_run(
     return run_id
 
 
-def _insert_job(conn: sqlite3.Connection, run_id: str, *, attached: bool = False, held: bool = False) -> int:
+def _insert_job(conn: Connection, run_id: str, *, attached: bool = False, held: bool = False) -> int:
     """The run's training job, as its kind is declared above (``core.training.jobs.TRAIN`` runs it)."""
     return insert(
         conn, TRAIN_KIND, TRAIN_RESOURCE, RunJob(run_id).to_dict(), run_id=run_id, attached=attached, held=held
     )
 
 
-def _row_to_run(row: sqlite3.Row, job: Job) -> Run:
+def _row_to_run(row: Row, job: Job) -> Run:
     return Run(
         id=row["id"],
         dataset_name=row["dataset_name"],
@@ -165,7 +165,7 @@ def _row_to_run(row: sqlite3.Row, job: Job) -> Run:
     )
 
 
-def _read(conn: sqlite3.Connection, where: str, args: tuple[Any, ...]) -> list[Run]:
+def _read(conn: Connection, where: str, args: tuple[Any, ...]) -> list[Run]:
     """Runs matching ``where`` (on ``runs r``), newest first, each with its latest training job."""
     rows = conn.execute(f"SELECT r.* FROM runs r WHERE {where} ORDER BY r.created_at DESC, r.id DESC", args).fetchall()
     if not rows:
@@ -264,7 +264,7 @@ def record_metrics(ws: Workspace, run_id: str, kind: str, phase: str, epoch: int
         if kind == "epoch":  # counted as epochs end, so a run in its twelfth epoch says 11, not 0
             conn.execute(
                 "UPDATE runs SET epochs_run = (SELECT COUNT(*) FROM (SELECT DISTINCT phase, epoch FROM run_metrics"
-                " WHERE run_id = ? AND kind = 'epoch')) WHERE id = ?",
+                " WHERE run_id = ? AND kind = 'epoch') AS e) WHERE id = ?",
                 (run_id, run_id),
             )
 
@@ -295,7 +295,7 @@ def requeue(ws: Workspace, run_id: str, attached: bool = False) -> int:
     """Queue a new training job for a stopped, failed, interrupted or cancelled run (it resumes from its
     last epoch), at the back of the queue. Returns the job's id."""
     with ws.connect() as conn:
-        conn.execute("BEGIN IMMEDIATE")
+        conn.begin_write()
         found = _read(conn, "r.id = ?", (run_id,))
         if not found:
             raise TrainingError("err.run_unknown", run=run_id)
@@ -338,7 +338,7 @@ def annotate_run(ws: Workspace, run_id: str, title: str | None = None, note: str
 # What a dataset's rename and delete do to its runs, on the dataset's own connection and transaction.
 
 
-def live_on_dataset(conn: sqlite3.Connection, dataset_id: int) -> list[str]:
+def live_on_dataset(conn: Connection, dataset_id: int) -> list[str]:
     """Runs of the dataset that are queued or training (they need it under its name until they end)."""
     return [
         r[0]
@@ -350,15 +350,15 @@ def live_on_dataset(conn: sqlite3.Connection, dataset_id: int) -> list[str]:
     ]
 
 
-def follow_dataset_rename(conn: sqlite3.Connection, dataset_id: int, new_name: str) -> None:
+def follow_dataset_rename(conn: Connection, dataset_id: int, new_name: str) -> None:
     """The dataset's runs name it by its new name (their rows and their configs)."""
     conn.execute(
-        "UPDATE runs SET dataset_name = ?, config_json = json_set(config_json, '$.dataset', ?) WHERE dataset_id = ?",
+        f"UPDATE runs SET dataset_name = ?, config_json = {conn.json_with('config_json', 'dataset')} WHERE dataset_id = ?",
         (new_name, new_name, dataset_id),
     )
 
 
-def delete_for_dataset(conn: sqlite3.Connection, dataset_id: int) -> list[str]:
+def delete_for_dataset(conn: Connection, dataset_id: int) -> list[str]:
     """Delete the dataset's runs' rows (their jobs and metrics go with them); returns their ids, whose
     folders :func:`remove_folders` deletes once the transaction is committed."""
     ids = [r[0] for r in conn.execute("SELECT id FROM runs WHERE dataset_id = ?", (dataset_id,))]

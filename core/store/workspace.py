@@ -1,8 +1,10 @@
-"""The workspace: one folder holding the SQLite store, image files and runs.
+"""The workspace: one folder holding the image files and runs, and the store of everything else.
 
 Resolution order for the folder: an explicit argument (the CLI's
 ``--workspace`` or the app's ``-- --workspace``), then ``LABELTUNE_HOME``,
-then ``./workspace``.
+then ``./workspace``. The store is the SQLite file in that folder (one host), or the PostgreSQL
+database an explicit URL names (the CLI's ``--database``, the app's ``-- --database``), else
+``LABELTUNE_DATABASE_URL`` (several hosts: ``core.store.db``).
 """
 
 from __future__ import annotations
@@ -12,20 +14,34 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from core.errors import WorkspaceError
+from core.store.db import (
+    BUSY_TIMEOUT_MS,  # noqa: F401 - the name other modules import from here
+    DATABASE_ENV,
+    Backend,
+    Connection,
+    backend_of,
+    connect_postgresql,
+    connect_sqlite,
+    redact,
+    schema_sql,
+)
 from core.store.vocabulary import SPLITS  # noqa: F401 - the name other modules import from here
 
 ENV_VAR = "LABELTUNE_HOME"
 DEFAULT_DIR = "workspace"
 DB_NAME = "labeltune.sqlite3"
-# Milliseconds a writer waits for another writer (the training worker, the CLI, a backup program) before
-# SQLite gives up with "database is locked"; then a WorkspaceError says so.
-BUSY_TIMEOUT_MS = 30_000
+# Beside the files, when the store is PostgreSQL: which database (its URL without the password), so that a
+# process that opens the folder without the URL is told where the store is instead of starting an empty one.
+POINTER_NAME = "store.json"
+# Set in a store whose contents were copied to another (``python -m core move-store``): it is kept as it
+# was, as a backup, and opening it is refused.
+MOVED_SETTING = "store.moved_to"
 BACKUPS_DIR = "backups"  # the store as it was before each schema migration
 
 
@@ -40,7 +56,7 @@ def _one_message(message: Any) -> Any:
     return out
 
 
-def _one_message_shape(conn: sqlite3.Connection) -> None:
+def _one_message_shape(conn: Connection) -> None:
     """Rewrite the import warnings and skip reasons stored in the older shape (see :func:`_one_message`)."""
     for row_id, text in conn.execute("SELECT id, report_json FROM datasets").fetchall():
         report = json.loads(text)
@@ -60,7 +76,7 @@ def _one_message_shape(conn: sqlite3.Connection) -> None:
         )
 
 
-def _figure_names(conn: sqlite3.Connection) -> None:
+def _figure_names(conn: Connection) -> None:
     """Runs stored ``best.val_loss`` (the training objective on validation) and ``final.val_loss`` (plain
     log loss) under one name for two figures: rename them ``val_objective`` and ``val_log_loss`` (and
     ``test_log_loss``)."""
@@ -78,7 +94,7 @@ def _figure_names(conn: sqlite3.Connection) -> None:
 
 # Ordered schema migrations (SQL, or a function for a rewrite SQL cannot say). Append, never edit: a workspace records the
 # versions it has applied and runs only the new ones.
-MIGRATIONS: tuple[tuple[int, str | Callable[[sqlite3.Connection], None]], ...] = (
+MIGRATIONS: tuple[tuple[int, str | Callable[[Connection], None]], ...] = (
     (
         1,
         """
@@ -352,15 +368,23 @@ def resolve_root(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(chosen).expanduser().resolve()
 
 
+def resolve_database(explicit: str | None = None) -> str | None:
+    """Which database holds the store: argument, then $LABELTUNE_DATABASE_URL; None is the SQLite file. A
+    ``sqlite:`` URL also means the workspace's own file."""
+    chosen = explicit or os.environ.get(DATABASE_ENV) or None
+    return None if backend_of(chosen) is Backend.SQLITE else chosen
+
+
 @dataclass(frozen=True)
 class Workspace:
     """A workspace folder. Cheap to create; ``open`` makes the folders and schema."""
 
     root: Path
+    database: str | None = field(default=None, repr=False)  # a PostgreSQL URL; None: the SQLite file
 
     @classmethod
-    def open(cls, explicit: str | os.PathLike[str] | None = None) -> Workspace:
-        ws = cls(resolve_root(explicit))
+    def open(cls, explicit: str | os.PathLike[str] | None = None, database: str | None = None) -> Workspace:
+        ws = cls(resolve_root(explicit), resolve_database(database))
         try:
             for sub in (ws.root, ws.images_dir, ws.thumbs_dir, ws.runs_dir, ws.cache_dir, ws.staging_dir, ws.jobs_dir):
                 sub.mkdir(parents=True, exist_ok=True)
@@ -368,6 +392,38 @@ class Workspace:
             raise WorkspaceError("err.workspace_unusable", path=str(ws.root), reason=exc.strerror or str(exc)) from exc
         ws.migrate()
         return ws
+
+    @property
+    def backend(self) -> Backend:
+        return backend_of(self.database)
+
+    @property
+    def store_name(self) -> str:
+        """The store as messages name it: the SQLite file's path, or the database URL without its password."""
+        return redact(self.database) if self.database else str(self.db_path)
+
+    @property
+    def pointer_path(self) -> Path:
+        return self.root / POINTER_NAME
+
+    def pointer(self) -> dict[str, str]:
+        """What ``store.json`` says of where this folder's store is ({} when it is the SQLite file)."""
+        try:
+            return json.loads(self.pointer_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise WorkspaceError("err.workspace_unusable", path=str(self.pointer_path), reason=str(exc)) from exc
+
+    def write_pointer(self, database: str | None) -> None:
+        """Record in the folder which store it belongs to (none: the SQLite file), renamed into place."""
+        if database is None:
+            self.pointer_path.unlink(missing_ok=True)
+            return
+        tmp = self.pointer_path.with_name(f".{POINTER_NAME}.{os.getpid()}.tmp")
+        value = {"backend": str(Backend.POSTGRESQL), "database": redact(database)}
+        tmp.write_text(json.dumps(value, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, self.pointer_path)
 
     @property
     def db_path(self) -> Path:
@@ -407,46 +463,39 @@ class Workspace:
         return self.root / relative
 
     @contextmanager
-    def connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection in one transaction: committed on success, rolled back on error, always closed."""
-        try:
-            conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_MS / 1000)
-        except sqlite3.Error as exc:
-            raise WorkspaceError("err.workspace_unusable", path=str(self.db_path), reason=str(exc)) from exc
-        conn.row_factory = sqlite3.Row
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            with conn:
+    def connect(self) -> Iterator[Connection]:
+        """A connection in one transaction: committed on success, rolled back on error, given back."""
+        if self.database:
+            with connect_postgresql(self.database, str(self.root)) as conn:
                 yield conn
-        except sqlite3.OperationalError as exc:
-            if "disk is full" in str(exc):  # SQLITE_FULL: the transaction was rolled back
-                raise WorkspaceError("err.disk_full", path=str(self.root)) from exc
-            if "locked" in str(exc) or "busy" in str(exc):  # another program held it past the wait
-                raise WorkspaceError(
-                    "err.workspace_locked", path=str(self.db_path), seconds=BUSY_TIMEOUT_MS // 1000
-                ) from exc
-            raise
-        except sqlite3.DatabaseError as exc:
-            if type(exc) is sqlite3.DatabaseError:  # "file is not a database", "disk image is malformed"
-                raise WorkspaceError("err.workspace_damaged", path=str(self.db_path), reason=str(exc)) from exc
-            raise
-        finally:
-            conn.close()
+        else:
+            with connect_sqlite(self.db_path) as conn:
+                yield conn
 
     @property
     def backups_dir(self) -> Path:
         return self.root / BACKUPS_DIR
 
     def migrate(self) -> None:
+        """Bring the store's schema to the newest version (each backend from the same migrations), after
+        checking that this folder's store is this one and was not moved away."""
+        pointed = self.pointer().get("database")
+        if self.database is None and pointed and not self.db_path.exists():
+            raise WorkspaceError("err.store_elsewhere", path=str(self.root), url=pointed, env=DATABASE_ENV)
         with self.connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")  # one migrator at a time, all or nothing
+            conn.begin_write()  # one migrator at a time, all or nothing
             conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+                schema_sql(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+                    conn.backend,
+                )
             )
             done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
-            if done and any(version not in done for version, _ in MIGRATIONS):
+            if done:
+                moved = conn.execute("SELECT value FROM settings WHERE key = ?", (MOVED_SETTING,)).fetchone()
+                if moved:
+                    raise WorkspaceError("err.store_moved", store=self.store_name, to=moved[0])
+            if done and any(version not in done for version, _ in MIGRATIONS) and conn.backend is Backend.SQLITE:
                 self._backup(max(done))  # the store as it was, before this version changes it
             for version, script in MIGRATIONS:
                 if version in done:
@@ -455,8 +504,10 @@ class Workspace:
                     script(conn)
                 else:
                     for statement in filter(str.strip, script.split(";")):
-                        conn.execute(statement)
+                        conn.execute(schema_sql(statement, conn.backend))
                 conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, utc_now()))
+        if self.database and pointed != redact(self.database):
+            self.write_pointer(self.database)
 
     def _backup(self, schema: int) -> Path:
         """A consistent copy of the store in ``backups/``, named by its schema version and the time. The

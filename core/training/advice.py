@@ -21,13 +21,14 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from core.datasets.catalog import short_sides
 from core.runs.backbones import BACKBONES, keras_models_dir
 from core.runs.config import Planning, TrainConfig
-from core.store.vocabulary import ImageStatus
 from core.store.workspace import Workspace
 from core.training.estimate import device_signature, has_gpu, usable_cpus
 from core.training.pipeline import load_training_data
 from core.training.plan import fine_tune_pays, size_candidates
+from core.training.store import step_timings
 
 # Training multiply-adds per second per CPU core, in billions: a ResNet50 step at 224 px, batch 16
 # (3 x 4.1 GMACs forward-and-backward per image) takes about 13 s on this project's 2-core machine.
@@ -77,13 +78,12 @@ def measured_rate(ws: Workspace, backbone: str) -> float | None:
     timed here (per backbone: a depthwise MobileNet does far fewer multiply-adds a second than VGG)."""
 
     rates, here = [], device_signature()
-    with ws.connect() as conn:
-        for key, value in conn.execute("SELECT key, value_json FROM step_timings"):
-            name, size = key.split("|")[:2]
-            times = json.loads(value)
-            if name == backbone and key.endswith(here) and times["fine_step_s"] > 0:
-                work = 3 * gmacs(name, int(size)) * times["batch"]
-                rates.append(work / times["fine_step_s"])
+    for key, value in step_timings(ws):
+        name, size = key.split("|")[:2]
+        times = json.loads(value)
+        if name == backbone and key.endswith(here) and times["fine_step_s"] > 0:
+            work = 3 * gmacs(name, int(size)) * times["batch"]
+            rates.append(work / times["fine_step_s"])
     return sorted(rates)[len(rates) // 2] if rates else None
 
 
@@ -183,14 +183,7 @@ def has_imagenet_file(alpha: float, size: int) -> bool:
 
 
 def median_short_side(ws: Workspace, dataset_id: int) -> int:
-    with ws.connect() as conn:
-        sides = sorted(
-            r[0]
-            for r in conn.execute(
-                "SELECT MIN(width, height) FROM images WHERE dataset_id = ? AND status = ?",
-                (dataset_id, ImageStatus.ACTIVE),
-            )
-        )
+    sides = sorted(short_sides(ws, dataset_id))
     return sides[len(sides) // 2] if sides else 0
 
 

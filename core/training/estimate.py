@@ -30,10 +30,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from core.runs.config import TrainConfig
-from core.store.workspace import Workspace, utc_now
+from core.store.workspace import Workspace
 from core.training.devices import cluster_task
 from core.training.pipeline import use_memory_cache
 from core.training.plan import plan_run
+from core.training.store import save_step_timing, step_timing
 
 MEASURE_BATCH_CAP = 16  # timing steps costs real seconds: bigger batches are scaled per image
 TIMED_STEPS = 2
@@ -134,22 +135,14 @@ def timing_key(config: TrainConfig) -> str:
 
 def cached_times(ws: Workspace, config: TrainConfig) -> tuple[StepTimes, str] | None:
     """The timings of this config's shape on this machine, with when they were measured, if measured."""
-    with ws.connect() as conn:
-        row = conn.execute(
-            "SELECT value_json, measured_at FROM step_timings WHERE key = ?", (timing_key(config),)
-        ).fetchone()
+    row = step_timing(ws, timing_key(config))
     if row is None:
         return None
     return StepTimes(**json.loads(row[0])), row[1]
 
 
 def store_times(ws: Workspace, config: TrainConfig, times: StepTimes) -> None:
-    with ws.connect() as conn:
-        conn.execute(
-            "INSERT INTO step_timings VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE"
-            " SET value_json = excluded.value_json, measured_at = excluded.measured_at",
-            (timing_key(config), json.dumps(times.to_dict()), utc_now()),
-        )
+    save_step_timing(ws, timing_key(config), json.dumps(times.to_dict()))
 
 
 def estimate(

@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from core.datasets.catalog import unlabelled_images
 from core.runs import store as runs
 from core.runs.predictions import UNLABELED, SplitPredictions, save_predictions
-from core.store.vocabulary import EVALUATED_SPLITS, ImageStatus
+from core.store.vocabulary import EVALUATED_SPLITS
 from core.store.workspace import Workspace
 from core.training.pipeline import Split, TrainingData, load_training_data, make_dataset
 
@@ -113,10 +114,5 @@ def _labelled(data: TrainingData, split: str, classes: list[str]) -> Split:
 
 def _unlabeled(ws: Workspace, dataset: str) -> Split:
     """The dataset's active images without a label, as a split whose labels are all -1."""
-    with ws.connect() as conn:
-        rows = conn.execute(
-            "SELECT i.id, i.stored_path FROM images i JOIN datasets d ON d.id = i.dataset_id"
-            " WHERE d.name = ? AND i.class_id IS NULL AND i.status = ? ORDER BY i.id",
-            (dataset, ImageStatus.ACTIVE),
-        ).fetchall()
+    rows = unlabelled_images(ws, dataset)
     return Split([str(ws.path_of(p)) for _, p in rows], [-1] * len(rows), [i for i, _ in rows])

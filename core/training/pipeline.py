@@ -14,9 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from core.datasets.catalog import read_dataset
+from core.datasets.catalog import labelled_images, read_dataset
 from core.errors import TrainingError
-from core.store.vocabulary import ImageStatus
 from core.store.workspace import Workspace
 
 # Decoded images are cached in RAM only while they fit in this many bytes (uint8 pixels):
@@ -66,13 +65,9 @@ def load_training_data(ws: Workspace, dataset: str, *, zero_shot: bool = False) 
     with ws.connect() as conn:
         # One read transaction: the version and the labels come from one snapshot (WAL), so a relabel
         # racing this read gives either the old version with the old labels or the new with the new.
-        conn.execute("BEGIN")
+        conn.begin_read()
         summary = read_dataset(conn, dataset)
-        rows = conn.execute(
-            "SELECT i.id, i.stored_path, c.name, i.split FROM images i JOIN classes c ON c.id = i.class_id"
-            " WHERE i.dataset_id = ? AND i.status = ? AND i.split IS NOT NULL ORDER BY i.id",
-            (summary.id, ImageStatus.ACTIVE),
-        ).fetchall()
+        rows = labelled_images(conn, summary.id)
     populated = [name for name, count in summary.classes.items() if count > 0 or zero_shot]
     if len(populated) < 2:
         raise TrainingError("err.too_few_classes", dataset=dataset, count=len(populated))

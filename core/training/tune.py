@@ -45,6 +45,7 @@ from core.training.head import fit_head_on_vectors
 from core.training.jobs import create_run
 from core.training.pipeline import load_training_data
 from core.training.presets import preset_values
+from core.training.store import save_trial, trial_rows
 
 # Of the time left once the features are extracted (less the final run's overhead), the share the search
 # gets; the rest fine-tunes the best candidate (measured on clothing-small: BENCHMARKS.md, bench_tune).
@@ -123,22 +124,13 @@ class Trial:
 
 def list_trials(ws: Workspace, job_id: int) -> list[Trial]:
     """The trials of tune job ``job_id`` so far, in order."""
-    with ws.connect() as conn:
-        rows = conn.execute(
-            "SELECT number, params_json, state, val_log_loss, val_accuracy, seconds, error_json FROM tune_trials"
-            " WHERE job_id = ? ORDER BY number",
-            (job_id,),
-        ).fetchall()
+    rows = trial_rows(ws, job_id)
     return [Trial(r[0], json.loads(r[1]), r[2], r[3], r[4], r[5], json.loads(r[6]) if r[6] else None) for r in rows]
 
 
 def _record(ws: Workspace, job_id: int, trial: Trial) -> None:
-    with ws.connect() as conn:
-        conn.execute(
-            "INSERT INTO tune_trials VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (job_id, trial.number, json.dumps(trial.params), trial.state, trial.val_log_loss, trial.val_accuracy,
-             trial.seconds, json.dumps(trial.error) if trial.error else None),
-        )  # fmt: skip
+    save_trial(ws, (job_id, trial.number, json.dumps(trial.params), trial.state, trial.val_log_loss,
+                    trial.val_accuracy, trial.seconds, json.dumps(trial.error) if trial.error else None))  # fmt: skip
 
 
 def _sample(trial: Any) -> dict[str, Any]:

@@ -49,7 +49,7 @@ def patterned(colours: dict[str, tuple[int, int, int]], per_class: int) -> list[
     return out
 
 
-def audited_set(tmp_path: Path) -> tuple[Workspace, dict[str, int]]:
+def audited_set(tmp_path: Path, ws: Workspace | None = None) -> tuple[Workspace, dict[str, int]]:
     """Three colour classes in train/val/test; a red image filed under 蓝 as red3.png (a wrong label); a half-size copy
     of 绿/0.png in the test split (a leak); a black-and-white checkerboard (another domain)."""
     entries = []
@@ -65,15 +65,15 @@ def audited_set(tmp_path: Path) -> tuple[Workspace, dict[str, int]]:
             entries.append(("test/绿/copy.png", png(np.asarray(small))))
     board = (np.indices((40, 40)).sum(axis=0) // 5 % 2 * 255)[..., None].repeat(3, axis=2)
     entries.append(("train/绿/board.png", png(board)))
-    ws = Workspace.open(tmp_path / "ws")
+    ws = ws or Workspace.open(tmp_path / "ws")
     import_archive(ws, make_zip(tmp_path / "a.zip", entries), name="颜色")
     _, _, images = audit_store.audit_images(ws, "颜色")
     return ws, {im.file: im.id for im in images}
 
 
 @pytest.fixture
-def audited(tmp_path):
-    ws, ids = audited_set(tmp_path)
+def audited(ws, tmp_path):
+    ws, ids = audited_set(tmp_path, ws)
     job = run_job(ws, AUDIT, AuditConfig("颜色", **TINY))
     assert job.status is JobStatus.COMPLETED, job.error
     return ws, ids, job
@@ -95,6 +95,7 @@ def test_each_finder_finds_its_case_and_leaves_a_clean_image_alone(audited):
     assert len(found.audit.result["map"]["x"]) == len(ids)
 
 
+@pytest.mark.both_backends
 def test_answers_close_findings_and_keep_survives_a_new_audit(audited):
     ws, ids, _ = audited
     wrong = ids["train/蓝/red3.png"]

@@ -109,7 +109,7 @@ def test_train_flags_come_from_the_config_fields(capsys, tmp_path):
     for f in TrainConfig.user_fields():  # every setting's help text, said once in the config, reaches the command line
         assert " ".join(tr(f"help.{f.name}", "en").split()) in text, f.name
     assert "--jit-compile" not in text  # renamed by its field's metadata
-    assert text.count("(default:") == len(TrainConfig.user_fields()) + 1  # and --workspace
+    assert text.count("(default:") == len(TrainConfig.user_fields()) + 2  # and --workspace, --database
     args_list = ["train", "--dataset", "猫", "--feature-cache", "off", "--xla", "on", "--tensorboard"]
     advised = [
         "--backbone",

@@ -14,6 +14,8 @@ from tests.builders import jpeg, make_zip
 from tests.core.cli.test_cli import run_cli
 from tests.jobs import cancelled
 
+pytestmark = pytest.mark.both_backends
+
 
 def manifest_dataset(ws, tmp_path, name="宠物"):
     """Folders per split and class, a manifest with attributes, Chinese names, descriptions, unlabeled images."""

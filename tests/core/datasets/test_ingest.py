@@ -1,6 +1,5 @@
 import io
 import json
-import sqlite3
 import zipfile
 
 import pytest
@@ -35,6 +34,7 @@ def warning_codes(result):
 # --- layouts -------------------------------------------------------------------------------------
 
 
+@pytest.mark.both_backends
 def test_folder_per_class_with_stratified_seeded_split(ws, tmp_path):
     zip_path = make_zip(tmp_path / "pets.zip", class_folders({"cat": 20, "dog": 20}))
     result = import_archive(ws, zip_path)
@@ -45,7 +45,7 @@ def test_folder_per_class_with_stratified_seeded_split(ws, tmp_path):
     assert summary.by_split["cat"] == {"train": 14, "val": 3, "test": 3}
     # Same seed, same split; files are content-addressed in the workspace.
     again = import_archive(ws, zip_path, name="pets2")
-    with sqlite3.connect(ws.db_path) as conn:
+    with ws.connect() as conn:
         rows = conn.execute(
             "SELECT d.name, i.original_name, i.split, i.stored_path FROM images i JOIN datasets d ON d.id = i.dataset_id"
         ).fetchall()
@@ -105,10 +105,11 @@ def test_unlabeled_folder_and_loose_files(ws, tmp_path):
     ]
     result = import_archive(ws, make_zip(tmp_path / "u.zip", entries))
     assert result.unlabeled == 3 and set(result.classes) == {"cat", "dog"}
-    with sqlite3.connect(ws.db_path) as conn:
+    with ws.connect() as conn:
         assert conn.execute("SELECT COUNT(*) FROM images WHERE class_id IS NULL AND split IS NULL").fetchone()[0] == 3
 
 
+@pytest.mark.both_backends
 def test_chinese_class_names_from_gbk_zip_and_descriptions(ws, tmp_path):
     entries = [(raw_name_entry(f"猫咪/{i}.jpg".encode("gbk")), jpeg((i, 0, 0))) for i in range(3)]
     entries += [(f"狗狗/{i}.jpg", jpeg((0, i, 200))) for i in range(3)]
@@ -141,7 +142,7 @@ def test_csv_manifest_in_each_encoding(ws, tmp_path, encoding):
     result = import_archive(ws, make_zip(tmp_path / "m.zip", entries))
     assert result.layout == "manifest"
     assert result.classes == {"狗": 4, "猫": 4} and result.unlabeled == 1
-    with sqlite3.connect(ws.db_path) as conn:
+    with ws.connect() as conn:
         given = dict(
             conn.execute("SELECT original_name, split FROM images WHERE original_name IN ('img/0.jpg', 'img/4.jpg')")
         )
@@ -186,6 +187,7 @@ def test_junk_is_ignored_and_not_counted(ws, tmp_path):
 # --- quality report ------------------------------------------------------------------------------
 
 
+@pytest.mark.both_backends
 def test_quality_report(ws, tmp_path):
     same = jpeg((9, 9, 9))
     entries = class_folders({"big": 12, "small": 3}) + [
@@ -206,7 +208,7 @@ def test_quality_report(ws, tmp_path):
         warning_codes(result)
     )
     # Exact duplicates share a split, so none leaks from train into test.
-    with sqlite3.connect(ws.db_path) as conn:
+    with ws.connect() as conn:
         dup_splits = conn.execute(
             "SELECT DISTINCT split FROM images WHERE original_name IN ('big/dup.jpg', 'big/dup2.jpg')"
         ).fetchall()
@@ -293,7 +295,7 @@ def test_duplicate_entry_names_keep_the_first(ws, tmp_path):
         )
     result = import_archive(ws, zip_path)
     assert codes(result) == {"skip.duplicate_name"} and result.classes == {"cat": 1, "dog": 2}
-    with sqlite3.connect(ws.db_path) as conn:
+    with ws.connect() as conn:
         stored = conn.execute("SELECT stored_path FROM images WHERE original_name = 'cat/a.jpg'").fetchone()[0]
     assert (ws.root / stored).read_bytes() == first
 

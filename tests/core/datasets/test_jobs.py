@@ -14,6 +14,7 @@ from tests.jobs import lifecycle_here, run_job
 pytestmark = pytest.mark.slow  # worker processes
 
 
+@pytest.mark.both_backends
 def test_an_import_killed_or_cancelled_mid_way_leaves_the_workspace_as_it_was(ws, tmp_path, monkeypatch):
     archive = make_zip(tmp_path / "颜色.zip", separable({"红": (200, 60, 60), "蓝": (60, 60, 200)}, 8))
     before = snapshot(ws.root / "images")

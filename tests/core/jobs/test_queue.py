@@ -20,6 +20,8 @@ from core.jobs.store import JobStatus, Resource, get_job, log_path, scratch_dir
 from core.store.workspace import Workspace
 from tests.builders import make_zip, separable
 
+pytestmark = pytest.mark.both_backends
+
 ROOT = Path(__file__).resolve().parents[3]
 
 

@@ -22,13 +22,16 @@ from core.runs.folder import RunFolder
 from core.store.workspace import Workspace
 from core.training.jobs import create_run
 from tests.builders import make_zip, separable
+from tests.conftest import open_workspace
+
+pytestmark = pytest.mark.both_backends
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
-def ws(tmp_path):
-    ws = Workspace.open(tmp_path / "ws")
+def ws(request, tmp_path, monkeypatch):
+    ws = open_workspace(request, tmp_path, monkeypatch)
     import_archive(ws, make_zip(tmp_path / "c.zip", separable({"red": (200, 60, 60), "blue": (60, 60, 200)}, 10)))
     return ws
 

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-import core.store.workspace as store
+import core.store.db as store
+import core.store.workspace as workspace_module
 from core.cli.main import main as cli
 from core.datasets.ingest import import_archive
 from core.errors import WorkspaceError
 from core.runs.integrity import check
-from core.store.workspace import MIGRATIONS, Workspace
+from core.store.workspace import DB_NAME, MIGRATIONS, Workspace
 from core.training.jobs import create_run
 from tests.builders import make_zip, separable
 from tests.core.runs.test_store import config
@@ -131,12 +132,12 @@ def test_a_clean_workspace_checks_clean(tmp_path, capsys):
 
 
 def test_the_store_is_backed_up_before_a_schema_migration(tmp_path, monkeypatch):
-    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS[:5])
+    monkeypatch.setattr(workspace_module, "MIGRATIONS", MIGRATIONS[:5])
     ws = Workspace.open(tmp_path / "ws")
     ws.set_setting("keep", "me")
     Workspace.open(tmp_path / "ws")  # nothing to migrate: no backup
     assert not ws.backups_dir.exists()
-    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS)
+    monkeypatch.setattr(workspace_module, "MIGRATIONS", MIGRATIONS)
     Workspace.open(tmp_path / "ws")
     [backup] = ws.backups_dir.iterdir()
     assert backup.name.startswith("labeltune-schema5-")
@@ -145,5 +146,5 @@ def test_the_store_is_backed_up_before_a_schema_migration(tmp_path, monkeypatch)
         assert conn.execute("SELECT value FROM settings WHERE key = 'keep'").fetchone()[0] == "me"
     restored = tmp_path / "restored"
     restored.mkdir()
-    shutil.copy(backup, restored / store.DB_NAME)  # the backup is a workspace store: it opens and migrates
+    shutil.copy(backup, restored / DB_NAME)  # the backup is a workspace store: it opens and migrates
     assert Workspace.open(restored).get_setting("keep") == "me"
