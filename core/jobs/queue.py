@@ -49,7 +49,7 @@ from core.jobs.store import (
     row_to_job,
     warm_workers,
 )
-from core.store.db import Connection
+from core.store.db import DATABASE_ENV, Connection
 from core.store.workspace import Workspace, utc_now
 
 HEARTBEAT_S = 2.0  # a worker's heartbeat period (and how soon it sees a stop request)
@@ -205,6 +205,17 @@ def _busy(conn: Connection, resource: Resource) -> int:
     ).fetchone()[0]
 
 
+def _refuse_second_host(conn: Connection) -> None:
+    """A SQLite store serves one host: a worker on another machine while one of this machine's jobs runs
+    (the workspace on a network filesystem) would share the file over the network, where SQLite's locks
+    do not hold. Refused, with the way to run on several machines (PostgreSQL)."""
+    other = conn.execute(
+        "SELECT host FROM jobs WHERE status = ? AND host IS NOT NULL AND host != ? LIMIT 1", (JobStatus.RUNNING, HOST)
+    ).fetchone()
+    if other:
+        raise JobError("err.sqlite_one_host", host=HOST, other=other[0], env=DATABASE_ENV)
+
+
 def claim(ws: Workspace, job_id: int) -> bool:
     """Make ``job_id`` (queued) the running job of this process, if its resource has a free slot and no job
     before it in the queue has a process about to claim that slot.
@@ -218,6 +229,8 @@ def claim(ws: Workspace, job_id: int) -> bool:
         job = read_job(conn, job_id)
         if job.status is not JobStatus.QUEUED:
             raise JobError("err.job_not_queued", job=job_id, status=str(job.status))
+        if not conn.postgresql:
+            _refuse_second_host(conn)
         running = conn.execute(
             "SELECT COUNT(*) FROM jobs WHERE resource = ? AND status = ?", (job.resource, JobStatus.RUNNING)
         ).fetchone()[0]

@@ -132,6 +132,20 @@ def test_a_reused_pid_does_not_keep_a_dead_job_alive_and_another_machine_is_judg
     assert get_job(ws, remote).status is JobStatus.RUNNING  # its pid means nothing here; it beats
 
 
+def test_a_sqlite_store_refuses_a_second_machine_and_postgresql_takes_it(ws):
+    """The workspace on a network filesystem: a job runs on node-17 while a worker here claims another. On
+    SQLite that worker stops with the way out (PostgreSQL); on PostgreSQL it runs."""
+    remote, mine_ = submit(ws, Resource.LIGHT, kind="estimate"), submit(ws, Resource.LIGHT, kind="estimate")
+    set_row(ws, remote, status="running", host="node-17", pid=2**22 + 1, heartbeat_at=time.time())
+    if ws.database is None:
+        with pytest.raises(JobError) as refused:
+            queue.claim(ws, mine_)
+        assert refused.value.key == "err.sqlite_one_host" and "node-17" in refused.value.message("en")
+        assert "move-store" in refused.value.message("zh") and get_job(ws, mine_).status is JobStatus.QUEUED
+    else:
+        assert queue.claim(ws, mine_) and get_job(ws, mine_).status is JobStatus.RUNNING
+
+
 def test_a_dead_pid_and_a_worker_that_never_claimed_leave_nothing_behind(ws, tmp_path):
     upload = tmp_path / "upload.zip"
     upload.write_bytes(b"an uploaded archive the job owns")
