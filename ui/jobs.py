@@ -79,6 +79,8 @@ def live_job_row_ui(job: Job) -> None:
     st.markdown(f"**{t(f'job.kind_{job.kind}')}** · #{job.id}")
     if about:
         st.text(about)  # a run id or an archive's name: shown as typed
+    if job.host and job.status is JobStatus.RUNNING:
+        st.caption(t("jobs.on_host", host=job.host))
     _progress_row(job, "jobs")
 
 
@@ -93,6 +95,7 @@ def jobs_table_ui(jobs: list[Job]) -> None:
             t("jobs.col_kind"): t(f"job.kind_{job.kind}"),
             t("jobs.col_status"): t(f"status.{job.status}"),
             t("jobs.col_about"): job.run_id or job.params.get("archive_name") or "",
+            t("jobs.col_host"): job.host or "",  # which machine ran it: a team's workers run on several
             t("jobs.col_ended"): (job.ended_at or "")[:19].replace("T", " "),
             t("jobs.col_seconds"): round(elapsed_s(job), 1),
             t("jobs.col_error"): render(job.error, lang()),

@@ -209,6 +209,8 @@ def test_jobs_page_lists_live_and_recent_jobs_cancels_them_and_speaks_the_reader
     recent = at.dataframe[0].value
     assert list(recent[tr("jobs.col_status", "en")]) == [tr("status.failed", "en")]
     assert "../../x.jpg" in recent[tr("jobs.col_error", "en")][0]
+    assert list(recent[tr("jobs.col_host", "en")]) == [HOST]  # the machine that ran it
+    assert tr("jobs.on_host", "en", host=HOST) in [c.value for c in at.caption]  # and the one running now
     at.button(key=f"jobs_cancel_{waiting}").click().run()
     assert get_job(ws, waiting).status is JobStatus.CANCELLED
     at.button(key=f"jobs_cancel_{running}").click().run()  # a running job is asked to stop
