@@ -357,3 +357,25 @@ def test_a_sheet_written_for_import_relabels_with_the_same_columns(ws, tmp_path)
         assert editing.labels_from_csv(ws, "宠物", str(sheet)) == {"狗": [first], None: [second]}, header
     sheet.write_text(f"image,label\n{third},兔子\n", encoding="utf-8")
     assert editing.labels_from_csv(ws, "宠物", str(sheet)) == {"兔子": [third]}
+
+
+def test_attributes_search_and_label_history_read_alike_on_both_stores(ws, tmp_path):
+    """The queries whose SQL the two databases spell differently (JSON members, case-blind search, an id
+    inside a logged list): the same answers from SQLite and PostgreSQL."""
+    from core.datasets.catalog import attribute_of
+    from core.datasets.gallery import GalleryFilter, attribute_values, gallery_page, label_history
+
+    manifest_dataset(ws, tmp_path)
+    assert attribute_values(ws, "宠物") == {"camera": ["nikon", "phone", "佳能"], "场景": ["室内"]}
+    canon = gallery_page(ws, "宠物", GalleryFilter(attribute=("camera", "佳能")), 0, 100)[0]
+    assert len(canon) == 9 and {i.attributes["camera"] for i in canon} == {"佳能"}
+    indoor = gallery_page(ws, "宠物", GalleryFilter(attribute=("场景", "室内")), 0, 100)[0]
+    assert len(indoor) == 13 and attribute_of(ws, [i.id for i in indoor], "场景") == {i.id: "室内" for i in indoor}
+    assert attribute_of(ws, [canon[0].id], "no such") == {}
+    found = gallery_page(ws, "宠物", GalleryFilter(search="IMGS/猫_1"), 0, 100)[0]  # the case of ASCII letters ignored
+    assert sorted(i.name for i in found) == ["imgs/猫_12.jpg", "imgs/猫_15.jpg"]
+    target = canon[0].id
+    editing.relabel(ws, "宠物", [target, canon[1].id], "兔子")
+    editing.relabel(ws, "宠物", [canon[2].id], "狗")
+    editing.relabel(ws, "宠物", [target], "狗")
+    assert [h["label"] for h in label_history(ws, "宠物", target)] == ["狗", "兔子"]  # newest first, its own only
