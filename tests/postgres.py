@@ -30,7 +30,9 @@ class Unavailable(RuntimeError):
 
 
 def _program(name: str) -> str:
-    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None)
+    installed = glob.glob(f"/usr/lib/postgresql/*/bin/{name}")  # Debian keeps them off PATH, one folder a version
+    newest = max(installed, key=lambda p: float(Path(p).parts[-3]), default=None)
+    found = shutil.which(name) or newest
     if not found:
         raise Unavailable(f"{name} not found (Debian: apt-get install postgresql)")
     return found

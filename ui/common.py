@@ -109,15 +109,20 @@ def t(key: str, **params: Any) -> str:
 def save_language() -> None:
     """The language switch's callback. Streamlit's browser side keeps showing a keyed widget's value as it
     was labelled (a filter read "(all)" and "in use" in Chinese): each widget's value is set again, so the
-    next run sends it with its label in the new language. Buttons and uploads cannot be set, nor need it."""
+    next run sends it with its label in the new language. Buttons and uploads cannot be set, nor need it:
+    a button's value (a bool, as a checkbox's, whose label does not show its value) or an empty uploader's
+    (None, as an empty choice's: nothing to relabel) set here would stop the page when the widget is drawn
+    (Streamlit: "st.session_state['sample'] is read-only"), so they are left alone; a filled uploader
+    refuses at once."""
     st.session_state[LANG_KEY] = st.session_state[LANG_CHOICE_KEY]
     workspace().set_setting(LANG_SETTING, st.session_state[LANG_KEY])
     for key in list(st.session_state):
-        if key != LANG_CHOICE_KEY:
-            try:
-                st.session_state[key] = st.session_state[key]
-            except StreamlitAPIException:
-                continue  # a button, an upload or a data editor: no value to relabel
+        if key == LANG_CHOICE_KEY or st.session_state[key] is None or isinstance(st.session_state[key], bool):
+            continue
+        try:
+            st.session_state[key] = st.session_state[key]
+        except StreamlitAPIException:
+            continue  # an upload or a data editor: no value to relabel
 
 
 def language_ui() -> str:

@@ -131,6 +131,16 @@ def test_language_switch_changes_the_page_and_is_remembered(home, tmp_path):
     assert app().header[0].value == "数据集"  # a new session starts in the saved language
 
 
+def test_the_language_switch_on_the_welcome_page_keeps_its_buttons_working(home):
+    """An empty workspace: the Dataset page shows the sample button. Switching language once stopped the page
+    ("st.session_state['sample'] is read-only": the switch set every widget's value again, buttons too)."""
+    at = app()
+    at.sidebar.radio(key="lang_choice").set_value("zh").run()
+    assert not at.exception and not at.error and at.header[0].value == "数据集"
+    at.button(key="sample").click().run()
+    assert not at.exception and not at.error
+
+
 def test_label_page_without_a_dataset_says_where_to_start(home):
     at = app("pages/label.py")
     assert at.header[0].value == tr("nav.label", "en")
