@@ -95,8 +95,19 @@ def _immediate(conn: Connection) -> None:
 
 def _sweep(conn: Connection, now: float) -> list[int]:
     marked = []
+    # Each process judged once per sweep: a warm worker dying between two looks (judged alive as a warm
+    # worker, then dead as the process of the job just handed to it) would fail a job that was never its
+    # to start, instead of giving it back to the queue at the next sweep.
+    verdicts: dict[tuple[str | None, int | None, str | None], bool] = {}
+
+    def owner_alive(host: str | None, pid: int | None, identity: str | None) -> bool:
+        key = (host, pid, identity)
+        if key not in verdicts:
+            verdicts[key] = _owner_alive(host, pid, identity)
+        return verdicts[key]
+
     for row in warm_workers(conn):
-        if not _owner_alive(HOST, row["pid"], row["proc_start"]):
+        if not owner_alive(HOST, row["pid"], row["proc_start"]):
             # A warm worker that died waiting, or as a job was handed to it: that job never started, and
             # goes back to the queue for another worker (a new process's crash at start fails it, below).
             forget_warm(conn, row["pid"])
@@ -110,7 +121,7 @@ def _sweep(conn: Connection, now: float) -> list[int]:
         "SELECT id, kind, host, pid, proc_start, heartbeat_at FROM jobs WHERE status = ?", (JobStatus.RUNNING,)
     ).fetchall():
         fresh = row["heartbeat_at"] is not None and now - row["heartbeat_at"] <= STALE_S
-        if fresh and _owner_alive(row["host"], row["pid"], row["proc_start"]):
+        if fresh and owner_alive(row["host"], row["pid"], row["proc_start"]):
             continue
         end_job(
             conn, row["id"], JobStatus.INTERRUPTED, error=stored("err.worker_died", job=row["id"], kind=row["kind"])
@@ -122,7 +133,7 @@ def _sweep(conn: Connection, now: float) -> list[int]:
     ).fetchall():
         local = row["pid"] is not None
         grace = START_GRACE_S if local else EXTERNAL_START_GRACE_S
-        alive = not local or _owner_alive(row["host"], row["pid"], row["proc_start"])
+        alive = not local or owner_alive(row["host"], row["pid"], row["proc_start"])
         if alive and now - row["dispatched_at"] <= grace:
             continue
         # The process that was to run it ended (or hung) before claiming it: a crash at start, whose

@@ -186,6 +186,25 @@ def test_a_job_handed_to_a_warm_worker_that_died_goes_back_to_the_queue(ws):
     assert get_job(ws, other).dispatched_at is None  # its turn comes when the slot frees
 
 
+def test_a_warm_worker_dying_as_its_job_is_handed_gives_the_job_back_instead_of_failing_it(ws, monkeypatch):
+    """The warm worker judged alive as a warm worker, then dead as the process of the job just handed to it, in
+    one sweep (it died between the two looks: seen in a full run under load). One verdict per process and sweep:
+    the job stays queued, and the next sweep gives it back to the queue for another worker."""
+    job = submit(ws, Resource.LIGHT, kind="estimate")
+    with ws.connect() as conn:
+        conn.execute(
+            "INSERT INTO warm_workers (host, pid, proc_start, job_id, since) VALUES (?, ?, ?, ?, ?)",
+            (HOST, 2**22 + 3, "t0", job, time.time()),
+        )
+    set_row(ws, job, host=HOST, pid=2**22 + 3, proc_start="t0", dispatched_at=time.time())
+    looks = []
+    monkeypatch.setattr(queue, "_owner_alive", lambda *owner: looks.append(owner) or len(looks) == 1)
+    assert queue.sweep(ws) == [] and get_job(ws, job).status is JobStatus.QUEUED  # alive at its one look
+    assert queue.sweep(ws) == []  # dead at the next: forgotten, and its job back in the queue
+    back = get_job(ws, job)
+    assert back.status is JobStatus.QUEUED and back.dispatched_at is None and back.pid is None
+
+
 def test_the_heartbeat_beats_and_passes_a_stop_request_on(ws):
     job = submit(ws)
     assert queue.claim(ws, job)
