@@ -11,6 +11,7 @@ the workspace folder.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -18,12 +19,23 @@ from typing import Any
 
 from core.errors import WorkspaceError
 from core.store.db import Backend, Connection, backend_of, columns, identity_tables, redact, user_tables
-from core.store.workspace import DB_NAME, MOVED_SETTING, Workspace
+from core.store.workspace import DB_NAME, MIGRATIONS, MOVED_SETTING, Workspace
 
 # Tables not copied: the target records its own schema versions, and a warm worker's row is its process's
 # (no job is live during a move, so none waits).
 NOT_COPIED = ("schema_migrations", "warm_workers")
-ROWS_PER_INSERT = 500  # rows per multi-row INSERT (well below SQLite's 32,766 bound values for any table)
+ROWS_PER_INSERT = 500
+# Tables in the order the migrations create them: each after the tables it references.
+CREATED = tuple(
+    re.findall(r"CREATE TABLE (?:IF NOT EXISTS )?(\w+)", " ".join(m for _, m in MIGRATIONS if isinstance(m, str)))
+)
+
+
+def _in_creation_order(conn: Connection) -> list[str]:
+    names = set(user_tables(conn))
+    return [t for t in CREATED if t in names] + sorted(
+        names - set(CREATED)
+    )  # rows per multi-row INSERT (well below SQLite's 32,766 bound values for any table)
 
 
 def _target_empty(conn: Connection) -> bool:
@@ -33,10 +45,11 @@ def _target_empty(conn: Connection) -> bool:
 
 def _copy(source: Connection, target: Connection) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for table in user_tables(source):
+    for table in _in_creation_order(source):
         if table in NOT_COPIED:
             continue
-        names = [c for c in columns(source, table) if c in set(columns(target, table))]
+        present = set(columns(target, table))
+        names = [c for c in columns(source, table) if c in present]
         listed = ", ".join(names)
         rows = source.execute(f"SELECT {listed} FROM {table}").fetchall()
         if table == "settings":
