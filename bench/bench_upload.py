@@ -3,7 +3,7 @@
 Streamlit receives an upload into the server's memory (its upload endpoint reads the whole file, and its
 uploaded-file manager keeps the bytes); nothing in the app can change that while the bytes arrive. What
 LabelTune controls is what happens next: Import spools the upload to the workspace's staging folder (the
-import job owns that copy) and lets go of Streamlit's (``ui.common.hand_over``). This measures both:
+import job owns that copy) and lets go of Streamlit's (``ui.uploader.hand_over``). This measures both:
 
     python bench/bench_upload.py [--mb 1024] [--sessions 2]
 

@@ -13,9 +13,6 @@ import numpy as np
 import streamlit as st
 from PIL import Image, ImageOps
 from streamlit.errors import StreamlitAPIException
-from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
-from streamlit.runtime.scriptrunner import get_script_run_ctx
-from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from core.datasets.catalog import dataset_names
 from core.errors import LabelTuneError
@@ -106,23 +103,35 @@ def t(key: str, **params: Any) -> str:
     return tr(key, lang(), **params)
 
 
+def _relabels(value: Any) -> bool:
+    """Whether a widget's value is one the language switch sets again: a choice or a typed value (text, a
+    number, an option, a list of options). Not a button's or a checkbox's bool, an empty choice's None
+    (nothing to relabel; set again, each stops the page: "st.session_state['sample'] is read-only"), nor
+    an upload, a component's or a data editor's value (Streamlit takes the assignment, then refuses the
+    widget when it is drawn: "st.session_state['upload'] is read-only")."""
+    if isinstance(value, (list, tuple)):
+        return bool(value) and all(_relabels(item) for item in value)
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
+
+
 def save_language() -> None:
     """The language switch's callback. Streamlit's browser side keeps showing a keyed widget's value as it
-    was labelled (a filter read "(all)" and "in use" in Chinese): each widget's value is set again, so the
-    next run sends it with its label in the new language. Buttons and uploads cannot be set, nor need it:
-    a button's value (a bool, as a checkbox's, whose label does not show its value) or an empty uploader's
-    (None, as an empty choice's: nothing to relabel) set here would stop the page when the widget is drawn
-    (Streamlit: "st.session_state['sample'] is read-only"), so they are left alone; a filled uploader
-    refuses at once."""
-    st.session_state[LANG_KEY] = st.session_state[LANG_CHOICE_KEY]
-    workspace().set_setting(LANG_SETTING, st.session_state[LANG_KEY])
+    was labelled (a filter read "(all)" and "in use" in Chinese): each widget's value that carries a label
+    is set again (:func:`_relabels`), so the next run sends it with its label in the new language.
+    Streamlit may call it when the language did not change (seen in Chromium under load: a rerun that
+    interrupted another); then it does nothing."""
+    chosen = st.session_state[LANG_CHOICE_KEY]
+    if chosen == st.session_state.get(LANG_KEY):
+        return
+    st.session_state[LANG_KEY] = chosen
+    workspace().set_setting(LANG_SETTING, chosen)
     for key in list(st.session_state):
-        if key == LANG_CHOICE_KEY or st.session_state[key] is None or isinstance(st.session_state[key], bool):
+        if key == LANG_CHOICE_KEY or not _relabels(st.session_state[key]):
             continue
         try:
             st.session_state[key] = st.session_state[key]
         except StreamlitAPIException:
-            continue  # an upload or a data editor: no value to relabel
+            continue  # a widget Streamlit will not let a callback set: no value to relabel
 
 
 def language_ui() -> str:
@@ -173,22 +182,3 @@ def dataset_picker_ui(key: str) -> str:
         chosen = st.session_state.get("dataset")
         st.session_state[key] = chosen if chosen in names else names[0]
     return st.selectbox(t("train.dataset"), names, key=key)
-
-
-def job_uploader(label: str, key: str, **options: Any) -> UploadedFile | None:
-    """A file uploader whose upload a job takes over (:func:`hand_over`); it starts over empty after each."""
-    turn = st.session_state.get(f"{key}_turn", 0)
-    return st.file_uploader(label, key=f"{key}_{turn}" if turn else key, **options)
-
-
-def hand_over(upload: UploadedFile, key: str) -> None:
-    """The job started from ``upload`` has its own copy in the staging folder: let go of the upload.
-    Streamlit keeps an upload's bytes in the server's memory until the user removes the file or the
-    session ends; they are dropped now (as ``st.chat_input`` drops its files once read), the uploader
-    ``key`` starts over empty, and the page runs again to show the job."""
-    ctx = get_script_run_ctx()
-    manager = getattr(ctx, "uploaded_file_mgr", None)
-    if isinstance(manager, MemoryUploadedFileManager):
-        manager.remove_file(session_id=ctx.session_id, file_id=upload.file_id)
-    st.session_state[f"{key}_turn"] = st.session_state.get(f"{key}_turn", 0) + 1
-    st.rerun()

@@ -16,9 +16,9 @@ from core.errors import LabelTuneError
 from core.jobs.store import JobStatus, get_job, list_jobs
 from core.store.server_paths import ENV_VAR as SERVER_ROOTS_ENV
 from core.store.server_paths import server_roots
-from ui.common import hand_over, job_uploader, md_text, show_error, t, workspace
+from ui.common import md_text, show_error, t, workspace
 from ui.jobs import ended_ui, job_ui
-from ui.uploader import streaming_uploader, take
+from ui.uploader import hand_over, job_uploader, streaming_uploader, take
 
 STARTED_KEY = "import_jobs"  # the import jobs this session started, to say how each ended
 

@@ -15,10 +15,10 @@ from core.jobs.store import JobStatus, list_jobs
 from core.prediction.jobs import PREDICT_BATCH, batch_results, start_batch
 from core.prediction.predict import Prediction, to_csv
 from core.store.workspace import SPLITS
-from ui.common import hand_over, job_uploader, lang, md_message, md_text, plot_text, show_error, t, workspace
+from ui.common import lang, md_message, md_text, plot_text, show_error, t, workspace
 from ui.jobs import ended_ui, job_ui
 from ui.models import gradcam_image, predictor
-from ui.uploader import streaming_uploader, take
+from ui.uploader import hand_over, job_uploader, streaming_uploader, take
 
 
 def topk_chart(result: Prediction, key: str) -> None:

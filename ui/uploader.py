@@ -1,4 +1,5 @@
-"""The streaming uploader: a Streamlit component (``ui/components/uploader``: tus-js-client, no build step)
+"""Uploads a job takes over: Streamlit's own uploader (:func:`job_uploader`, :func:`hand_over`) for small files,
+and the streaming uploader: a Streamlit component (``ui/components/uploader``: tus-js-client, no build step)
 that sends a file of any size to LabelTune's upload route (``ui.upload_route``) a chunk at a time, with
 progress, speed, pause/resume and cancel, and resumes a cut-off upload when the same file is chosen again
 in the same browser. The page then takes the finished file (:func:`take`) and hands it to its job exactly
@@ -13,6 +14,9 @@ from typing import Any
 
 import streamlit as st
 import streamlit.components.v1 as components
+from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 from streamlit.web.server.starlette.starlette_app_utils import decode_xsrf_token_string
 
 from core.store import uploads
@@ -64,3 +68,22 @@ def take(value: dict[str, Any], key: str) -> tuple[Path, str]:
     path, name = uploads.take(workspace(), upload_owner(), str(value["id"]))
     st.session_state[f"{key}_round"] = st.session_state.get(f"{key}_round", 0) + 1
     return path, name
+
+
+def job_uploader(label: str, key: str, **options: Any) -> UploadedFile | None:
+    """A file uploader whose upload a job takes over (:func:`hand_over`); it starts over empty after each."""
+    turn = st.session_state.get(f"{key}_turn", 0)
+    return st.file_uploader(label, key=f"{key}_{turn}" if turn else key, **options)
+
+
+def hand_over(upload: UploadedFile, key: str) -> None:
+    """The job started from ``upload`` has its own copy in the staging folder: let go of the upload.
+    Streamlit keeps an upload's bytes in the server's memory until the user removes the file or the
+    session ends; they are dropped now (as ``st.chat_input`` drops its files once read), the uploader
+    ``key`` starts over empty, and the page runs again to show the job."""
+    ctx = get_script_run_ctx()
+    manager = getattr(ctx, "uploaded_file_mgr", None)
+    if isinstance(manager, MemoryUploadedFileManager):
+        manager.remove_file(session_id=ctx.session_id, file_id=upload.file_id)
+    st.session_state[f"{key}_turn"] = st.session_state.get(f"{key}_turn", 0) + 1
+    st.rerun()

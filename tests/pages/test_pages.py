@@ -141,6 +141,45 @@ def test_the_language_switch_on_the_welcome_page_keeps_its_buttons_working(home)
     assert not at.exception and not at.error
 
 
+def test_the_language_switch_keeps_a_chosen_zip_and_the_page_working(home, tmp_path):
+    """A zip chosen, not yet imported, then the language switched: the page stopped
+    ("st.session_state['upload'] is read-only": the switch set the uploader's value again). Seen in Chromium
+    without a switch too: under load Streamlit called the switch's callback in a rerun that changed nothing."""
+    at = app()
+    data = make_zip(tmp_path / "d.zip", class_folders({"a": 3, "b": 3})).read_bytes()
+    at.file_uploader(key="upload").set_value(("d.zip", data, "application/zip")).run()
+    at.sidebar.radio(key="lang_choice").set_value("zh").run()
+    assert not at.exception and at.header[0].value == "数据集"
+    assert not at.button(key="import").disabled  # the chosen zip is still there
+    at.button(key="import").click().run()
+    import_job_ends(at, home)
+    assert not at.exception and dataset_names(Workspace.open(home)) == ["d"]
+
+
+def _callback_for_nothing() -> None:
+    import streamlit as st
+
+    from ui.common import language_ui, save_language
+    from ui.uploader import job_uploader
+
+    language_ui()
+    job_uploader("zip", "upload", type=["zip"])
+    st.button("again", key="again", on_click=save_language)  # the switch's callback, the language unchanged
+
+
+def test_the_language_switchs_callback_called_for_nothing_changes_nothing(home, tmp_path):
+    """What stopped the browser flow's first import under load: a rerun interrupted the run before the
+    sidebar was drawn, Streamlit forgot the switch's value and, when the browser sent it again, called the
+    switch's callback with the language unchanged and a zip chosen (the server's log showed the callback
+    setting the uploader's value)."""
+    at = AppTest.from_function(_callback_for_nothing, default_timeout=30).run()
+    data = make_zip(tmp_path / "d.zip", class_folders({"a": 3, "b": 3})).read_bytes()
+    at.file_uploader(key="upload").set_value(("d.zip", data, "application/zip")).run()
+    at.button(key="again").click().run()
+    assert not at.exception
+    assert Workspace.open(home).get_setting("ui.language") is None  # nothing saved: nothing was switched
+
+
 def test_label_page_without_a_dataset_says_where_to_start(home):
     at = app("pages/label.py")
     assert at.header[0].value == tr("nav.label", "en")
