@@ -24,12 +24,19 @@ from ui.train_views import eta_text
 
 PRESET_KEY = "tr_preset"
 ADVISED_KEY = "tr_advised"  # the advice's values for the dataset shown, for the callbacks below
+SHOWN_PRESET_KEY = "tr_preset_shown"  # the preset the page last drew as chosen
 ICONS = {"estimate": "⏱️", "preview": "🎨", "lr_find": "📉"}
 
 
 def _apply_preset() -> None:
-    """Fill every form widget from the chosen preset (a callback: runs before the widgets are drawn)."""
-    _fill(preset_values(st.session_state[PRESET_KEY], st.session_state.get(ADVISED_KEY)))
+    """Fill every form widget from the chosen preset (a callback: runs before the widgets are drawn), when
+    the choice changed. Streamlit also calls it when a rerun interrupted the run before the control was
+    drawn and the browser sends the same choice again (seen in Chromium under load, for the language
+    switch): filling the form then would undo the user's edits."""
+    chosen = st.session_state[PRESET_KEY]
+    if chosen is None or chosen == st.session_state.get(SHOWN_PRESET_KEY):
+        return
+    _fill(preset_values(chosen, st.session_state.get(ADVISED_KEY)))
 
 
 def _fill(values: dict[str, object], only_unset: bool = False) -> None:
@@ -49,9 +56,9 @@ def _apply_advice() -> None:
 
 def preset_ui() -> None:
     st.session_state.setdefault(PRESET_KEY, DEFAULT_PRESET)
-    st.segmented_control(
+    st.session_state[SHOWN_PRESET_KEY] = st.segmented_control(
         t("train.preset"), list(PRESETS), format_func=lambda p: t(f"preset.{p}"), key=PRESET_KEY,
-        on_change=_apply_preset, help=t("train.preset_help"),
+        on_change=_apply_preset, help=t("train.preset_help"), required=True,
     )  # fmt: skip
     st.caption(t(f"preset.{st.session_state[PRESET_KEY] or DEFAULT_PRESET}_when"))
 

@@ -16,6 +16,7 @@ from core.runs.config import TrainConfig
 from core.runs.folder import RunFolder
 from core.store.workspace import Workspace
 from core.training.jobs import create_run, resume_here
+from core.training.presets import preset_values
 from tests.builders import class_folders, make_zip, separable
 from tests.jobs import cancelled, wait_for
 from ui.common import md_text
@@ -161,6 +162,32 @@ def test_the_form_starts_from_the_advice_and_apply_this_advice_restores_it(ws, m
         and at.number_input(key="tr_image_size").value == 96
     )
     assert tr("train.preset_custom", "en") not in [c.value for c in at.caption]
+
+
+def _preset_callback_for_nothing() -> None:
+    import streamlit as st
+
+    from ui.train_plan import _apply_preset, preset_ui
+
+    preset_ui()
+    st.session_state.setdefault("tr_head_epochs", 15)
+    st.number_input("head epochs", 0, 100, key="tr_head_epochs")
+    st.button("again", key="again", on_click=_apply_preset)  # the preset's callback, the preset unchanged
+
+
+def test_a_preset_fills_the_form_only_when_chosen(ws):
+    """Streamlit can call a control's callback when its value did not change (a rerun interrupted the run
+    that drew it: seen in Chromium for the language switch); the preset's must not undo the user's edits.
+    Clicking the chosen preset again once stopped the page (no preset: "preset must be one of")."""
+    at = AppTest.from_function(_preset_callback_for_nothing, default_timeout=30).run()
+    at.number_input(key="tr_head_epochs").set_value(3).run()
+    at.button(key="again").click().run()
+    assert not at.exception and at.number_input(key="tr_head_epochs").value == 3
+    at.button_group(key="tr_preset").set_value("quick").run()
+    assert at.number_input(key="tr_head_epochs").value == preset_values("quick")["head_epochs"] != 3
+    at.number_input(key="tr_head_epochs").set_value(3).run()
+    at.button_group(key="tr_preset").set_value(None).run()
+    assert not at.exception and at.number_input(key="tr_head_epochs").value == 3
 
 
 @pytest.mark.slow
