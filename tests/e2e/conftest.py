@@ -77,6 +77,11 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def errors_log(self) -> Path:
+        """Where the app logs an unexpected error's traceback under the reference it shows."""
+        return self.workspace / "logs" / "app-errors.log"
+
     def start(self, seconds: float = 90) -> Server:
         env = {**os.environ, "LABELTUNE_HOME": str(self.workspace), "LABELTUNE_LANG": self.lang}
         for _ in range(3):  # another process may take the port between the check and the bind

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import time
 import zipfile
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 from core.datasets.catalog import load_dataset
+from core.i18n import LANGUAGES, tr
 from core.runs import store as runs
 from core.store.workspace import Workspace
 from tests.builders import make_zip, separable
@@ -25,6 +27,8 @@ from tests.e2e.conftest import sync_api
 COLOURS = {"红色": (220, 30, 30), "蓝色": (30, 40, 220)}
 SHOTS = Path(os.environ.get("LABELTUNE_E2E_SHOTS", Path(__file__).resolve().parents[2] / "e2e-shots"))
 PAGES_ZH = ("数据集", "标注", "训练", "评估", "预测", "任务")
+# The start of the app's last line of defence (ui.guard.report_unexpected), in each language.
+STOPPED = tuple(re.escape(tr("app.unexpected", lang, ref="{ref}").split("{ref}")[0][:30]) for lang in LANGUAGES)
 
 
 def flow_zip(folder: Path) -> Path:
@@ -40,8 +44,10 @@ def flow_zip(folder: Path) -> Path:
 class Person:
     """The browser tab, with the checks every step makes and its screenshots."""
 
-    def __init__(self, page, url: str, shots: Path) -> None:
-        self.page, self.url, self.shots, self.step = page, url, shots, 0
+    def __init__(self, page, url: str, shots: Path, errors: Path | None = None) -> None:
+        """``errors``: the workspace's log of unexpected errors (``logs/app-errors.log``), quoted when the
+        page stops."""
+        self.page, self.url, self.shots, self.step, self.errors = page, url, shots, 0, errors
         self.console_errors: list[str] = []
         page.on("console", self._console)
         page.on("pageerror", lambda e: self.console_errors.append(str(e)))
@@ -64,8 +70,14 @@ class Person:
         return self.page.locator(f".st-key-{key} {inner}".strip()).first
 
     def text(self, text: str, timeout: float = 60_000):
-        found = self.page.get_by_text(text).filter(visible=True).first  # not a hidden table cell
-        found.wait_for(timeout=timeout)
+        """Wait for ``text`` (visible: not a hidden table cell); fail at once, with the server's traceback,
+        when the page stops on an unexpected error instead (it would never show)."""
+        found = self.page.get_by_text(text).filter(visible=True).first
+        stopped = self.page.get_by_text(re.compile("|".join(STOPPED))).filter(visible=True).first
+        found.or_(stopped).first.wait_for(timeout=timeout)
+        if not found.is_visible() and stopped.is_visible():
+            log = self.errors.read_text(errors="replace")[-6000:] if self.errors and self.errors.exists() else ""
+            raise AssertionError(f"waiting for {text!r}, the page stopped: {stopped.inner_text()}\n{log}")
         return found
 
     def choose(self, key: str, option: str) -> None:
@@ -132,7 +144,7 @@ def wait(condition, seconds: float, what: str):
 def test_the_whole_flow_in_a_browser(server, browser, tmp_path):
     ws = Workspace.open(server.workspace)
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-    me = Person(context.new_page(), server.url, SHOTS / "flow")
+    me = Person(context.new_page(), server.url, SHOTS / "flow", server.errors_log)
     me.page.goto(server.url)
     me.text("LabelTune")
     me.settle()
@@ -141,9 +153,9 @@ def test_the_whole_flow_in_a_browser(server, browser, tmp_path):
     # 1. Upload a zip through the file uploader and import it.
     me.key("upload", "input[type=file]").set_input_files(str(flow_zip(tmp_path)))
     me.key("import", "button").click()
-    me.text(
-        "Imported 31 images", timeout=300_000
-    )  # a niced worker beside the other test process: minutes when it is busy
+    # The import takes seconds, a niced worker beside the other test process a minute at worst. (Its wait
+    # was once raised to 5 minutes for a failure that was not slowness: the page had stopped, see STOPPED.)
+    me.text("Imported 31 images", timeout=120_000)
     me.settle()
     me.check("imported")
     summary = load_dataset(ws, "颜色")

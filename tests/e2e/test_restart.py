@@ -18,7 +18,7 @@ def test_a_restarted_server_reattaches_to_the_run_that_trains(server, browser, t
     colours = {"红色": (220, 30, 30), "蓝色": (30, 40, 220)}
     import_archive(ws, make_zip(tmp_path / "c.zip", separable(colours, 14)), name="颜色")
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    me = Person(context.new_page(), server.url, SHOTS / "restart")
+    me = Person(context.new_page(), server.url, SHOTS / "restart", server.errors_log)
     me.page.goto(f"{server.url}/train")
     me.page.get_by_role("heading", name="Train").first.wait_for(timeout=60_000)
     me.settle()
@@ -36,7 +36,7 @@ def test_a_restarted_server_reattaches_to_the_run_that_trains(server, browser, t
 
     server.start()  # ... and comes back, on a new port
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    me = Person(context.new_page(), server.url, SHOTS / "restart")
+    me = Person(context.new_page(), server.url, SHOTS / "restart", server.errors_log)
     me.step = 1
     me.page.goto(f"{server.url}/train")
     me.page.get_by_role("heading", name="Train").first.wait_for(timeout=60_000)

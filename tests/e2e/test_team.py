@@ -51,7 +51,7 @@ def test_a_run_queued_in_the_app_is_trained_on_another_node_that_knows_only_the_
     server = Server(shared, tmp_path / "server.log").start()  # its environment carries the URL, as a team's does
     try:
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        me = Person(context.new_page(), server.url, SHOTS / "team")
+        me = Person(context.new_page(), server.url, SHOTS / "team", server.errors_log)
         me.page.goto(f"{server.url}/train")
         me.settle()
         me.text("Store: PostgreSQL")  # the sidebar says which store, without a password

@@ -21,7 +21,7 @@ def test_a_streamed_upload_becomes_a_dataset_and_a_cancelled_one_leaves_nothing(
     archive = make_zip(tmp_path / "颜色.zip", separable({"红": (200, 60, 60), "蓝": (60, 60, 200)}, 10))
     context = browser.new_context()
     page = context.new_page()
-    me = Person(page, server.url, SHOTS / "upload")
+    me = Person(page, server.url, SHOTS / "upload", server.errors_log)
     page.goto(server.url)
     me.settle()
     frame = uploader(page)
