@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 from core.datasets.catalog import dataset_names
+from core.i18n import tr
 from core.store.workspace import Workspace
 from tests.builders import make_zip, separable
 from tests.e2e.conftest import SHOTS
@@ -24,6 +25,12 @@ def test_a_streamed_upload_becomes_a_dataset_and_a_cancelled_one_leaves_nothing(
     me = Person(page, server.url, SHOTS / "upload", server.errors_log)
     page.goto(server.url)
     me.settle()
+    # The language switched and back: the uploader's line speaks each (it kept its first words once).
+    for name, lang in (("中文", "zh"), ("English", "en")):
+        page.locator("[data-testid=stSidebar]").get_by_text(name, exact=True).click()
+        me.settle()
+        uploader(page).get_by_text(tr("uploader.choose", lang)).wait_for(timeout=30_000)
+        me.check(f"streamed-upload-{lang}")
     frame = uploader(page)
     frame.locator("#file").set_input_files(str(archive))
     frame.get_by_text("is on the server").wait_for(timeout=60_000)
