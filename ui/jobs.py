@@ -13,7 +13,7 @@ from core.errors import LabelTuneError
 from core.i18n import render
 from core.jobs import queue
 from core.jobs.store import Job, JobStatus, get_job
-from ui.common import lang, md_message, show_error, t, workspace
+from ui.common import lang, md_message, md_text, show_error, t, workspace
 from ui.guard import guarded
 
 POLL_S = 1.5  # seconds between two looks at a live job
@@ -80,7 +80,7 @@ def live_job_row_ui(job: Job) -> None:
     if about:
         st.text(about)  # a run id or an archive's name: shown as typed
     if job.host and job.status is JobStatus.RUNNING:
-        st.caption(t("jobs.on_host", host=job.host))
+        st.caption(t("jobs.on_host", host=md_text(job.host)))  # a machine's name, shown as named
     _progress_row(job, "jobs")
 
 

@@ -24,7 +24,7 @@ from core.store.workspace import DB_NAME, MIGRATIONS, MOVED_SETTING, Workspace
 # Tables not copied: the target records its own schema versions, and a warm worker's row is its process's
 # (no job is live during a move, so none waits).
 NOT_COPIED = ("schema_migrations", "warm_workers")
-ROWS_PER_INSERT = 500
+ROWS_PER_INSERT = 500  # rows per multi-row INSERT (well below SQLite's 32,766 bound values for any table)
 # Tables in the order the migrations create them: each after the tables it references.
 CREATED = tuple(
     re.findall(r"CREATE TABLE (?:IF NOT EXISTS )?(\w+)", " ".join(m for _, m in MIGRATIONS if isinstance(m, str)))
@@ -33,9 +33,7 @@ CREATED = tuple(
 
 def _in_creation_order(conn: Connection) -> list[str]:
     names = set(user_tables(conn))
-    return [t for t in CREATED if t in names] + sorted(
-        names - set(CREATED)
-    )  # rows per multi-row INSERT (well below SQLite's 32,766 bound values for any table)
+    return [t for t in CREATED if t in names] + sorted(names - set(CREATED))
 
 
 def _target_empty(conn: Connection) -> bool:

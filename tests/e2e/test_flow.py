@@ -28,7 +28,7 @@ COLOURS = {"红色": (220, 30, 30), "蓝色": (30, 40, 220)}
 SHOTS = Path(os.environ.get("LABELTUNE_E2E_SHOTS", Path(__file__).resolve().parents[2] / "e2e-shots"))
 PAGES_ZH = ("数据集", "标注", "训练", "评估", "预测", "任务")
 # The start of the app's last line of defence (ui.guard.report_unexpected), in each language.
-STOPPED = tuple(re.escape(tr("app.unexpected", lang, ref="{ref}").split("{ref}")[0][:30]) for lang in LANGUAGES)
+STOPPED = tuple(re.escape(tr("app.unexpected", lang, ref="\0").split("\0")[0]) for lang in LANGUAGES)
 
 
 def flow_zip(folder: Path) -> Path:

@@ -247,11 +247,12 @@ def test_jobs_page_lists_live_and_recent_jobs_cancels_them_and_speaks_the_reader
     assert main(["import", str(bad), "--workspace", str(home)]) == 3  # a failed import, from the command line
     running = queue.submit(ws, "train", Resource.EXCLUSIVE, {"run": "r"}, start=False)
     waiting = queue.submit(ws, "train", Resource.EXCLUSIVE, {"run": "s"}, start=False)
-    with ws.connect() as conn:  # as if this process trained: it holds the one exclusive slot
+    node = "gpu_node_1"  # a team's node, its name with Markdown's emphasis in it
+    with ws.connect() as conn:  # as if that node trained (its heartbeat fresh): it holds the one exclusive slot
         conn.execute(
             "UPDATE jobs SET status = 'running', host = ?, pid = ?, proc_start = ?, heartbeat_at = ?, done = 2,"
             " total = 5 WHERE id = ?",
-            (HOST, os.getpid(), process_identity(os.getpid()), time.time(), running),
+            (node, os.getpid(), process_identity(os.getpid()), time.time(), running),
         )
     at = app("pages/jobs.py")
     assert at.subheader[0].value == tr("jobs.live", "en", count=2)
@@ -259,7 +260,7 @@ def test_jobs_page_lists_live_and_recent_jobs_cancels_them_and_speaks_the_reader
     assert list(recent[tr("jobs.col_status", "en")]) == [tr("status.failed", "en")]
     assert "../../x.jpg" in recent[tr("jobs.col_error", "en")][0]
     assert list(recent[tr("jobs.col_host", "en")]) == [HOST]  # the machine that ran it
-    assert tr("jobs.on_host", "en", host=HOST) in [c.value for c in at.caption]  # and the one running now
+    assert tr("jobs.on_host", "en", host=md_text(node)) in [c.value for c in at.caption]  # the one running, as named
     at.button(key=f"jobs_cancel_{waiting}").click().run()
     assert get_job(ws, waiting).status is JobStatus.CANCELLED
     at.button(key=f"jobs_cancel_{running}").click().run()  # a running job is asked to stop
